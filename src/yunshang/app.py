@@ -1,0 +1,192 @@
+"""The web application: every context's router, and the one error-to-HTTP mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from yunshang.kernel.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    IdempotencyMismatch,
+    InvalidInput,
+    KernelCode,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
+from yunshang.kernel.settings import Settings
+from yunshang.platform import Platform
+from yunshang.web import JsonResponse
+
+log = logging.getLogger(__name__)
+
+#: The one place where domain error families become HTTP status codes.
+STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (InvalidInput, 422),
+    (IdempotencyMismatch, 422),
+    (Conflict, 409),
+    (Unavailable, 503),
+]
+
+_TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 413: "Request too large",
+           415: "Unsupported media type", 422: "Unprocessable content",
+           500: "Internal error", 503: "Unavailable"}
+
+
+class ProblemResponse(JsonResponse):
+    media_type = "application/problem+json"
+
+
+def problem(status: int, code: str, detail: str, instance: str, **extra: Any) -> ProblemResponse:
+    """An RFC 9457 problem document with our stable ``code``."""
+    body = {"type": f"/problems/{code}", "title": _TITLES.get(status, "Error"), "status": status,
+            "detail": detail, "code": code, "instance": instance}
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def status_for(exc: DomainError) -> int:
+    for family, status in STATUS_BY_ERROR:
+        if isinstance(exc, family):
+            return status
+    return 409
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+class BodyLimit:
+    """Refuses bodies over ``limit`` bytes with 413, before anything parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await self._refuse(scope, send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        response = problem(413, "body_too_large", f"request bodies are limited to {self.limit} "
+                           "bytes", scope.get("path", ""), field="body")
+        await response(scope, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(platform: Platform | None = None, settings: Settings | None = None) -> FastAPI:
+    """Builds the app; without ``platform`` one is made from settings at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = platform is None
+        plat = platform or Platform(settings)
+        if own and plat.settings.auto_migrate:
+            plat.migrate()
+        app.state.platform = plat
+        if own:
+            plat.start()
+        try:
+            yield
+        finally:
+            if own:
+                plat.stop()
+
+    app = FastAPI(
+        title="Yunshang",
+        version="0.1.0",
+        summary="Cloud commerce for a smartphone ecosystem.",
+        lifespan=lifespan,
+    )
+    if platform is not None:
+        app.state.platform = platform
+
+    from yunshang.commerce.api import router as commerce_router
+
+    app.include_router(commerce_router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> JsonResponse:
+        """Liveness; also the trivial endpoint benchmarks compare against."""
+        return JsonResponse({"ok": True})
+
+    @app.exception_handler(DomainError)
+    async def on_domain_error(request: Request, exc: DomainError) -> ProblemResponse:
+        return problem(status_for(exc), exc.code.value, exc.message, request.url.path, **exc.data)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
+        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", ""),
+                   "type": e.get("type", "")} for e in exc.errors()]
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem(400, "malformed_json", "the body is not valid JSON", request.url.path,
+                           field="body", errors=errors)
+        first = errors[0]["field"] if errors else "body"
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(422, KernelCode.INVALID_INPUT.value, detail, request.url.path,
+                       field=first, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return problem(500, "internal_error", "an unexpected error occurred; it was logged",
+                       request.url.path)
+
+    limit = (platform.settings if platform else (settings or Settings())).max_body_bytes
+    app.add_middleware(BodyLimit, limit=limit)
+    return app

@@ -1,0 +1,146 @@
+"""The ``yunshang`` command: the Typer root; each context adds its sub-app."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from yunshang.kernel.auth import Role
+from yunshang.kernel.errors import DomainError
+from yunshang.kernel.settings import Settings
+
+app = typer.Typer(help="Yunshang: cloud commerce for a smartphone ecosystem.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The OLTP schema (Alembic).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+
+
+def _platform():  # noqa: ANN202 - local import keeps `yunshang --help` fast
+    from yunshang.platform import Platform
+
+    return Platform(Settings())
+
+
+@app.command()
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the effective settings, secrets masked."""
+    settings = Settings()
+    values = {k: (str(v) if v is not None else None) for k, v in settings.model_dump().items()}
+    values["effective_database_url"] = _mask(settings.effective_database_url())
+    values["effective_engine"] = settings.effective_engine()
+    if as_json:
+        typer.echo(json.dumps(values, indent=2))
+        return
+    table = Table("setting", "value", title="Effective settings (env prefix YUNSHANG_)")
+    for k, v in values.items():
+        table.add_row(k, str(v))
+    console.print(table)
+
+
+def _mask(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    plat = _platform()
+    from yunshang.migrate import current, upgrade
+
+    upgrade(plat.db, revision)
+    console.print(f"schema at [bold]{current(plat.db)}[/] on {_mask(plat.db.url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision in force."""
+    plat = _platform()
+    from yunshang.migrate import current
+
+    console.print(current(plat.db) or "(empty database)")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="admin, merchant, channel, developer, advertiser, "
+                                            "device or buyer")],
+    tenant: Annotated[str, typer.Option(help="The tenant the key belongs to.")],
+    subject: Annotated[str | None, typer.Option(help="Narrow the key to one channel, buyer or "
+                                                     "device id.")] = None,
+    label: Annotated[str, typer.Option(help="A note for humans.")] = "",
+) -> None:
+    """Create an API key; the token is printed once and never stored."""
+    plat = _platform()
+    plat.migrate()
+    try:
+        issued = plat.keys.create(role=role, tenant=tenant, subject=subject, label=label)
+    except DomainError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from None
+    console.print(f"key id   {issued.principal.key_id}\nrole     {role.value}\ntenant   {tenant}")
+    console.print("[bold yellow]token (shown once):[/]")
+    typer.echo(issued.token)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id (key_…)."""
+    plat = _platform()
+    if not plat.keys.revoke(key_id):
+        console.print(f"[red]no active key {key_id}[/]")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "warning",
+) -> None:
+    """Run the HTTP API (uvicorn, one process; the embedded engine needs exactly one)."""
+    import uvicorn
+
+    from yunshang.app import create_app
+
+    logging.basicConfig(level=log_level.upper())
+    uvicorn.run(create_app(settings=Settings()), host=host, port=port, log_level=log_level,
+                access_log=False)
+
+
+@app.command()
+def sweep() -> None:
+    """Run the periodic jobs once: expire unpaid orders, auto-release escrow."""
+    plat = _platform()
+    plat.migrate()
+    console.print(plat.sweep())
+
+
+@app.command()
+def demo(
+    buyers: Annotated[int, typer.Option(help="Simulated buyers.")] = 5000,
+    units: Annotated[int, typer.Option(help="Units in the flash sale.")] = 1000,
+    fresh: Annotated[bool, typer.Option(help="Start from an empty demo database.")] = True,
+) -> None:
+    """Play launch day end to end on embedded defaults."""
+    from yunshang.launch.demo import run_demo
+
+    ok = run_demo(console, buyers=buyers, units=units, fresh=fresh)
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    app()

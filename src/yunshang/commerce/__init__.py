@@ -1,0 +1,41 @@
+"""Commerce: catalog, channels, listings, flash sales, orders and the escrow ledger.
+
+Other contexts use this facade only; they react to ``commerce.*`` events
+(see docs/events.md) rather than reading commerce's tables.
+"""
+
+from __future__ import annotations
+
+from .domain import ChannelKind, OrderStatus, StockMode
+from .errors import (
+    CommerceCode,
+    InsufficientStock,
+    InvalidTransition,
+    LimitExceeded,
+    NotStarted,
+    SaleEnded,
+    SoldOut,
+)
+from .reservations import EmbeddedEngine, RedisEngine, ReservationEngine, build_engine
+from .service import CommerceService, LedgerReport, SkuSpec, order_view
+
+__all__ = [
+    "ChannelKind",
+    "CommerceCode",
+    "CommerceService",
+    "EmbeddedEngine",
+    "InsufficientStock",
+    "InvalidTransition",
+    "LedgerReport",
+    "LimitExceeded",
+    "NotStarted",
+    "OrderStatus",
+    "RedisEngine",
+    "ReservationEngine",
+    "SaleEnded",
+    "SkuSpec",
+    "SoldOut",
+    "StockMode",
+    "build_engine",
+    "order_view",
+]

@@ -1,0 +1,405 @@
+"""Commerce tables and the repository functions that map rows to domain objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+
+from yunshang.kernel.clock import ensure_utc
+from yunshang.kernel.db import BigSerial, metadata
+from yunshang.kernel.errors import NotFound
+from yunshang.kernel.money import Money
+from yunshang.kernel.pagination import PageRequest
+
+from .domain import (
+    Channel,
+    ChannelKind,
+    FlashSale,
+    JournalEntry,
+    Listing,
+    Order,
+    OrderStatus,
+    Product,
+    Sku,
+    StockMode,
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("brand", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+skus = Table(
+    "skus",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("product_id", String(40), ForeignKey("products.id"), nullable=False, index=True),
+    Column("tenant", String(64), nullable=False),
+    Column("color", String(60), nullable=False),
+    Column("storage_gb", Integer, nullable=False),
+    Column("price_amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("stock", Integer, nullable=False),
+    CheckConstraint("stock >= 0", name="stock_non_negative"),
+    UniqueConstraint("product_id", "color", "storage_gb", name="uq_skus_variant"),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "name", name="uq_channels_tenant_name"),
+)
+
+listings = Table(
+    "listings",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("sku_id", String(40), ForeignKey("skus.id"), nullable=False),
+    Column("channel_id", String(40), ForeignKey("channels.id"), nullable=False),
+    Column("price_amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("stock_mode", String(20), nullable=False),
+    Column("allocated", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("sku_id", "channel_id", name="uq_listings_sku_channel"),
+    CheckConstraint("allocated >= 0", name="allocated_non_negative"),
+)
+
+flash_sales = Table(
+    "flash_sales",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("sku_id", String(40), ForeignKey("skus.id"), nullable=False),
+    Column("channel_ids", JSON, nullable=False),
+    Column("price_amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("per_buyer_limit", Integer, nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("sold", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # The last line of defence against overselling, whatever engine admitted the order.
+    CheckConstraint("sold >= 0 AND sold <= quantity", name="sold_within_quantity"),
+)
+
+flash_sale_buyers = Table(
+    "flash_sale_buyers",
+    metadata,
+    Column("sale_id", String(40), ForeignKey("flash_sales.id"), primary_key=True),
+    Column("buyer_id", String(64), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    CheckConstraint("quantity >= 0", name="buyer_quantity_non_negative"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("sale_id", String(40), ForeignKey("flash_sales.id"), nullable=True),
+    Column("sku_id", String(40), nullable=False),
+    Column("channel_id", String(40), nullable=False),
+    Column("buyer_id", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("paid_at", DateTime(timezone=True)),
+    Column("shipped_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("refunded_at", DateTime(timezone=True)),
+    Column("imeis", JSON, nullable=False),
+    Column("carrier", String(100)),
+    Column("tracking_number", String(100)),
+    Column("reason", String(200)),
+    Index("ix_orders_tenant_id", "tenant", "id"),
+    Index("ix_orders_status_expires", "status", "expires_at"),
+    Index("ix_orders_status_delivered", "status", "delivered_at"),
+    Index("ix_orders_sale", "sale_id"),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("order_id", String(40), ForeignKey("orders.id"), nullable=False, index=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("order_id", "kind", name="uq_journal_order_kind"),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("id", BigSerial, primary_key=True, autoincrement=True),
+    Column("entry_id", String(40), ForeignKey("journal_entries.id"), nullable=False, index=True),
+    Column("tenant", String(64), nullable=False),
+    Column("account", String(40), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Index("ix_postings_balance", "tenant", "account", "currency"),
+)
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _money(amount: int, currency: str) -> Money:
+    return Money(int(amount), currency)
+
+
+def _opt(value: datetime | None) -> datetime | None:
+    return ensure_utc(value) if value is not None else None
+
+
+def product_from_rows(row: Any, sku_rows: Sequence[Any]) -> Product:
+    return Product(
+        id=row.id,
+        tenant=row.tenant,
+        name=row.name,
+        brand=row.brand,
+        created_at=ensure_utc(row.created_at),
+        skus=tuple(
+            Sku(
+                id=s.id,
+                product_id=s.product_id,
+                color=s.color,
+                storage_gb=s.storage_gb,
+                price=_money(s.price_amount, s.currency),
+                stock=s.stock,
+            )
+            for s in sku_rows
+        ),
+    )
+
+
+def channel_from_row(row: Any) -> Channel:
+    return Channel(
+        id=row.id,
+        tenant=row.tenant,
+        name=row.name,
+        kind=ChannelKind(row.kind),
+        created_at=ensure_utc(row.created_at),
+    )
+
+
+def listing_from_row(row: Any) -> Listing:
+    return Listing(
+        id=row.id,
+        tenant=row.tenant,
+        sku_id=row.sku_id,
+        channel_id=row.channel_id,
+        price=_money(row.price_amount, row.currency),
+        stock_mode=StockMode(row.stock_mode),
+        allocated=row.allocated,
+        created_at=ensure_utc(row.created_at),
+    )
+
+
+def sale_from_row(row: Any) -> FlashSale:
+    return FlashSale(
+        id=row.id,
+        tenant=row.tenant,
+        sku_id=row.sku_id,
+        channel_ids=tuple(row.channel_ids),
+        price=_money(row.price_amount, row.currency),
+        quantity=row.quantity,
+        per_buyer_limit=row.per_buyer_limit,
+        starts_at=ensure_utc(row.starts_at),
+        ends_at=ensure_utc(row.ends_at),
+        sold=row.sold,
+        created_at=_opt(row.created_at),
+    )
+
+
+def order_from_row(row: Any) -> Order:
+    return Order(
+        id=row.id,
+        tenant=row.tenant,
+        sale_id=row.sale_id,
+        sku_id=row.sku_id,
+        channel_id=row.channel_id,
+        buyer_id=row.buyer_id,
+        quantity=row.quantity,
+        unit_price=_money(row.unit_amount, row.currency),
+        status=OrderStatus(row.status),
+        created_at=ensure_utc(row.created_at),
+        expires_at=ensure_utc(row.expires_at),
+        paid_at=_opt(row.paid_at),
+        shipped_at=_opt(row.shipped_at),
+        delivered_at=_opt(row.delivered_at),
+        completed_at=_opt(row.completed_at),
+        cancelled_at=_opt(row.cancelled_at),
+        refunded_at=_opt(row.refunded_at),
+        imeis=tuple(row.imeis or ()),
+        carrier=row.carrier,
+        tracking_number=row.tracking_number,
+        reason=row.reason,
+    )
+
+
+def order_values(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "tenant": order.tenant,
+        "sale_id": order.sale_id,
+        "sku_id": order.sku_id,
+        "channel_id": order.channel_id,
+        "buyer_id": order.buyer_id,
+        "quantity": order.quantity,
+        "unit_amount": order.unit_price.amount,
+        "currency": order.unit_price.currency,
+        "status": order.status.value,
+        "created_at": order.created_at,
+        "expires_at": order.expires_at,
+        "paid_at": order.paid_at,
+        "shipped_at": order.shipped_at,
+        "delivered_at": order.delivered_at,
+        "completed_at": order.completed_at,
+        "cancelled_at": order.cancelled_at,
+        "refunded_at": order.refunded_at,
+        "imeis": list(order.imeis),
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "reason": order.reason,
+    }
+
+
+# --------------------------------------------------------------------------- repositories
+
+
+def get_owned(conn: Connection, table: Table, ident: str, tenant: str | None, kind: str,
+              *, field: str | None = None, lock: bool = False) -> Any:
+    """A row of ``table`` owned by ``tenant`` (None: any tenant), else NotFound.
+
+    Another tenant's object is reported as not found, never as forbidden:
+    its existence is not ours to reveal.
+    """
+    stmt = select(table).where(table.c.id == ident)
+    if tenant is not None:
+        stmt = stmt.where(table.c.tenant == tenant)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise NotFound(kind, ident, field=field)
+    return row
+
+
+def load_product(conn: Connection, product_id: str, tenant: str | None) -> Product:
+    row = get_owned(conn, products, product_id, tenant, "product")
+    sku_rows = conn.execute(
+        select(skus).where(skus.c.product_id == product_id).order_by(skus.c.id)
+    ).all()
+    return product_from_rows(row, sku_rows)
+
+
+def load_order(conn: Connection, order_id: str, tenant: str | None, *, lock: bool = False) -> Order:
+    return order_from_row(get_owned(conn, orders, order_id, tenant, "order", lock=lock))
+
+
+def save_order_transition(conn: Connection, order: Order, previous: OrderStatus) -> None:
+    """Writes an order whose status moved; the status guard makes lost updates impossible."""
+    values = order_values(order)
+    del values["id"]
+    done = conn.execute(
+        update(orders)
+        .where(orders.c.id == order.id, orders.c.status == previous.value)
+        .values(**values)
+    ).rowcount
+    if done != 1:
+        raise RuntimeError(f"order {order.id} changed under a locked transaction")
+
+
+def insert_journal(conn: Connection, entry: JournalEntry) -> None:
+    conn.execute(
+        journal_entries.insert().values(
+            id=entry.id,
+            tenant=entry.tenant,
+            kind=entry.kind,
+            order_id=entry.order_id,
+            occurred_at=entry.occurred_at,
+        )
+    )
+    conn.execute(
+        postings.insert(),
+        [
+            {
+                "entry_id": entry.id,
+                "tenant": entry.tenant,
+                "account": p.account.value,
+                "currency": p.amount.currency,
+                "amount": p.amount.amount,
+            }
+            for p in entry.postings
+        ],
+    )
+
+
+def ledger_sums(conn: Connection, tenant: str | None) -> list[Any]:
+    stmt = select(
+        postings.c.tenant, postings.c.account, postings.c.currency, func.sum(postings.c.amount)
+    ).group_by(postings.c.tenant, postings.c.account, postings.c.currency)
+    if tenant is not None:
+        stmt = stmt.where(postings.c.tenant == tenant)
+    return list(conn.execute(stmt.order_by(postings.c.tenant, postings.c.account)))
+
+
+def unbalanced_entries(conn: Connection, tenant: str | None) -> int:
+    sums = (
+        select(postings.c.entry_id, postings.c.currency, func.sum(postings.c.amount).label("s"))
+        .group_by(postings.c.entry_id, postings.c.currency)
+    )
+    if tenant is not None:
+        sums = sums.where(postings.c.tenant == tenant)
+    sub = sums.subquery()
+    return int(conn.execute(select(func.count()).select_from(sub).where(sub.c.s != 0)).scalar_one())
+
+
+def paged(conn: Connection, table: Table, tenant: str | None, req: PageRequest,
+          *filters: Any) -> list[Any]:
+    stmt = select(table)
+    if tenant is not None:
+        stmt = stmt.where(table.c.tenant == tenant)
+    for f in filters:
+        stmt = stmt.where(f)
+    if req.after is not None:
+        stmt = stmt.where(table.c.id > req.after)
+    return list(conn.execute(stmt.order_by(table.c.id).limit(req.limit + 1)))

@@ -1,0 +1,176 @@
+"""API keys: ``Authorization: Bearer ys_<key id>_<secret>``, stored hashed, shown once.
+
+A key belongs to one tenant and has one role. Secrets are 256 random bits, so
+a plain SHA-256 is a sound storage hash (no password stretching needed, as
+with GitHub and Stripe tokens) and keeps authentication cheap on hot paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, DateTime, String, Table, select
+
+from .clock import Clock, SystemClock
+from .db import Database, metadata
+from .errors import Forbidden, InvalidInput, Unauthenticated
+from .ids import new_id
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MERCHANT = "merchant"
+    CHANNEL = "channel"
+    DEVELOPER = "developer"
+    ADVERTISER = "advertiser"
+    DEVICE = "device"
+    BUYER = "buyer"
+
+
+#: The tenant of the platform operator; its admin keys see every tenant.
+PLATFORM_TENANT = "platform"
+
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("subject", String(64), nullable=True),
+    Column("label", String(200), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a key's id, role, tenant and optional subject.
+
+    ``subject`` narrows a key to one object of its tenant: the channel a
+    channel key speaks for, the buyer a buyer key acts as, the device of a
+    device key.
+    """
+
+    key_id: str
+    role: Role
+    tenant: str
+    subject: str | None = None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role is Role.ADMIN and self.tenant == PLATFORM_TENANT
+
+    def require(self, *roles: Role) -> None:
+        """Raises Forbidden unless the caller has one of ``roles`` (admins always pass)."""
+        if self.role is Role.ADMIN or self.role in roles:
+            return
+        raise Forbidden(
+            f"role {self.role.value!r} may not do this; needs one of "
+            + ", ".join(r.value for r in roles),
+            role=self.role.value,
+        )
+
+    def can_see(self, tenant: str) -> bool:
+        return self.is_platform_admin or tenant == self.tenant
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    principal: Principal
+    token: str  # shown once, never stored
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyStore:
+    """Creates, revokes and authenticates API keys (with a short positive cache)."""
+
+    def __init__(self, db: Database, clock: Clock | None = None, cache_ttl_s: float = 30.0) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def create(
+        self, *, role: Role | str, tenant: str, subject: str | None = None, label: str = ""
+    ) -> IssuedKey:
+        """Issues a key; the returned token is the only copy of the secret."""
+        try:
+            role = Role(role)
+        except ValueError:
+            raise InvalidInput("role", f"unknown role {role!r}") from None
+        if not _TENANT.match(tenant):
+            raise InvalidInput("tenant", "tenant must be 1-64 of a-z, 0-9, '-' and '_'")
+        key_id = new_id("key")
+        secret = secrets.token_urlsafe(32)
+        with self.db.unit_of_work() as uow:
+            uow.conn.execute(
+                api_keys.insert().values(
+                    id=key_id,
+                    secret_sha256=_hash(secret),
+                    role=role.value,
+                    tenant=tenant,
+                    subject=subject,
+                    label=label,
+                    created_at=self.clock.now(),
+                )
+            )
+            uow.commit()
+        principal = Principal(key_id=key_id, role=role, tenant=tenant, subject=subject)
+        return IssuedKey(principal=principal, token=f"ys_{key_id}_{secret}")
+
+    def revoke(self, key_id: str, *, at: datetime | None = None) -> bool:
+        with self.db.unit_of_work() as uow:
+            done = uow.conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=at or self.clock.now())
+            ).rowcount
+            uow.commit()
+        with self._lock:
+            self._cache = {k: v for k, v in self._cache.items() if v[1].key_id != key_id}
+        return bool(done)
+
+    def authenticate(self, token: str | None) -> Principal:
+        """The principal behind a bearer token, or Unauthenticated."""
+        if not token:
+            raise Unauthenticated("missing API key: send 'Authorization: Bearer ys_…'")
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(token)
+        if hit and hit[0] > now:
+            return hit[1]
+        parts = token.split("_", 3)
+        # ys_key_<26 chars>_<secret>
+        if len(parts) != 4 or parts[0] != "ys" or parts[1] != "key":
+            raise Unauthenticated("malformed API key")
+        key_id, secret = f"key_{parts[2]}", parts[3]
+        with self.db.read() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+        if row is None or row.revoked_at is not None:
+            raise Unauthenticated("unknown or revoked API key")
+        if not hmac.compare_digest(row.secret_sha256, _hash(secret)):
+            raise Unauthenticated("unknown or revoked API key")
+        principal = Principal(
+            key_id=row.id, role=Role(row.role), tenant=row.tenant, subject=row.subject
+        )
+        with self._lock:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[token] = (now + self.cache_ttl_s, principal)
+        return principal

@@ -1,0 +1,224 @@
+"""Transactional outbox and the relay that delivers it.
+
+Use cases write events into ``outbox`` in their own transaction. The relay
+hands them to each subscriber in commit order, at least once; a subscriber's
+checkpoint advances in the same transaction as its handler's writes, so a
+crash replays at most the batch that was in flight, and handlers that write
+elsewhere must be idempotent (dedup by ``event.id``).
+
+Commit order on PostgreSQL: sequence values are handed out at insert time, so
+a row with a lower ``seq`` can commit after one with a higher ``seq``. Each
+row therefore records its transaction id, and the relay reads only rows of
+transactions older than every transaction still running
+(``pg_snapshot_xmin``), in ``(txid, seq)`` order. SQLite serialises writers,
+so ``seq`` alone is commit order there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    select,
+    text,
+    tuple_,
+)
+
+from .clock import ensure_utc
+from .db import BigSerial, Database, metadata
+from .events import DomainEvent
+
+log = logging.getLogger(__name__)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", BigSerial, primary_key=True, autoincrement=True),
+    Column("txid", BigInteger, nullable=False, server_default="0"),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("name", String(80), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Index("ix_outbox_txid_seq", "txid", "seq"),
+)
+
+relay_checkpoints = Table(
+    "relay_checkpoints",
+    metadata,
+    Column("subscriber", String(80), primary_key=True),
+    Column("txid", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)
+
+_PG_TXID = text("pg_current_xact_id()::text::bigint")
+
+
+def _jsonable(payload: dict[str, Any]) -> Any:
+    return orjson.loads(orjson.dumps(payload))
+
+
+def write_events(conn: Connection, events: Sequence[DomainEvent], *, postgres: bool) -> None:
+    """Inserts events into the outbox on ``conn`` (the caller's transaction)."""
+    rows = [
+        {
+            "event_id": e.id,
+            "name": e.name,
+            "version": e.version,
+            "tenant": e.tenant,
+            "occurred_at": e.occurred_at,
+            "payload": _jsonable(e.payload),
+        }
+        for e in events
+    ]
+    stmt = outbox.insert()
+    if postgres:
+        stmt = stmt.values(txid=_PG_TXID)
+    conn.execute(stmt, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    txid: int
+    event: DomainEvent
+
+
+class Subscriber(Protocol):
+    """Receives events in commit order; writes on ``conn`` commit with its checkpoint."""
+
+    name: str
+
+    def wants(self, event_name: str) -> bool: ...
+
+    def handle(self, conn: Connection, event: DomainEvent) -> None: ...
+
+
+@dataclass
+class FunctionSubscriber:
+    """A subscriber made of a name, the event names it wants and one function."""
+
+    name: str
+    event_names: frozenset[str]
+    fn: Callable[[Connection, DomainEvent], None]
+
+    def wants(self, event_name: str) -> bool:
+        return not self.event_names or event_name in self.event_names
+
+    def handle(self, conn: Connection, event: DomainEvent) -> None:
+        self.fn(conn, event)
+
+
+def read_events(
+    conn: Connection, *, after: tuple[int, int], limit: int, postgres: bool
+) -> list[StoredEvent]:
+    """Committed events after the checkpoint ``(txid, seq)``, in commit order."""
+    stmt = select(outbox).where(tuple_(outbox.c.txid, outbox.c.seq) > tuple_(*after))
+    if postgres:
+        stmt = stmt.where(outbox.c.txid < text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+    stmt = stmt.order_by(outbox.c.txid, outbox.c.seq).limit(limit)
+    return [
+        StoredEvent(
+            seq=r.seq,
+            txid=r.txid,
+            event=DomainEvent(
+                id=r.event_id,
+                name=r.name,
+                version=r.version,
+                tenant=r.tenant,
+                occurred_at=ensure_utc(r.occurred_at),
+                payload=r.payload,
+            ),
+        )
+        for r in conn.execute(stmt)
+    ]
+
+
+class Relay:
+    """Delivers outbox events to subscribers; one checkpoint per subscriber."""
+
+    def __init__(self, db: Database, subscribers: Sequence[Subscriber] = ()) -> None:
+        self.db = db
+        self.subscribers: list[Subscriber] = list(subscribers)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.append(subscriber)
+
+    def _checkpoint(self, conn: Connection, name: str) -> tuple[int, int]:
+        row = conn.execute(
+            select(relay_checkpoints.c.txid, relay_checkpoints.c.seq).where(
+                relay_checkpoints.c.subscriber == name
+            )
+        ).first()
+        return (row.txid, row.seq) if row else (-1, 0)
+
+    def _save_checkpoint(self, conn: Connection, name: str, at: tuple[int, int], new: bool) -> None:
+        if new:
+            conn.execute(relay_checkpoints.insert().values(subscriber=name, txid=at[0], seq=at[1]))
+        else:
+            conn.execute(
+                relay_checkpoints.update()
+                .where(relay_checkpoints.c.subscriber == name)
+                .values(txid=at[0], seq=at[1])
+            )
+
+    def deliver_once(self, subscriber: Subscriber, *, batch: int = 500) -> int:
+        """Delivers the next batch to one subscriber; returns events handled."""
+        with self.db.unit_of_work() as uow:
+            at = self._checkpoint(uow.conn, subscriber.name)
+            stored = read_events(uow.conn, after=at, limit=batch, postgres=self.db.is_postgres)
+            if not stored:
+                return 0
+            handled = 0
+            for item in stored:
+                if subscriber.wants(item.event.name):
+                    subscriber.handle(uow.conn, item.event)
+                    handled += 1
+            last = stored[-1]
+            self._save_checkpoint(uow.conn, subscriber.name, (last.txid, last.seq), at == (-1, 0))
+            uow.commit()
+            return len(stored)
+
+    def drain(self, *, batch: int = 500) -> int:
+        """Delivers until every subscriber has caught up; returns events read."""
+        total = 0
+        for sub in self.subscribers:
+            while n := self.deliver_once(sub, batch=batch):
+                total += n
+        return total
+
+    def start(self, interval_s: float = 0.5) -> None:
+        """Runs :meth:`drain` in a background thread until :meth:`stop`."""
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.drain()
+                except Exception:  # keep relaying; the next pass retries the batch
+                    log.exception("outbox relay pass failed")
+                self._stop.wait(interval_s)
+
+        self._thread = threading.Thread(target=loop, name="outbox-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)

@@ -1,0 +1,50 @@
+"""Effective settings, read from the environment (prefix ``YUNSHANG_``) and ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob the platform reads; ``yunshang config`` prints them masked."""
+
+    model_config = SettingsConfigDict(env_prefix="YUNSHANG_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(default=Path("var"), description="Embedded data lives here.")
+    database_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL; default a SQLite file under var_dir."
+    )
+    redis_url: SecretStr | None = Field(default=None, description="Redis for the scale engine.")
+    reservation_engine: Literal["auto", "embedded", "redis"] = Field(
+        default="auto", description="auto: redis when redis_url is set, else embedded."
+    )
+    unpaid_order_timeout_s: int = Field(default=900, ge=1)
+    escrow_auto_release_days: int = Field(default=10, ge=0)
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
+    sweep_interval_s: float = Field(default=1.0, gt=0)
+    batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")
+
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy URL in force (the SQLite default under ``var_dir``)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.var_dir / 'yunshang.db').resolve()}"
+
+    def effective_engine(self) -> Literal["embedded", "redis"]:
+        """Which reservation engine serves flash sales."""
+        if self.reservation_engine == "auto":
+            return "redis" if self.redis_url is not None else "embedded"
+        return self.reservation_engine
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own ``Settings``)."""
+    return Settings()

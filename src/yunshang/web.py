@@ -1,0 +1,121 @@
+"""HTTP plumbing shared by every context's router: dependencies, schemas, idempotency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Header, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from sqlalchemy.exc import IntegrityError
+
+from yunshang.kernel.auth import Principal
+from yunshang.kernel.idempotency import (
+    IdempotentRequest,
+    StoredResponse,
+    idempotency_keys,
+    lookup,
+    make_request,
+    remember_rows,
+    request_fingerprint,
+)
+from yunshang.kernel.pagination import PageRequest, page_request
+from yunshang.platform import Platform
+
+
+class Schema(BaseModel):
+    """Request schemas refuse unknown fields, so a typo is named instead of ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class MoneyIn(Schema):
+    amount: StrictInt = Field(ge=0, le=10**12, description="Minor units (fen); never a float.")
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+
+
+class MoneyOut(BaseModel):
+    amount: int
+    currency: str
+
+
+class JsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def get_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer ys_…")] = None,
+) -> Principal:
+    token = None
+    if authorization and authorization[:7].lower() == "bearer ":
+        token = authorization[7:].strip()
+    return get_platform(request).keys.authenticate(token)
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Same key and body replay the first answer."),
+]
+
+
+def paging(
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> PageRequest:
+    return page_request(cursor, limit)
+
+
+PageDep = Annotated[PageRequest, Depends(paging)]
+
+
+def page_body(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def idempotent_request(principal: Principal, key: str | None, request: Request,
+                       body: Any) -> IdempotentRequest | None:
+    return make_request(principal.key_id, key,
+                        request_fingerprint(request.method, request.url.path, body))
+
+
+def run_idempotent(platform: Platform, req: IdempotentRequest | None,
+                   action: Callable[[], StoredResponse]) -> JsonResponse:
+    """Replays a stored answer for a known key, else runs ``action`` and stores its answer.
+
+    Errors are not stored: retrying after one re-evaluates the request.
+    """
+    if req is not None:
+        with platform.db.read() as conn:
+            stored = lookup(conn, req, platform.clock.now())
+        if stored is not None:
+            return JsonResponse(stored.body, status_code=stored.status_code,
+                                headers={"Idempotent-Replayed": "true"})
+    answer = action()
+    if req is not None:
+        try:
+            with platform.db.unit_of_work() as uow:
+                uow.conn.execute(idempotency_keys.insert().values(
+                    **remember_rows(req, answer, platform.clock.now(),
+                                    _ttl(platform))))
+                uow.commit()
+        except IntegrityError:  # a concurrent twin stored first; its answer stands
+            pass
+    return JsonResponse(answer.body, status_code=answer.status_code)
+
+
+def _ttl(platform: Platform) -> timedelta:
+    return timedelta(seconds=platform.settings.idempotency_ttl_s)

@@ -314,7 +314,10 @@ class ReservationEngine(ABC):
                 set_={"quantity": flash_sale_buyers.c.quantity + stmt.excluded.quantity},
                 where=(flash_sale_buyers.c.quantity + stmt.excluded.quantity) <= limits[sale_id],
             )
-            if n > limits[sale_id] or conn.execute(stmt).rowcount != 1:
+            # rowcount is not reliable for upserts across drivers; RETURNING is.
+            if n > limits[sale_id] or conn.execute(
+                stmt.returning(flash_sale_buyers.c.quantity)
+            ).first() is None:
                 raise _GuardViolation(f"buyer {buyer_id} would pass the limit of sale {sale_id}")
 
     def wait_idle(self, timeout: float = 10.0) -> None:

@@ -1,0 +1,49 @@
+"""Factories with random ids: every test builds its own tenant and objects."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from yunshang.commerce.domain import ChannelKind, FlashSale, Product, StockMode
+from yunshang.commerce.service import SkuSpec
+from yunshang.kernel.auth import IssuedKey, Role
+from yunshang.kernel.money import Money
+from yunshang.platform import Platform
+
+
+def random_tenant() -> str:
+    return f"t-{secrets.token_hex(4)}"
+
+
+@dataclass
+class Seeded:
+    tenant: str
+    merchant: IssuedKey
+    channels: list[IssuedKey]
+    product: Product
+    sale: FlashSale
+
+
+def seed_sale(platform: Platform, *, quantity: int = 10, limit: int = 2, stock: int | None = None,
+              starts_in: timedelta = timedelta(0), price: int = 349_900,
+              tenant: str | None = None) -> Seeded:
+    """A tenant with a phone listed on two channels and a flash sale open now (by default)."""
+    tenant = tenant or random_tenant()
+    svc = platform.commerce
+    merchant = platform.keys.create(role=Role.MERCHANT, tenant=tenant)
+    product = svc.create_product(merchant.principal, name="Meizu 22", brand="Meizu", skus_=[
+        SkuSpec("Black", 256, Money(399_900), stock if stock is not None else quantity + 10)])
+    sku = product.skus[0]
+    channel_keys = []
+    for name in ("Tmall", "Taobao"):
+        ch = svc.create_channel(merchant.principal, name=name, kind=ChannelKind.MARKETPLACE)
+        svc.create_listing(merchant.principal, sku_id=sku.id, channel_id=ch.id,
+                           price=Money(399_900), stock_mode=StockMode.SHARED, allocated=0)
+        channel_keys.append(platform.keys.create(role=Role.CHANNEL, tenant=tenant, subject=ch.id))
+    now = platform.clock.now()
+    sale = svc.create_flash_sale(merchant.principal, sku_id=sku.id, channel_ids=None,
+                                 price=Money(price), quantity=quantity, per_buyer_limit=limit,
+                                 starts_at=now + starts_in, ends_at=now + starts_in + timedelta(hours=1))
+    return Seeded(tenant=tenant, merchant=merchant, channels=channel_keys, product=product, sale=sale)

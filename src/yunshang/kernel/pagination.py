@@ -27,8 +27,11 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
+_MAGIC = "c1:"
+
+
 def encode_cursor(last_key: str) -> str:
-    return base64.urlsafe_b64encode(last_key.encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode((_MAGIC + last_key).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | None) -> str | None:
@@ -36,9 +39,12 @@ def decode_cursor(cursor: str | None) -> str | None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
+        decoded = base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("cursor", "cursor is not one this API returned") from None
+        decoded = ""
+    if not decoded.startswith(_MAGIC):
+        raise InvalidInput("cursor", "cursor is not one this API returned")
+    return decoded[len(_MAGIC):]
 
 
 def page_request(cursor: str | None, limit: int) -> PageRequest:

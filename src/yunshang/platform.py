@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
-from yunshang.commerce.reservations import ReservationEngine, build_engine
+from yunshang.commerce.reservations import RedisEngine, ReservationEngine, build_engine
 from yunshang.commerce.service import CommerceService
 from yunshang.kernel.auth import KeyStore
 from yunshang.kernel.clock import Clock, SystemClock
@@ -31,10 +32,12 @@ class Platform:
         self.db = Database(self.settings.effective_database_url())
         self.keys = KeyStore(self.db, self.clock)
         redis_url = self.settings.redis_url.get_secret_value() if self.settings.redis_url else None
+        kind = self.settings.effective_engine()
         self.engine: ReservationEngine = build_engine(
-            self.settings.effective_engine(), self.db, self.clock, redis_url=redis_url,
+            kind, self.db, self.clock, redis_url=redis_url,
             batch_max=self.settings.batch_max,
             idempotency_ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
+            **({"stale_after_s": self.settings.redis_stale_after_s} if kind == "redis" else {}),
         )
         self.commerce = CommerceService(
             db=self.db, clock=self.clock, engine=self.engine,
@@ -44,6 +47,7 @@ class Platform:
         self.relay = Relay(self.db)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._claims_settled_at: float | None = None
 
     def migrate(self) -> None:
         from yunshang.migrate import upgrade
@@ -59,13 +63,29 @@ class Platform:
             self._sweeper.start()
 
     def sweep(self) -> dict[str, int]:
-        """One pass of the periodic jobs: expire unpaid orders, auto-release escrow."""
+        """One pass of the periodic jobs: expire unpaid orders, auto-release escrow,
+        purge idempotency records, settle flash-sale claims lost with their server."""
         expired = self.commerce.expire_unpaid()
         released = self.commerce.release_due_escrow()
         with self.db.unit_of_work() as uow:
             purged = purge_expired(uow.conn, self.clock.now())
             uow.commit()
-        return {"expired": expired, "released": released, "idempotency_purged": purged}
+        return {"expired": expired, "released": released, "idempotency_purged": purged,
+                "claims_recovered": self._settle_stale_claims()}
+
+    def _settle_stale_claims(self) -> int:
+        """Redis engine: returns the units of claims admitted by a server that died before
+        committing them (the start-up recovery alone would leave them held until some
+        server restarts). Runs at most every half ``redis_stale_after_s``."""
+        engine = self.engine
+        if not isinstance(engine, RedisEngine):
+            return 0
+        now = time.monotonic()
+        last = self._claims_settled_at
+        if last is not None and now - last < engine.stale_after_s / 2:
+            return 0
+        self._claims_settled_at = now
+        return engine.recover_stale(older_than_s=engine.stale_after_s, releases=False)
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self.settings.sweep_interval_s):

@@ -598,10 +598,13 @@ class RedisEngine(ReservationEngine):
     def _recover(self) -> None:
         self.recover_stale(older_than_s=self.stale_after_s)
 
-    def recover_stale(self, *, older_than_s: float) -> int:
+    def recover_stale(self, *, older_than_s: float, releases: bool = True) -> int:
         """Settles pending claims older than ``older_than_s``: kept if the order exists,
-        undone if it never reached the database; and re-applies releases of
-        cancelled orders that a crash may have skipped. Returns claims undone."""
+        undone if it never reached the database; and, with ``releases``, re-applies
+        releases of cancelled orders that a crash may have skipped. Returns claims undone.
+
+        Runs at start-up and, claims only, from the platform's sweeper: a claim whose
+        server died is settled without waiting for that server to restart."""
         undone = 0
         cutoff_ms = (time.time() - older_than_s) * 1000
         for raw in self.redis.smembers("ys:fs:sales"):
@@ -614,6 +617,8 @@ class RedisEngine(ReservationEngine):
                 buyer, qty, ts = val.decode().rsplit("|", 2)
                 if int(ts) <= cutoff_ms:
                     stale[oid.decode()] = (buyer, int(qty))
+            if not stale and not releases:
+                continue
             with self.db.read() as conn:
                 known = set()
                 if stale:
@@ -624,7 +629,7 @@ class RedisEngine(ReservationEngine):
                     select(orders.c.id, orders.c.buyer_id, orders.c.quantity).where(
                         orders.c.sale_id == sale_id, orders.c.status == OrderStatus.CANCELLED.value
                     )
-                ).all()
+                ).all() if releases else []
             for oid, (buyer, qty) in stale.items():
                 if oid in known:
                     self.redis.hdel(pending_key, oid)

@@ -371,7 +371,10 @@ class CommerceService:
         now = self.clock.now()
         sale.check_window(now)
         sale.check_quantity(buyer_id, quantity)
-        if self.engine.known_sold_out(sale_id):
+        # The sold-out hint refuses without queueing, but only requests without an
+        # Idempotency-Key: a keyed one may be the retry of an order that took the last
+        # units, and the writer answers replays (in one lookup per batch) before refusing.
+        if idem is None and self.engine.known_sold_out(sale_id):
             raise SoldOut(sale_id, quantity, 0)
         order = Order.place(tenant=sale.tenant, sale=sale, channel_id=channel, buyer_id=buyer_id,
                             quantity=quantity, now=now, pay_within=self.pay_within)

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
     sweep_interval_s: float = Field(default=1.0, gt=0)
     batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")
+    redis_stale_after_s: float = Field(
+        default=60.0, gt=0,
+        description="Redis engine: a claim admitted this long ago whose order is not in the "
+                    "database was lost with its server; the sweeper returns its units.",
+    )
 
     def effective_database_url(self) -> str:
         """The SQLAlchemy URL in force (the SQLite default under ``var_dir``)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -50,13 +50,28 @@ class ProblemResponse(JsonResponse):
     media_type = "application/problem+json"
 
 
+#: Members RFC 9457 and our contract define; an error's data never overrides them.
+_RESERVED = frozenset({"type", "title", "status", "detail", "code", "instance"})
+
+
 def problem(status: int, code: str, detail: str, instance: str, **extra: Any) -> ProblemResponse:
     """An RFC 9457 problem document with our stable ``code``."""
+    return problem_with(status, code, detail, instance, extra)
+
+
+def problem_with(status: int, code: str, detail: str, instance: str,
+                 extra: Mapping[str, Any]) -> ProblemResponse:
+    """:func:`problem` with the extension members as a mapping (any keys, reserved ones dropped)."""
     body = {"type": f"/problems/{code}", "title": _TITLES.get(status, "Error"), "status": status,
             "detail": detail, "code": code, "instance": instance}
-    body.update(extra)
+    body.update((k, v) for k, v in extra.items() if k not in _RESERVED)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def _malformed(instance: str, why: str) -> ProblemResponse:
+    return problem(400, "malformed_json", "the body is not valid JSON", instance, field="body",
+                   errors=[{"field": "body", "message": why, "type": "json_invalid"}])
 
 
 def status_for(exc: DomainError) -> int:
@@ -75,7 +90,12 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 class BodyLimit:
-    """Refuses bodies over ``limit`` bytes with 413, before anything parses them."""
+    """Refuses bodies over ``limit`` bytes with 413, before anything parses them.
+
+    A declared Content-Length over the limit is refused unread. A body without
+    one (chunked) is read here, up to the limit, and handed on whole: refusing
+    it from inside the framework's own body parsing would come out as a bare 400.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -94,30 +114,36 @@ class BodyLimit:
                 if too_big:
                     await self._refuse(scope, send)
                     return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away before sending its body
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await self._refuse(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        whole: Message | None = {"type": "http.request", "body": b"".join(chunks),
+                                 "more_body": False}
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(scope, send)
+        async def replay() -> Message:
+            nonlocal whole
+            if whole is not None:
+                message, whole = whole, None
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         response = problem(413, "body_too_large", f"request bodies are limited to {self.limit} "
                            "bytes", scope.get("path", ""), field="body")
         await response(scope, _no_receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _no_receive() -> Message:
@@ -162,15 +188,19 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> ProblemResponse:
-        return problem(status_for(exc), exc.code.value, exc.message, request.url.path, **exc.data)
+        return problem_with(status_for(exc), exc.code.value, exc.message, request.url.path,
+                            exc.data)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
+        raw = exc.errors()
+        bad_json = [e for e in raw if e.get("type") == "json_invalid"]
+        if bad_json:  # the location is a character offset, not a field
+            return _malformed(request.url.path, "; ".join(
+                f"{e.get('ctx', {}).get('error', e.get('msg', ''))} at character "
+                f"{e.get('loc', ('body', '?'))[-1]}" for e in bad_json))
         errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", ""),
-                   "type": e.get("type", "")} for e in exc.errors()]
-        if any(e["type"] == "json_invalid" for e in errors):
-            return problem(400, "malformed_json", "the body is not valid JSON", request.url.path,
-                           field="body", errors=errors)
+                   "type": e.get("type", "")} for e in raw]
         first = errors[0]["field"] if errors else "body"
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, KernelCode.INVALID_INPUT.value, detail, request.url.path,
@@ -178,6 +208,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+        if exc.status_code == 400:
+            # FastAPI's one 400: a body it could not decode (not UTF-8, nested too deep, ...)
+            return _malformed(request.url.path, str(exc.detail))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail), request.url.path)
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Header, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+)
 from sqlalchemy.exc import IntegrityError
 
 from yunshang.kernel.auth import Principal
@@ -25,11 +33,43 @@ from yunshang.kernel.idempotency import (
 from yunshang.kernel.pagination import PageRequest, page_request
 from yunshang.platform import Platform
 
+#: What our ids (``ord_…``) and the strings that name them may contain.
+ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
 
 class Schema(BaseModel):
-    """Request schemas refuse unknown fields, so a typo is named instead of ignored."""
+    """Request schemas refuse unknown fields, so a typo is named instead of ignored.
+
+    They also refuse NUL characters in text, which PostgreSQL cannot store.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("text may not contain NUL characters")
+        return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+#: A timestamp with a timezone (naive ones are refused), converted to UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 class MoneyIn(Schema):

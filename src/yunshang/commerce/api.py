@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
 from yunshang.kernel.idempotency import StoredResponse
 from yunshang.kernel.money import Money
 from yunshang.web import (
+    ID_PATTERN,
     IdempotencyKey,
     JsonResponse,
     MoneyIn,
@@ -20,6 +21,7 @@ from yunshang.web import (
     PlatformDep,
     PrincipalDep,
     Schema,
+    UtcDatetime,
     idempotent_request,
     page_body,
     run_idempotent,
@@ -30,10 +32,11 @@ from .service import SkuSpec, order_view
 
 router = APIRouter(prefix="/v1", tags=["commerce"])
 
-Id = Annotated[str, Path(min_length=3, max_length=40)]
+Id = Annotated[str, Path(min_length=3, max_length=40, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 BuyerId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
-RefId = Annotated[str, Field(min_length=3, max_length=40)]
+RefId = Annotated[str, Field(min_length=3, max_length=40, pattern=ID_PATTERN)]
+Tenant = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 # ---------------------------------------------------------------- schemas
 
@@ -107,8 +110,8 @@ class FlashSaleCreate(Schema):
     price: MoneyIn
     quantity: StrictInt = Field(ge=1, le=10_000_000)
     per_buyer_limit: StrictInt = Field(default=1, ge=1, le=1000)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
 
 
 class FlashSaleRead(BaseModel):
@@ -159,6 +162,10 @@ class ShipCreate(Schema):
     imeis: list[Annotated[str, Field(max_length=32)]] = Field(min_length=1, max_length=1000)
     carrier: Annotated[str, Field(max_length=100)] | None = None
     tracking_number: Annotated[str, Field(max_length=100)] | None = None
+
+
+class NoBody(Schema):
+    """Actions that take no input still refuse a body that says something."""
 
 
 class ReasonCreate(Schema):
@@ -325,7 +332,7 @@ async def place_flash_order(sale_id: Id, body: OrderCreate, request: Request,
 
 @router.get("/orders", response_model=Page[OrderRead])
 def list_orders(platform: PlatformDep, who: PrincipalDep, page: PageDep,
-                sale_id: Annotated[str | None, Query(max_length=40)] = None,
+                sale_id: Annotated[str | None, Query(max_length=40, pattern=ID_PATTERN)] = None,
                 status: OrderStatus | None = None) -> JsonResponse:
     result = platform.commerce.list_orders(who, page, sale_id=sale_id, status=status)
     return JsonResponse(page_body([order_view(o) for o in result.items], result.next_cursor))
@@ -344,6 +351,7 @@ def _order_action(platform: PlatformDep, request: Request, who: PrincipalDep,
 
 @router.post("/orders/{order_id}/pay", response_model=OrderRead)
 def pay_order(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
+              _body: NoBody | None = None,
               idempotency_key: IdempotencyKey = None) -> JsonResponse:
     """Captures payment; the money is held in escrow until release or refund."""
     return _order_action(platform, request, who, idempotency_key, None,
@@ -361,6 +369,7 @@ def ship_order(order_id: Id, body: ShipCreate, request: Request, platform: Platf
 
 @router.post("/orders/{order_id}/deliver", response_model=OrderRead)
 def deliver_order(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
+                  _body: NoBody | None = None,
                   idempotency_key: IdempotencyKey = None) -> JsonResponse:
     return _order_action(platform, request, who, idempotency_key, None,
                          lambda: platform.commerce.deliver_order(who, order_id))
@@ -368,6 +377,7 @@ def deliver_order(order_id: Id, request: Request, platform: PlatformDep, who: Pr
 
 @router.post("/orders/{order_id}/confirm", response_model=OrderRead)
 def confirm_order(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
+                  _body: NoBody | None = None,
                   idempotency_key: IdempotencyKey = None) -> JsonResponse:
     """The buyer confirms receipt; escrow is released to the merchant."""
     return _order_action(platform, request, who, idempotency_key, None,
@@ -394,7 +404,7 @@ def refund_order(order_id: Id, request: Request, platform: PlatformDep, who: Pri
 
 @router.get("/ledger/balances", response_model=LedgerRead, tags=["ledger"])
 def ledger_balances(platform: PlatformDep, who: PrincipalDep,
-                    tenant: Annotated[str | None, Query(max_length=64)] = None) -> JsonResponse:
+                    tenant: Tenant = None) -> JsonResponse:
     """Escrow ledger balances per tenant/account/currency, with the double-entry checks."""
     report = platform.commerce.ledger_balances(who, tenant)
     return JsonResponse({

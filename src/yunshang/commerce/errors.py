@@ -66,7 +66,8 @@ class SaleEnded(Conflict):
 
 
 class InsufficientStock(Conflict):
-    def __init__(self, sku_id: str, requested: int, available: int) -> None:
+    def __init__(self, sku_id: str, requested: int, available: int, *,
+                 field: str | None = None) -> None:
         super().__init__(
             f"SKU {sku_id} has {available} units free, {requested} requested",
             code=CommerceCode.INSUFFICIENT_STOCK,
@@ -74,6 +75,8 @@ class InsufficientStock(Conflict):
             requested=requested,
             available=available,
         )
+        if field:
+            self.data["field"] = field
 
 
 class InvalidTransition(InvalidState):
@@ -82,7 +85,7 @@ class InvalidTransition(InvalidState):
             f"order {order_id} is {status}; cannot {action}",
             code=CommerceCode.INVALID_TRANSITION,
             order_id=order_id,
-            status=status,
+            order_status=status,  # not "status": a problem's status is the HTTP one
             action=action,
         )
 

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from yunshang.kernel.auth import Principal, Role
-from yunshang.kernel.clock import Clock
+from yunshang.kernel.clock import Clock, ensure_utc
 from yunshang.kernel.db import Database, UnitOfWork
-from yunshang.kernel.errors import Forbidden, InvalidInput, NotFound
+from yunshang.kernel.errors import DomainError, Forbidden, InvalidInput, NotFound
 from yunshang.kernel.events import DomainEvent
-from yunshang.kernel.idempotency import IdempotentRequest, StoredResponse
+from yunshang.kernel.idempotency import IdempotentRequest, StoredResponse, lookup
 from yunshang.kernel.ids import new_id
 from yunshang.kernel.money import Money
 from yunshang.kernel.pagination import Page, PageRequest, make_page
@@ -68,6 +68,9 @@ from .store import (
     skus,
     unbalanced_entries,
 )
+
+#: The most units a SKU can hold (``skus.stock`` is a 32-bit integer on PostgreSQL).
+MAX_STOCK = 2**31 - 1
 
 
 def scope(principal: Principal) -> str | None:
@@ -201,7 +204,10 @@ class CommerceService:
         if quantity < 1:
             raise InvalidInput("quantity", "quantity must be at least 1")
         with self.db.unit_of_work() as uow:
-            row = get_owned(uow.conn, skus, sku_id, scope(principal), "sku", lock=True)
+            row = get_owned(uow.conn, skus, sku_id, scope(principal), "sku", field="sku_id",
+                            lock=True)
+            if row.stock + quantity > MAX_STOCK:
+                raise InvalidInput("quantity", f"a SKU holds at most {MAX_STOCK} units")
             uow.conn.execute(update(skus).where(skus.c.id == sku_id)
                              .values(stock=skus.c.stock + quantity))
             uow.publish(DomainEvent("commerce.sku_restocked", row.tenant, self.clock.now(),
@@ -261,7 +267,7 @@ class CommerceService:
                 raise InvalidInput("channel_id", "this SKU is already listed on this channel")
             free = self._free_stock(conn, sku_id, sku.stock)
             if allocated > free:
-                raise InsufficientStock(sku_id, allocated, free)
+                raise InsufficientStock(sku_id, allocated, free, field="allocated")
             conn.execute(listings.insert().values(
                 id=lid, tenant=principal.tenant, sku_id=sku_id, channel_id=channel_id,
                 price_amount=price.amount, currency=price.currency, stock_mode=stock_mode.value,
@@ -287,6 +293,7 @@ class CommerceService:
                           ends_at: datetime) -> FlashSale:
         """Promises ``quantity`` units of a SKU's free stock to a time-boxed sale."""
         principal.require(Role.MERCHANT)
+        starts_at, ends_at = ensure_utc(starts_at), ensure_utc(ends_at)  # SQLite drops offsets
         if ends_at <= starts_at:
             raise InvalidInput("ends_at", "ends_at must be after starts_at")
         if per_buyer_limit > quantity:
@@ -310,7 +317,7 @@ class CommerceService:
                 raise InvalidInput("channel_ids", "a channel is named twice")
             free = self._free_stock(conn, sku_id, sku.stock)
             if quantity > free:
-                raise InsufficientStock(sku_id, quantity, free)
+                raise InsufficientStock(sku_id, quantity, free, field="quantity")
             conn.execute(flash_sales.insert().values(
                 id=sid, tenant=principal.tenant, sku_id=sku_id, channel_ids=chosen,
                 price_amount=price.amount, currency=price.currency, quantity=quantity,
@@ -329,7 +336,7 @@ class CommerceService:
         """The sale with its current sold count."""
         with self.db.read() as conn:
             return sale_from_row(get_owned(conn, flash_sales, sale_id, scope(principal),
-                                           "flash sale"))
+                                           "flash sale", field="sale_id"))
 
     def list_flash_sales(self, principal: Principal, req: PageRequest) -> Page[FlashSale]:
         with self.db.read() as conn:
@@ -344,7 +351,7 @@ class CommerceService:
             with self.db.read() as conn:
                 row = conn.execute(select(flash_sales).where(flash_sales.c.id == sale_id)).first()
             if row is None:
-                raise NotFound("flash sale", sale_id)
+                raise NotFound("flash sale", sale_id, field="sale_id")
             sale = sale_from_row(row)
             with self._sales_lock:
                 self._sales[sale_id] = sale
@@ -359,7 +366,7 @@ class CommerceService:
         principal.require(Role.BUYER, Role.CHANNEL, Role.MERCHANT)
         sale = self._sale(sale_id)
         if not principal.can_see(sale.tenant):
-            raise NotFound("flash sale", sale_id)
+            raise NotFound("flash sale", sale_id, field="sale_id")
         if principal.role is Role.BUYER and principal.subject and principal.subject != buyer_id:
             raise Forbidden("a buyer key may only order for its own buyer_id", field="buyer_id")
         if principal.role is Role.CHANNEL and principal.subject:
@@ -367,15 +374,27 @@ class CommerceService:
                 raise Forbidden("a channel key orders through its own channel",
                                 field="channel_id")
             channel_id = principal.subject
-        channel = sale.channel_for(channel_id)
         now = self.clock.now()
-        sale.check_window(now)
-        sale.check_quantity(buyer_id, quantity)
-        # The sold-out hint refuses without queueing, but only requests without an
-        # Idempotency-Key: a keyed one may be the retry of an order that took the last
-        # units, and the writer answers replays (in one lookup per batch) before refusing.
-        if idem is None and self.engine.known_sold_out(sale_id):
-            raise SoldOut(sale_id, quantity, 0)
+        try:
+            channel = sale.channel_for(channel_id)
+            sale.check_window(now)
+            sale.check_quantity(buyer_id, quantity)
+            # The sold-out hint refuses without queueing, but only requests without an
+            # Idempotency-Key: a keyed one may be the retry of an order that took the last
+            # units, and the writer answers replays (in one lookup per batch) before refusing.
+            if idem is None and self.engine.known_sold_out(sale_id):
+                raise SoldOut(sale_id, quantity, 0)
+        except DomainError:
+            # The retry of an order that was placed gets its answer even once the sale
+            # has ended since (a 422 if its body differs), not this refusal.
+            if idem is not None:
+                with self.db.read() as conn:
+                    stored = lookup(conn, idem, now)
+                if stored is not None:
+                    replay: Future[StoredResponse] = Future()
+                    replay.set_result(stored)
+                    return replay
+            raise
         order = Order.place(tenant=sale.tenant, sale=sale, channel_id=channel, buyer_id=buyer_id,
                             quantity=quantity, now=now, pay_within=self.pay_within)
         return self.engine.submit(Claim(sale=sale, order=order, idem=idem, render=render))
@@ -384,7 +403,7 @@ class CommerceService:
 
     def get_order(self, principal: Principal, order_id: str) -> Order:
         with self.db.read() as conn:
-            order = load_order(conn, order_id, scope(principal))
+            order = _load_order(conn, order_id, scope(principal))
         self._check_party(principal, order)
         return order
 
@@ -408,9 +427,9 @@ class CommerceService:
     def _check_party(principal: Principal, order: Order) -> None:
         # Buyers and channels see only their own orders, and as "not found".
         if principal.role is Role.BUYER and principal.subject not in (None, order.buyer_id):
-            raise NotFound("order", order.id)
+            raise NotFound("order", order.id, field="order_id")
         if principal.role is Role.CHANNEL and principal.subject not in (None, order.channel_id):
-            raise NotFound("order", order.id)
+            raise NotFound("order", order.id, field="order_id")
 
     def _transition(self, principal: Principal, order_id: str, roles: Sequence[Role],
                     act: Callable[[Order, datetime], JournalEntry | None],
@@ -418,7 +437,7 @@ class CommerceService:
         principal.require(*roles)
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
-            order = load_order(uow.conn, order_id, scope(principal), lock=True)
+            order = _load_order(uow.conn, order_id, scope(principal), lock=True)
             self._check_party(principal, order)
             previous = order.status
             entry = act(order, now)
@@ -550,6 +569,13 @@ class CommerceService:
             # escrow is credit-normal: a positive signed sum means negative escrow
             return conn.execute(select(func.count()).select_from(sub).where(sub.c.s > 0)
                                 ).scalar_one() == 0
+
+
+def _load_order(conn: Connection, order_id: str, tenant: str | None, *,
+                lock: bool = False) -> Order:
+    """An order the caller named (a miss names the ``order_id`` it came in)."""
+    return order_from_row(get_owned(conn, orders, order_id, tenant, "order", field="order_id",
+                                    lock=lock))
 
 
 def _return_units(conn: Connection, order: Order) -> None:

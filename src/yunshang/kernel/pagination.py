@@ -50,7 +50,11 @@ def decode_cursor(cursor: str | None) -> str | None:
 def page_request(cursor: str | None, limit: int) -> PageRequest:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput("limit", f"limit must be between 1 and {MAX_LIMIT}")
-    return PageRequest(after=decode_cursor(cursor), limit=limit)
+    after = decode_cursor(cursor)
+    if after is not None and not after.isprintable():
+        # keys are ids: a forged cursor with control characters (a NUL breaks PostgreSQL)
+        raise InvalidInput("cursor", "cursor is not one this API returned")
+    return PageRequest(after=after, limit=limit)
 
 
 def make_page(rows: list[T], req: PageRequest, key: Callable[[T], str]) -> Page[T]:

@@ -1,0 +1,222 @@
+"""Support for the HTTP contract tests: a client per platform, seeded tenants, problem checks.
+
+Each test builds its own platform (SQLite unless it asks for both stacks) and a
+:class:`World`: tenant A with a phone listed on two channels, a flash sale and
+orders in every state, and tenant B with its own sale and order, so a test can
+aim any request at "ours", "theirs" or "nobody's" objects.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from tests.factories import Seeded, random_tenant, seed_sale
+from yunshang.app import create_app
+from yunshang.commerce.domain import ChannelKind, StockMode
+from yunshang.commerce.service import SkuSpec
+from yunshang.kernel.auth import PLATFORM_TENANT, Role
+from yunshang.kernel.imei import make_imei
+from yunshang.kernel.money import Money
+from yunshang.platform import Platform
+
+with warnings.catch_warnings():
+    # Starlette warns that its client prefers httpx2; the project pins httpx.
+    warnings.filterwarnings("ignore", message=r".*httpx2.*")
+    from fastapi.testclient import TestClient
+
+PROBLEM = "application/problem+json"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def iso(when: datetime) -> str:
+    return when.isoformat()
+
+
+_serial = iter(range(1, 999_999))
+
+
+def imei() -> str:
+    """A fresh valid IMEI (type allocation code of a made-up phone)."""
+    return make_imei("35693803", next(_serial))
+
+
+def bad_luhn(value: str) -> str:
+    return value[:14] + str((int(value[14]) + 1) % 10)
+
+
+def open_client(platform: Platform) -> Iterator[TestClient]:
+    """A TestClient over ``create_app(platform=...)``; server errors surface as exceptions."""
+    with TestClient(create_app(platform=platform)) as client:
+        yield client
+
+
+def assert_problem(r: httpx.Response, status: int, code: str,
+                   field: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem with our stable ``code``; ``field`` and ``errors`` where due."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM), r.headers["content-type"]
+    body: dict[str, Any] = r.json()
+    assert body["status"] == status, body
+    assert body["code"] == code, body
+    assert body["type"] == f"/problems/{code}", body
+    assert isinstance(body["title"], str), body
+    assert body["title"], body
+    assert isinstance(body["detail"], str), body
+    assert body["detail"], body
+    assert body["instance"] == r.request.url.path, body
+    if field is not None:
+        assert body.get("field") == field, body
+    if status == 401:
+        assert r.headers.get("www-authenticate") == "Bearer", r.headers
+    return body
+
+
+def assert_validation(r: httpx.Response, field: str, status: int = 422,
+                      code: str = "invalid_input") -> dict[str, Any]:
+    """A schema-level refusal: also lists every failing field in ``errors``."""
+    body = assert_problem(r, status, code, field)
+    errors = body.get("errors")
+    assert isinstance(errors, list), body
+    assert errors, body
+    assert all({"field", "message", "type"} <= set(e) for e in errors), errors
+    assert field in [e["field"] for e in errors], errors
+    return body
+
+
+def collect(client: TestClient, path: str, headers: dict[str, str],
+            **params: Any) -> list[dict[str, Any]]:
+    """Every item of a list endpoint, following ``next_cursor``."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = dict(params, limit=50)
+        if cursor:
+            query["cursor"] = cursor
+        r = client.get(path, params=query, headers=headers)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+@dataclass
+class Tenant:
+    """One tenant's keys and objects, as ids and ready-made headers."""
+
+    name: str
+    seeded: Seeded
+    merchant: dict[str, str]
+    admin: dict[str, str]
+    channel_x: dict[str, str]
+    channel_y: dict[str, str]
+    buyer: dict[str, str]  # subject "alice"
+    unlisted_sku: str
+    spare_channel: str
+    orders: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def product(self) -> str:
+        return self.seeded.product.id
+
+    @property
+    def sku(self) -> str:
+        return self.seeded.product.skus[0].id
+
+    @property
+    def sale(self) -> str:
+        return self.seeded.sale.id
+
+    @property
+    def channel_ids(self) -> list[str]:
+        return [k.principal.subject or "" for k in self.seeded.channels]
+
+
+@dataclass
+class World:
+    platform: Platform
+    client: TestClient
+    a: Tenant
+    b: Tenant
+    root: dict[str, str]  # the platform operator's admin key
+
+    def snapshot(self, tenant: Tenant | None = None) -> dict[str, Any]:
+        """Everything a tenant can list, plus its ledger: what "nothing changed" compares."""
+        t = tenant or self.a
+        got: dict[str, Any] = {
+            path: collect(self.client, path, t.merchant)
+            for path in ("/v1/products", "/v1/channels", "/v1/listings", "/v1/flash-sales",
+                         "/v1/orders")
+        }
+        r = self.client.get("/v1/ledger/balances", params={"tenant": t.name}, headers=self.root)
+        assert r.status_code == 200, r.text
+        got["ledger"] = r.json()
+        return got
+
+
+def build_tenant(platform: Platform, *, full: bool) -> Tenant:
+    """A tenant with a sale of 10 (limit 5 per buyer); with ``full``, orders in every state.
+
+    Orders (units in brackets; all on channel X but the last): ``created`` alice (1),
+    ``paid`` alice (2), ``shipped`` carol (1), ``delivered`` alice (1), ``on_y`` dave (1)
+    through channel Y.
+    """
+    svc, keys = platform.commerce, platform.keys
+    seeded = seed_sale(platform, quantity=10, limit=5, stock=30, tenant=random_tenant())
+    tenant = seeded.tenant
+    who = seeded.merchant.principal
+    extra = svc.create_product(who, name="Meizu 22 Note", brand="Meizu",
+                               skus_=[SkuSpec("Blue", 128, Money(199_900), 5)])
+    spare = svc.create_channel(who, name="Own store", kind=ChannelKind.OWN_STORE)
+    t = Tenant(
+        name=tenant, seeded=seeded,
+        merchant=bearer(seeded.merchant.token),
+        admin=bearer(keys.create(role=Role.ADMIN, tenant=tenant).token),
+        channel_x=bearer(seeded.channels[0].token),
+        channel_y=bearer(seeded.channels[1].token),
+        buyer=bearer(keys.create(role=Role.BUYER, tenant=tenant, subject="alice").token),
+        unlisted_sku=extra.skus[0].id, spare_channel=spare.id,
+    )
+    if not full:
+        t.orders["created"] = _place(platform, seeded, "zoe", 1)
+        return t
+    t.orders["created"] = _place(platform, seeded, "alice", 1)
+    t.orders["paid"] = _place(platform, seeded, "alice", 2)
+    t.orders["shipped"] = _place(platform, seeded, "carol", 1)
+    t.orders["delivered"] = _place(platform, seeded, "alice", 1)
+    t.orders["on_y"] = _place(platform, seeded, "dave", 1, channel=1)
+    ch = seeded.channels[0].principal
+    for state in ("paid", "shipped", "delivered"):
+        svc.pay_order(ch, t.orders[state])
+    for state in ("shipped", "delivered"):
+        svc.ship_order(who, t.orders[state], imeis=[imei()], carrier="SF", tracking_number=None)
+    svc.deliver_order(who, t.orders["delivered"])
+    return t
+
+
+def _place(platform: Platform, seeded: Seeded, buyer: str, qty: int, channel: int = 0) -> str:
+    who = seeded.channels[channel].principal
+    stored = platform.commerce.place_flash_order(who, seeded.sale.id, buyer_id=buyer,
+                                                 quantity=qty).result(timeout=30)
+    return str(stored.body["id"])
+
+
+def build_world(platform: Platform, client: TestClient) -> World:
+    root = bearer(platform.keys.create(role=Role.ADMIN, tenant=PLATFORM_TENANT).token)
+    return World(platform=platform, client=client, a=build_tenant(platform, full=True),
+                 b=build_tenant(platform, full=True), root=root)
+
+
+def shared_listing(sku_id: str, channel_id: str) -> dict[str, Any]:
+    return {"sku_id": sku_id, "channel_id": channel_id, "price": {"amount": 399_900},
+            "stock_mode": StockMode.SHARED.value}

@@ -1,0 +1,26 @@
+"""Fixtures of the HTTP contract tests: two seeded tenants behind a TestClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import PlatformFactory
+from tests.integration.commerce.api_support import World, build_world, open_client
+from yunshang.platform import Platform
+
+
+@pytest.fixture
+def world(make_platform: PlatformFactory) -> Iterator[World]:
+    """Two seeded tenants on SQLite, and a client."""
+    platform = make_platform()
+    for client in open_client(platform):
+        yield build_world(platform, client)
+
+
+@pytest.fixture
+def world_any(platform: Platform) -> Iterator[World]:
+    """Two seeded tenants on each stack (SQLite; PostgreSQL + Redis), and a client."""
+    for client in open_client(platform):
+        yield build_world(platform, client)

@@ -1,0 +1,61 @@
+"""Device cloud errors; each has a stable code and structured data."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from yunshang.kernel.errors import Conflict, Forbidden, InvalidInput
+
+
+class DeviceCode(StrEnum):
+    INVALID_IMEI = "invalid_imei"
+    DUPLICATE_DEVICE = "duplicate_device"
+    ACTIVATION_LOCKED = "activation_locked"
+    NOT_OWNER = "not_owner"
+    IMPORT_REJECTED = "import_rejected"
+    ROLLOUT_STATE = "rollout_state"
+    VERSION_EXISTS = "version_exists"
+    APK_INVALID = "apk_invalid"
+    APK_UNSIGNED = "apk_unsigned"
+    APK_BAD_SIGNATURE = "apk_bad_signature"
+    APK_CERT_MISMATCH = "apk_certificate_mismatch"
+    APK_VERSION_NOT_NEWER = "apk_version_not_newer"
+    PACKAGE_TAKEN = "package_owned_by_another_developer"
+    INCOMPATIBLE = "incompatible"
+    TELEMETRY_REJECTED = "telemetry_rejected"
+
+
+class ActivationLocked(Conflict):
+    def __init__(self, imei: str) -> None:
+        super().__init__(
+            f"device {imei} is bound to another account; its owner must release it first",
+            code=DeviceCode.ACTIVATION_LOCKED,
+            imei=imei,
+        )
+
+
+class NotOwner(Forbidden):
+    def __init__(self, imei: str) -> None:
+        super().__init__(f"only the account that owns {imei} can do this",
+                         code=DeviceCode.NOT_OWNER, imei=imei)
+
+
+class ImportRejected(InvalidInput):
+    """A manufacturing batch with bad rows; nothing was imported."""
+
+    def __init__(self, errors: list[dict[str, object]]) -> None:
+        first = errors[0]
+        super().__init__(
+            str(first.get("field", "rows")),
+            f"{len(errors)} row(s) refused; nothing imported (first: line {first['line']}: "
+            f"{first['message']})",
+            code=DeviceCode.IMPORT_REJECTED,
+        )
+        self.data["errors"] = errors
+
+
+class RolloutStateError(Conflict):
+    def __init__(self, rollout_id: str, state: str, action: str) -> None:
+        super().__init__(f"rollout {rollout_id} is {state}; cannot {action}",
+                         code=DeviceCode.ROLLOUT_STATE, rollout_id=rollout_id, state=state,
+                         action=action)

@@ -13,11 +13,14 @@ from datetime import timedelta
 
 from yunshang.commerce.reservations import RedisEngine, ReservationEngine, build_engine
 from yunshang.commerce.service import CommerceService
+from yunshang.devices.registry import RegistryService
+from yunshang.devices.telemetry import TelemetryService
 from yunshang.kernel.auth import KeyStore
+from yunshang.kernel.blobs import BlobStore
 from yunshang.kernel.clock import Clock, SystemClock
 from yunshang.kernel.db import Database
 from yunshang.kernel.idempotency import purge_expired
-from yunshang.kernel.outbox import Relay
+from yunshang.kernel.outbox import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,15 @@ class Platform:
             pay_within=timedelta(seconds=self.settings.unpaid_order_timeout_s),
             auto_release_after=timedelta(days=self.settings.escrow_auto_release_days),
         )
+        self.blobs = BlobStore(self.settings.var_dir / "blobs")
+        self.registry = RegistryService(db=self.db, clock=self.clock, keys=self.keys)
+        self.telemetry = TelemetryService(db=self.db, clock=self.clock, registry=self.registry)
         self.relay = Relay(self.db)
+        # Devices learn which phones were sold from commerce's shipment events.
+        self.relay.subscribe(FunctionSubscriber(
+            "devices.shipments", frozenset({"commerce.order_shipped"}),
+            lambda conn, event: self.registry.record_shipment(conn, event.tenant,
+                                                              event.payload)))
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._claims_settled_at: float | None = None

@@ -181,6 +181,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(commerce_router)
 
+    from yunshang.devices.api import router as devices_router
+
+    app.include_router(devices_router)
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JsonResponse:
         """Liveness; also the trivial endpoint benchmarks compare against."""

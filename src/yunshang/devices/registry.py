@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
@@ -16,6 +17,7 @@ from yunshang.kernel.errors import Forbidden, InvalidInput, NotFound, Unauthenti
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
 from yunshang.kernel.imei import is_valid_imei
+from yunshang.kernel.outbox import write_events
 from yunshang.kernel.pagination import Page, PageRequest, make_page
 
 from .domain import Device, DeviceState
@@ -168,8 +170,6 @@ class RegistryService:
                 events.extend(device.pull_events())
                 changed += 1
         if events:
-            from yunshang.kernel.outbox import write_events
-
             write_events(conn, events, postgres=conn.dialect.name == "postgresql")
         return changed
 
@@ -193,21 +193,30 @@ class RegistryService:
             raise InvalidInput("account_token", "the account belongs to another tenant")
         return self._change(principal, imei, lambda d, now: d.activate(str(account.subject), now))
 
-    def release(self, principal: Principal, *, imei: str, account_token: str) -> Device:
-        """The owning account lifts the activation lock."""
+    def release(self, principal: Principal, *, imei: str,
+                account_token: str | None = None) -> Device:
+        """The owning account lifts the activation lock: with its own buyer key, or from
+        the phone (device key) with the account's token."""
         principal.require(Role.BUYER, Role.DEVICE)
-        account = self.account_for(account_token)
-        return self._change(principal, imei, lambda d, now: d.release(str(account.subject), now),
-                            any_device=True)
+        if principal.role is Role.BUYER:
+            account_id = principal.subject
+            if not account_id:
+                raise Forbidden("this buyer key is not bound to an account")
+        else:
+            if principal.role is Role.DEVICE and principal.subject != imei:
+                raise NotFound("device", imei, field="imei")
+            if not account_token:
+                raise InvalidInput("account_token", "the owner's account token is required")
+            account_id = self.account_for(account_token).subject
+        owner = str(account_id)
+        return self._change(principal, imei, lambda d, now: d.release(owner, now))
 
-    def _change(self, principal: Principal, imei: str, act: object,
-                any_device: bool = False) -> Device:
+    def _change(self, principal: Principal, imei: str,
+                act: Callable[[Device, datetime], object]) -> Device:
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
             device = _load(uow.conn, imei, _scope(principal), lock=True)
-            if (principal.role is Role.DEVICE and principal.subject != imei and not any_device):
-                raise NotFound("device", imei)
-            act(device, now)  # type: ignore[operator]
+            act(device, now)
             _commit_device(uow, device)
         return device
 

@@ -21,6 +21,15 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 
+
+def _add_context_apps() -> None:
+    from yunshang.devices.cli import devices_app
+
+    app.add_typer(devices_app, name="devices")
+
+
+_add_context_apps()
+
 console = Console()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,7 +41,8 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
 ]
 
 _TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 413: "Request too large",
+           405: "Method not allowed", 409: "Conflict", 411: "Length required",
+           413: "Request too large",
            415: "Unsupported media type", 422: "Unprocessable content",
            500: "Internal error", 503: "Unavailable"}
 
@@ -95,25 +96,43 @@ class BodyLimit:
     A declared Content-Length over the limit is refused unread. A body without
     one (chunked) is read here, up to the limit, and handed on whole: refusing
     it from inside the framework's own body parsing would come out as a bare 400.
+
+    Upload routes (``upload_paths``, e.g. OS images) have their own, larger limit
+    and are streamed to the endpoint, never buffered here: they must declare a
+    Content-Length (411 otherwise), which the HTTP server holds the body to.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int | None = None,
+                 upload_paths: Collection[str] = ()) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit if upload_limit is not None else limit
+        self.upload_paths = frozenset(upload_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope.get("path") in self.upload_paths
+        limit = self.upload_limit if upload else self.limit
+        declared = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
+                declared = True
                 try:
-                    too_big = int(value) > self.limit
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await self._refuse(scope, send)
+                    await self._refuse(scope, send, limit)
                     return
+        if upload:
+            if not declared and scope.get("method") in ("POST", "PUT", "PATCH"):
+                await problem(411, "length_required", "uploads must declare a Content-Length",
+                              scope.get("path", ""), field="body")(scope, _no_receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
         chunks: list[bytes] = []
         seen = 0
         while True:
@@ -123,7 +142,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.limit:
-                await self._refuse(scope, send)
+                await self._refuse(scope, send, self.limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -140,8 +159,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        response = problem(413, "body_too_large", f"request bodies are limited to {self.limit} "
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
+        response = problem(413, "body_too_large", f"request bodies are limited to {limit} "
                            "bytes", scope.get("path", ""), field="body")
         await response(scope, _no_receive, send)
 
@@ -185,6 +204,16 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(devices_router)
 
+    from yunshang.devices.ota_api import UPLOAD_PATHS as ota_uploads
+    from yunshang.devices.ota_api import router as ota_router
+
+    app.include_router(ota_router)
+
+    from yunshang.devices.appstore_api import UPLOAD_PATHS as apk_uploads
+    from yunshang.devices.appstore_api import router as appstore_router
+
+    app.include_router(appstore_router)
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JsonResponse:
         """Liveness; also the trivial endpoint benchmarks compare against."""
@@ -224,6 +253,8 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         return problem(500, "internal_error", "an unexpected error occurred; it was logged",
                        request.url.path)
 
-    limit = (platform.settings if platform else (settings or Settings())).max_body_bytes
-    app.add_middleware(BodyLimit, limit=limit)
+    effective = platform.settings if platform else (settings or Settings())
+    app.add_middleware(BodyLimit, limit=effective.max_body_bytes,
+                       upload_limit=effective.max_upload_bytes,
+                       upload_paths=(*ota_uploads, *apk_uploads))
     return app

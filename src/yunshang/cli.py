@@ -23,9 +23,10 @@ app.add_typer(keys_app, name="keys")
 
 
 def _add_context_apps() -> None:
-    from yunshang.devices.cli import devices_app
+    from yunshang.devices.cli import device_app, devices_app
 
     app.add_typer(devices_app, name="devices")
+    app.add_typer(device_app, name="device")
 
 
 _add_context_apps()

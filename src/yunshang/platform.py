@@ -13,8 +13,11 @@ from datetime import timedelta
 
 from yunshang.commerce.reservations import RedisEngine, ReservationEngine, build_engine
 from yunshang.commerce.service import CommerceService
+from yunshang.devices.appstore import AppStoreService
+from yunshang.devices.ota import OtaService
 from yunshang.devices.registry import RegistryService
 from yunshang.devices.telemetry import TelemetryService
+from yunshang.devices.tuf_repo import TufRepository
 from yunshang.kernel.auth import KeyStore
 from yunshang.kernel.blobs import BlobStore
 from yunshang.kernel.clock import Clock, SystemClock
@@ -50,6 +53,10 @@ class Platform:
         self.blobs = BlobStore(self.settings.var_dir / "blobs")
         self.registry = RegistryService(db=self.db, clock=self.clock, keys=self.keys)
         self.telemetry = TelemetryService(db=self.db, clock=self.clock, registry=self.registry)
+        self.appstore = AppStoreService(db=self.db, clock=self.clock, blobs=self.blobs,
+                                        registry=self.registry)
+        self.tuf = TufRepository(self.settings.var_dir / "tuf", self.clock)
+        self.ota = OtaService(db=self.db, clock=self.clock, blobs=self.blobs, repo=self.tuf)
         self.relay = Relay(self.db)
         # Devices learn which phones were sold from commerce's shipment events.
         self.relay.subscribe(FunctionSubscriber(
@@ -75,14 +82,16 @@ class Platform:
 
     def sweep(self) -> dict[str, int]:
         """One pass of the periodic jobs: expire unpaid orders, auto-release escrow,
-        purge idempotency records, settle flash-sale claims lost with their server."""
+        purge idempotency records, settle flash-sale claims lost with their server,
+        re-sign TUF metadata before it expires."""
         expired = self.commerce.expire_unpaid()
         released = self.commerce.release_due_escrow()
         with self.db.unit_of_work() as uow:
             purged = purge_expired(uow.conn, self.clock.now())
             uow.commit()
         return {"expired": expired, "released": released, "idempotency_purged": purged,
-                "claims_recovered": self._settle_stale_claims()}
+                "claims_recovered": self._settle_stale_claims(),
+                "tuf_resigned": len(self.tuf.refresh_expiring())}
 
     def _settle_stale_claims(self) -> int:
         """Redis engine: returns the units of claims admitted by a server that died before

@@ -6,6 +6,7 @@ Plain Python; no database, no web framework.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -103,6 +104,62 @@ class Device:
         self._record("devices.os_updated", now, from_version=previous, to_version=version)
 
 
+# --------------------------------------------------------------------------- OS releases
+
+#: An OS release version: dot-separated numbers ("14.2.1"), compared numerically.
+OS_VERSION_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$"
+_OS_VERSION = re.compile(OS_VERSION_PATTERN)
+
+
+def os_version_key(version: str) -> tuple[int, ...] | None:
+    """The sort key of a release version, or None when it is not one ("unknown").
+
+    Trailing zero components do not count: "14.2" and "14.2.0" are the same version.
+    """
+    if not _OS_VERSION.match(version):
+        return None
+    parts = [int(p) for p in version.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def is_newer_version(candidate: str, current: str) -> bool:
+    """Whether ``candidate`` (a release version) is newer than ``current``.
+
+    A ``current`` that is no release version (a factory build string, "unknown")
+    is older than every release.
+    """
+    new, old = os_version_key(candidate), os_version_key(current)
+    if new is None:
+        return False
+    return old is None or new > old
+
+
+@dataclass(frozen=True, slots=True)
+class OsRelease:
+    """One OS build of a model: the full image and, from the previous release, a delta.
+
+    ``image_target`` and ``delta_target`` are TUF target paths; the bytes are
+    content-addressed blobs named by their SHA-256.
+    """
+
+    id: str
+    tenant: str
+    model: str
+    version: str
+    version_order: int  # 1 for the model's first release, then +1 per release
+    image_target: str
+    image_sha256: str
+    image_length: int
+    delta_from: str | None
+    delta_target: str | None
+    delta_sha256: str | None
+    delta_length: int | None
+    notes: str
+    created_at: datetime
+
+
 # --------------------------------------------------------------------------- staged rollouts
 
 
@@ -172,11 +229,15 @@ class Rollout:
     def percent(self) -> int:
         return self.stages[self.stage]
 
+    def covers(self, imei: str) -> bool:
+        """Whether the stages reached so far take in this device (whatever the state)."""
+        return rollout_bucket(self.id, imei) < self.percent * 100
+
     def includes(self, imei: str) -> bool:
         """Whether a device may take this update now."""
         if self.state not in (RolloutState.RUNNING, RolloutState.COMPLETED):
             return False
-        return rollout_bucket(self.id, imei) < self.percent * 100
+        return self.covers(imei)
 
     def _record(self, name: str, now: datetime, **extra: Any) -> None:
         payload: dict[str, Any] = {"rollout_id": self.id, "release_id": self.release_id,

@@ -23,6 +23,9 @@ class DeviceCode(StrEnum):
     PACKAGE_TAKEN = "package_owned_by_another_developer"
     INCOMPATIBLE = "incompatible"
     TELEMETRY_REJECTED = "telemetry_rejected"
+    OS_VERSION_NOT_NEWER = "os_version_not_newer"
+    ROLLOUT_ACTIVE = "rollout_active"
+    NOT_IN_ROLLOUT = "not_in_rollout"
 
 
 class ActivationLocked(Conflict):
@@ -59,3 +62,21 @@ class RolloutStateError(Conflict):
         super().__init__(f"rollout {rollout_id} is {state}; cannot {action}",
                          code=DeviceCode.ROLLOUT_STATE, rollout_id=rollout_id, state=state,
                          action=action)
+
+
+class RolloutActive(Conflict):
+    """A model has at most one running or paused rollout at a time."""
+
+    def __init__(self, model: str, rollout_id: str | None) -> None:
+        super().__init__(f"model {model!r} already has an active rollout; halt or finish it first",
+                         code=DeviceCode.ROLLOUT_ACTIVE, model=model, rollout_id=rollout_id,
+                         field="release_id")
+
+
+class NotInRollout(Conflict):
+    """A device reported on a rollout whose stages never took it in."""
+
+    def __init__(self, rollout_id: str, imei: str) -> None:
+        super().__init__(f"device {imei} is not in the stages rollout {rollout_id} has reached",
+                         code=DeviceCode.NOT_IN_ROLLOUT, rollout_id=rollout_id, imei=imei,
+                         field="rollout_id")

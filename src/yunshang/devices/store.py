@@ -17,12 +17,13 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 from yunshang.kernel.clock import ensure_utc
 from yunshang.kernel.db import metadata
 
-from .domain import Device, DeviceState, Rollout, RolloutState
+from .domain import Device, DeviceState, OsRelease, Rollout, RolloutState
 
 devices = Table(
     "devices",
@@ -59,10 +60,14 @@ releases = Table(
     Column("image_length", BigInteger, nullable=False),
     Column("delta_from", String(40)),
     Column("delta_path", String(300)),
+    Column("delta_sha256", String(64)),
     Column("delta_length", BigInteger),
     Column("notes", String(2000), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tenant", "model", "version", name="uq_os_releases_version"),
+    # the model's latest release is the previous one of the next; two racing uploads
+    # cannot both become release N
+    UniqueConstraint("tenant", "model", "version_order", name="uq_os_releases_order"),
 )
 
 rollouts = Table(
@@ -84,7 +89,12 @@ rollouts = Table(
     Column("successes", Integer, nullable=False),
     Column("failures", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Index("ix_rollouts_model_state", "tenant", "model", "state"),
+    # check-in reads a model's latest rollout (ids sort by creation time)
+    Index("ix_rollouts_tenant_model_id", "tenant", "model", "id"),
+    # at most one running or paused rollout per model, even under racing requests
+    Index("uq_rollouts_active_model", "tenant", "model", unique=True,
+          sqlite_where=text("state IN ('running', 'paused')"),
+          postgresql_where=text("state IN ('running', 'paused')")),
 )
 
 update_reports = Table(
@@ -92,6 +102,7 @@ update_reports = Table(
     metadata,
     Column("rollout_id", String(40), ForeignKey("rollouts.id"), primary_key=True),
     Column("device_id", String(40), primary_key=True),
+    Column("imei", String(15), nullable=False),
     Column("success", Boolean, nullable=False),
     Column("detail", String(500), nullable=False, server_default=""),
     Column("reported_at", DateTime(timezone=True), nullable=False),
@@ -139,4 +150,25 @@ def rollout_values(r: Rollout) -> dict[str, Any]:
         "min_reports": r.min_reports, "state": r.state.value, "stage": r.stage,
         "stage_successes": r.stage_successes, "stage_failures": r.stage_failures,
         "successes": r.successes, "failures": r.failures, "created_at": r.created_at,
+    }
+
+
+def release_from_row(row: Any) -> OsRelease:
+    return OsRelease(
+        id=row.id, tenant=row.tenant, model=row.model, version=row.version,
+        version_order=row.version_order, image_target=row.image_path,
+        image_sha256=row.image_sha256, image_length=row.image_length,
+        delta_from=row.delta_from, delta_target=row.delta_path, delta_sha256=row.delta_sha256,
+        delta_length=row.delta_length, notes=row.notes, created_at=ensure_utc(row.created_at),
+    )
+
+
+def release_values(r: OsRelease) -> dict[str, Any]:
+    return {
+        "id": r.id, "tenant": r.tenant, "model": r.model, "version": r.version,
+        "version_order": r.version_order, "image_path": r.image_target,
+        "image_sha256": r.image_sha256, "image_length": r.image_length,
+        "delta_from": r.delta_from, "delta_path": r.delta_target,
+        "delta_sha256": r.delta_sha256, "delta_length": r.delta_length, "notes": r.notes,
+        "created_at": r.created_at,
     }

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     escrow_auto_release_days: int = Field(default=10, ge=0)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_upload_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024,
+        description="Body limit of the upload routes (OS images); they need a Content-Length.")
     auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
     sweep_interval_s: float = Field(default=1.0, gt=0)
     batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")

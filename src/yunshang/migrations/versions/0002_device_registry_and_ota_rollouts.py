@@ -52,11 +52,13 @@ def upgrade() -> None:
     sa.Column('image_length', sa.BigInteger(), nullable=False),
     sa.Column('delta_from', sa.String(length=40), nullable=True),
     sa.Column('delta_path', sa.String(length=300), nullable=True),
+    sa.Column('delta_sha256', sa.String(length=64), nullable=True),
     sa.Column('delta_length', sa.BigInteger(), nullable=True),
     sa.Column('notes', sa.String(length=2000), server_default='', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_os_releases')),
-    sa.UniqueConstraint('tenant', 'model', 'version', name='uq_os_releases_version')
+    sa.UniqueConstraint('tenant', 'model', 'version', name='uq_os_releases_version'),
+    sa.UniqueConstraint('tenant', 'model', 'version_order', name='uq_os_releases_order')
     )
     op.create_table('rollouts',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -79,11 +81,15 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rollouts'))
     )
     with op.batch_alter_table('rollouts', schema=None) as batch_op:
-        batch_op.create_index('ix_rollouts_model_state', ['tenant', 'model', 'state'], unique=False)
+        batch_op.create_index('ix_rollouts_tenant_model_id', ['tenant', 'model', 'id'], unique=False)
+        batch_op.create_index('uq_rollouts_active_model', ['tenant', 'model'], unique=True,
+                              sqlite_where=sa.text("state IN ('running', 'paused')"),
+                              postgresql_where=sa.text("state IN ('running', 'paused')"))
 
     op.create_table('update_reports',
     sa.Column('rollout_id', sa.String(length=40), nullable=False),
     sa.Column('device_id', sa.String(length=40), nullable=False),
+    sa.Column('imei', sa.String(length=15), nullable=False),
     sa.Column('success', sa.Boolean(), nullable=False),
     sa.Column('detail', sa.String(length=500), server_default='', nullable=False),
     sa.Column('reported_at', sa.DateTime(timezone=True), nullable=False),
@@ -97,7 +103,8 @@ def downgrade() -> None:
     
     op.drop_table('update_reports')
     with op.batch_alter_table('rollouts', schema=None) as batch_op:
-        batch_op.drop_index('ix_rollouts_model_state')
+        batch_op.drop_index('uq_rollouts_active_model')
+        batch_op.drop_index('ix_rollouts_tenant_model_id')
 
     op.drop_table('rollouts')
     op.drop_table('os_releases')

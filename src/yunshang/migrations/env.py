@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import yunshang.commerce.store  # noqa: F401  (registers tables)
+import yunshang.devices.appstore_store  # noqa: F401
 import yunshang.devices.store  # noqa: F401
 import yunshang.kernel.auth  # noqa: F401
 import yunshang.kernel.idempotency  # noqa: F401

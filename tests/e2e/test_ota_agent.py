@@ -1,0 +1,301 @@
+"""The real device agent against a real server: an update via the delta, and every refusal.
+
+Each test starts ``yunshang serve``, uploads OS releases over HTTP and runs the
+agent (python-tuf's ngclient underneath) as a phone would. The attacks are
+played on the server's own files, as a compromised mirror would serve them:
+a tampered blob, metadata rolled back to an older version, expired metadata,
+and a targets file from another repository version than the snapshot names.
+Each time the phone must keep its image and version, and its failure report,
+with the reason, must reach the server.
+
+Servers that are attacked run with a one-hour sweep interval, so that the
+platform does not re-sign (and so repair) its metadata in the middle of a test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.server import ServerProcess, Stack, auth
+from tests.factories import random_tenant
+from tests.integration.devices.ota_support import (
+    HEADER,
+    MODEL,
+    make_image,
+    next_image,
+)
+from yunshang.devices.agent import DeviceAgent, UpdateResult
+from yunshang.devices.tuf_repo import TufRepository, tenant_role
+from yunshang.kernel.auth import Role
+from yunshang.kernel.clock import ManualClock
+from yunshang.kernel.imei import make_imei
+from yunshang.platform import Platform
+
+V1 = make_image(256 * 1024, seed=11)
+V2 = next_image(V1, changed=0.02, seed=12)
+V3 = next_image(V2, changed=0.02, seed=13)
+FROZEN = {"YUNSHANG_SWEEP_INTERVAL_S": "3600"}
+_serials = iter(range(700_000, 800_000))
+
+
+@dataclass
+class Phone:
+    imei: str
+    token: str
+    state: Path
+
+
+@dataclass
+class Lab:
+    """A server, a maker's key and its phones (registered before the server started)."""
+
+    stack: Stack
+    server: ServerProcess
+    tenant: str
+    merchant: dict[str, str]
+    phones: list[Phone]
+    factory_root: bytes
+
+    @property
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.server.base_url, timeout=60)
+
+    def upload(self, version: str, image: bytes) -> dict[str, Any]:
+        with self.http as c:
+            r = c.post("/v1/releases", params={"model": MODEL, "version": version},
+                       content=image, headers={**self.merchant,
+                                               "Content-Type": "application/octet-stream"})
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def rollout(self, release_id: str) -> dict[str, Any]:
+        with self.http as c:
+            r = c.post("/v1/rollouts", headers=self.merchant, json={
+                "release_id": release_id, "stages": [100], "min_reports": 1,
+                "failure_threshold": 1.0})
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def provision(self, phone: Phone, image: bytes, version: str) -> None:
+        DeviceAgent.provision(phone.state, root=self.factory_root, image=image,
+                              version=version)
+
+    def agent(self, phone: Phone, http: httpx.Client | None = None) -> DeviceAgent:
+        return DeviceAgent(self.server.base_url, phone.token, phone.imei, phone.state,
+                           http=http)
+
+    def reports(self, rollout_id: str) -> dict[str, dict[str, Any]]:
+        with self.http as c:
+            r = c.get(f"/v1/rollouts/{rollout_id}/reports", headers=self.merchant,
+                      params={"limit": 200})
+        assert r.status_code == 200, r.text
+        return {item["imei"]: item for item in r.json()["items"]}
+
+    def blob(self, sha256: str) -> Path:
+        return self.stack.var_dir / "blobs" / sha256[:2] / sha256[2:4] / sha256
+
+    @property
+    def metadata(self) -> Path:
+        return self.stack.var_dir / "tuf" / "metadata"
+
+
+@pytest.fixture
+def make_lab(tmp_path: Path, make_server: Callable[[Stack], ServerProcess]
+             ) -> Callable[..., Lab]:
+    def build(phones: int = 1, *, stack: Stack | None = None,
+              registry_version: str = "1.0.0", **env: str) -> Lab:
+        stack = stack or Stack.embedded(tmp_path, **env)
+        stack.var_dir.mkdir(parents=True, exist_ok=True)
+        tenant = random_tenant()
+        platform = Platform(stack.settings())
+        try:
+            platform.migrate()
+            merchant = platform.keys.create(role=Role.MERCHANT, tenant=tenant)
+            imeis = [make_imei("86451204", next(_serials)) for _ in range(phones)]
+            platform.registry.import_batch(merchant.principal, HEADER + "".join(
+                f"{i},{MODEL},SN{i[-7:]},{registry_version},34\n" for i in imeis))
+            tokens = [platform.keys.create(role=Role.DEVICE, tenant=tenant, subject=i).token
+                      for i in imeis]
+            # the root metadata flashed at the factory (a trusted channel, not the network)
+            root = platform.tuf.root_metadata(1)
+        finally:
+            platform.db.dispose()
+        server = make_server(stack)
+        server.start()
+        return Lab(stack, server, tenant, auth(merchant.token),
+                   [Phone(i, t, tmp_path / f"phone-{i}") for i, t in zip(imeis, tokens,
+                                                                          strict=True)], root)
+
+    return build
+
+
+def assert_refused(lab: Lab, phone: Phone, result: UpdateResult, rollout_id: str, *,
+                   image: bytes, version: str, reason: str) -> None:
+    """The phone kept its image and version, and its failure report reached the server."""
+    assert result.status == "failed", result
+    assert reason in result.detail, result.detail
+    assert result.reported, result
+    assert (phone.state / "image.bin").read_bytes() == image
+    assert (phone.state / "version").read_text() == version
+    report = lab.reports(rollout_id)[phone.imei]
+    assert report["success"] is False
+    assert reason in report["detail"], report
+    assert not (phone.state / "downloads").exists()
+
+
+def test_the_agent_updates_a_phone_through_the_delta(
+        stack: Stack, make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(stack=stack)
+    phone = lab.phones[0]
+    lab.upload("1.0.0", V1)
+    release = lab.upload("1.1.0", V2)
+    assert release["delta"]["length"] < len(V2) / 10
+    rollout = lab.rollout(release["id"])
+    lab.provision(phone, V1, "1.0.0")
+    # the real CLI, as on the phone: `yunshang device run`
+    done = subprocess.run(
+        [sys.executable, "-c", "from yunshang.cli import main; main()", "device", "run",
+         "--server", lab.server.base_url, "--imei", phone.imei, "--state-dir",
+         str(phone.state)],
+        env={**lab.stack.env(), "YUNSHANG_DEVICE_TOKEN": phone.token, "COLUMNS": "200"},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "updated version 1.1.0 via delta" in done.stdout
+    assert (phone.state / "image.bin").read_bytes() == V2
+    assert (phone.state / "version").read_text() == "1.1.0"
+    report = lab.reports(rollout["id"])[phone.imei]
+    assert report["success"] is True
+    assert report["detail"] == "installed 1.1.0 via delta"
+    with lab.http as c:
+        assert c.get(f"/v1/devices/{phone.imei}", headers=lab.merchant).json()[
+            "os_version"] == "1.1.0"
+        assert c.get(f"/v1/rollouts/{rollout['id']}", headers=lab.merchant).json()[
+            "state"] == "completed"
+    # the phone trusts the metadata it verified, and the next check-in offers nothing
+    assert (phone.state / "tuf" / "timestamp.json").exists()
+    with lab.agent(phone) as agent:
+        assert agent.run_once().status == "up_to_date"
+
+
+@pytest.mark.parametrize("path", ["delta", "image"])
+def test_a_tampered_blob_on_the_server_is_refused(make_lab: Callable[..., Lab],
+                                                  path: str) -> None:
+    lab = make_lab(**FROZEN)
+    phone = lab.phones[0]
+    lab.upload("1.0.0", V1)
+    release = lab.upload("1.1.0", V2)
+    rollout = lab.rollout(release["id"])
+    # "delta": the phone is on 1.0.0 and gets the patch; "image": on 0.9, the full image
+    start, version = (V1, "1.0.0") if path == "delta" else (make_image(5000, seed=3), "0.9")
+    lab.provision(phone, start, version)
+    blob = lab.blob(release["delta" if path == "delta" else "image"]["sha256"])
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same length
+    blob.write_bytes(bytes(data))
+    with lab.agent(phone) as agent:
+        result = agent.run_once()
+    assert_refused(lab, phone, result, rollout["id"], image=start, version=version,
+                   reason="LengthOrHashMismatchError")
+
+
+def test_metadata_rolled_back_to_an_older_version_is_refused(
+        make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(**FROZEN)
+    phone = lab.phones[0]
+    lab.upload("1.0.0", V1)
+    stale = (lab.metadata / "timestamp.json").read_bytes()  # validly signed, but old
+    second = lab.upload("1.1.0", V2)
+    lab.rollout(second["id"])
+    lab.provision(phone, V1, "1.0.0")
+    with lab.agent(phone) as agent:
+        assert agent.run_once().via == "delta"
+    third = lab.upload("1.2.0", V3)
+    rollout = lab.rollout(third["id"])
+    (lab.metadata / "timestamp.json").write_bytes(stale)  # the mirror replays it
+    with lab.agent(phone) as agent:
+        result = agent.run_once()
+    assert "New timestamp version" in result.detail
+    assert_refused(lab, phone, result, rollout["id"], image=V2, version="1.1.0",
+                   reason="BadVersionNumberError")
+
+
+def test_a_server_offering_an_older_version_is_refused(make_lab: Callable[..., Lab]) -> None:
+    """The API is not trusted: a downgrade offer, plain or disguised as an upgrade."""
+    lab = make_lab(2, **FROZEN)
+    old = lab.upload("1.0.0", V1)
+    new = lab.upload("1.1.0", V2)
+    rollout = lab.rollout(new["id"])
+    for phone in lab.phones:
+        lab.provision(phone, V2, "1.1.0")  # already updated, e.g. over USB
+
+    def offering(version: str) -> httpx.Client:
+        def rewrite(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/check-in"):
+                return httpx.Response(200, json={"update": {
+                    "rollout_id": rollout["id"], "release_id": old["id"], "version": version,
+                    "image": {"target": old["image"]["target"], "length": len(V1)},
+                    "delta": None}})
+            with httpx.Client() as real:
+                return real.send(request)
+        return httpx.Client(transport=httpx.MockTransport(rewrite), timeout=60)
+
+    plain, disguised = lab.phones
+    with offering("1.0.0") as http, lab.agent(plain, http) as agent:
+        result = agent.run_once()
+    assert_refused(lab, plain, result, rollout["id"], image=V2, version="1.1.0",
+                   reason="rollback refused")
+    # 9.9.9 on the label, the signed 1.0.0 image inside: the signed version decides
+    with offering("9.9.9") as http, lab.agent(disguised, http) as agent:
+        result = agent.run_once()
+    assert_refused(lab, disguised, result, rollout["id"], image=V2, version="1.1.0",
+                   reason="is not OS image 9.9.9")
+
+
+def test_expired_metadata_is_refused(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(**FROZEN)
+    phone = lab.phones[0]
+    lab.upload("1.0.0", V1)
+    release = lab.upload("1.1.0", V2)
+    rollout = lab.rollout(release["id"])
+    lab.provision(phone, V1, "1.0.0")
+    # A frozen mirror: the newest timestamp, correctly signed, but its day has passed.
+    yesterday = ManualClock(datetime.now(UTC) - timedelta(days=2))
+    TufRepository(lab.stack.var_dir / "tuf", yesterday).refresh_timestamp()
+    expires = json.loads((lab.metadata / "timestamp.json").read_bytes())["signed"]["expires"]
+    assert datetime.fromisoformat(expires) < datetime.now(UTC)
+    with lab.agent(phone) as agent:
+        result = agent.run_once()
+    assert "timestamp.json is expired" in result.detail
+    assert_refused(lab, phone, result, rollout["id"], image=V1, version="1.0.0",
+                   reason="ExpiredMetadataError")
+
+
+def test_mixed_and_matched_metadata_is_refused(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(**FROZEN)
+    phone = lab.phones[0]
+    lab.upload("1.0.0", V1)
+    release = lab.upload("1.1.0", V2)
+    rollout = lab.rollout(release["id"])
+    lab.provision(phone, V1, "1.0.0")
+    # The snapshot names the tenant's targets v2; the mirror serves the (validly signed) v1
+    # under that name: targets from another repository state.
+    role = tenant_role(lab.tenant)
+    shutil.copyfile(lab.metadata / f"1.{role}.json", lab.metadata / f"2.{role}.json")
+    with lab.agent(phone) as agent:
+        result = agent.run_once()
+    assert f"Expected {role} v2, got v1" in result.detail
+    assert_refused(lab, phone, result, rollout["id"], image=V1, version="1.0.0",
+                   reason="BadVersionNumberError")

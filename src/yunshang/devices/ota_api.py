@@ -75,10 +75,10 @@ class RolloutCreate(Schema):
     stages: list[StrictInt] = Field(default=list(DEFAULT_STAGES), min_length=1, max_length=20,
                                     description="Percent of the model's devices per stage, "
                                                 "increasing, ending at 100.")
-    success_threshold: StrictFloat | StrictInt = Field(
+    success_threshold: StrictFloat = Field(
         default=0.95, description="Share of a stage's reports that must be successes to "
                                   "advance (0-1].")
-    failure_threshold: StrictFloat | StrictInt = Field(
+    failure_threshold: StrictFloat = Field(
         default=0.2, description="The rollout halts once its failure rate passes this (0-1].")
     min_reports: StrictInt = Field(default=10, ge=1, le=1_000_000,
                                    description="Reports needed before either rule applies.")
@@ -288,8 +288,8 @@ def create_rollout(body: RolloutCreate, platform: PlatformDep,
     halts by itself when the failure rate passes the failure threshold."""
     rollout = platform.ota.create_rollout(
         who, release_id=body.release_id, stages=body.stages,
-        success_threshold=float(body.success_threshold),
-        failure_threshold=float(body.failure_threshold), min_reports=body.min_reports)
+        success_threshold=body.success_threshold, failure_threshold=body.failure_threshold,
+        min_reports=body.min_reports)
     return JsonResponse(rollout_view(rollout), status_code=201)
 
 

@@ -27,10 +27,11 @@ from yunshang.commerce.service import SkuSpec
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.errors import DomainError
-from yunshang.kernel.imei import make_imei
 from yunshang.kernel.money import Money
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
+
+from .devices_day import DevicesReport, manufacturing_batch, play_devices, register_batch
 
 TENANT = "meizu"
 PHONE_PRICE = Money(399_900)  # 3,999.00 CNY
@@ -58,6 +59,7 @@ class LaunchReport:
     ledger_balanced: bool = False
     events: int = 0
     oversold: bool = True
+    devices: DevicesReport = field(default_factory=DevicesReport)
 
 
 def _demo_settings(fresh: bool) -> Settings:
@@ -115,7 +117,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
         SkuSpec("Midnight", 256, PHONE_PRICE, report.units + 500),
         SkuSpec("Aurora", 512, Money(449_900), 800),
     ])
-    sku = product.skus[0]
+    sku = next(s for s in product.skus if s.color == "Midnight")
     chans = [svc.create_channel(merchant, name=n, kind=k) for n, k in (
         ("Tmall", ChannelKind.MARKETPLACE), ("Taobao", ChannelKind.MARKETPLACE),
         ("Meizu Store", ChannelKind.OWN_STORE))]
@@ -191,8 +193,15 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
         report.paid += 1
         by_id[str(o["id"])] = o
 
+    # The factory's batch is registered before anything ships.
+    batch = manufacturing_batch(report.units + 200)
+    register_batch(platform, merchant, batch)
+    console.print(f"[green]✓[/] manufacturing batch of {len(batch)} phones registered (IMEIs "
+                  "Luhn-checked, all or nothing)")
+
     # Ship with IMEIs; a few refunds before shipping; deliveries; confirmations.
     serial = 0
+    shipped: list[tuple[str, str, list[str]]] = []
     paid_ids = [oid for oid in by_id if oid not in unpaid]
     for oid in paid_ids:
         o = by_id[oid]
@@ -201,12 +210,11 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
             svc.refund_order(chan_key, oid, "buyer changed their mind")
             report.refunded += 1
             continue
-        imeis = []
-        for _ in range(int(o["quantity"])):  # type: ignore[call-overload]
-            imeis.append(make_imei("86451204", serial))
-            serial += 1
+        imeis = batch[serial:serial + int(o["quantity"])]  # type: ignore[call-overload]
+        serial += len(imeis)
         svc.ship_order(merchant, oid, imeis=imeis, carrier="SF Express",
                        tracking_number=f"SF{serial:010d}")
+        shipped.append((oid, str(o["buyer_id"]), imeis))
         report.shipped += 1
     clock.advance(timedelta(days=2))
     for oid in paid_ids:
@@ -220,6 +228,8 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     held_mid = _escrow(platform, admin)
     console.print(f"[green]✓[/] {report.shipped} shipped with IMEIs, {report.refunded} refunded, "
                   f"{report.completed} confirmed by buyers; escrow holds {Money(held_mid)}")
+    report.devices = play_devices(console, platform, clock, rng, merchant=merchant,
+                                  shipped=shipped, workdir=platform.settings.var_dir)
     clock.advance(timedelta(days=platform.settings.escrow_auto_release_days, hours=1))
     auto = svc.release_due_escrow(limit=10_000)
     report.completed += auto
@@ -292,6 +302,11 @@ def _summarise(console: Console, report: LaunchReport) -> bool:
         "never oversold": not report.oversold,
         "ledger balanced, nothing negative": report.ledger_balanced,
         "escrow fully released or refunded": report.escrow_held == 0,
+        "phones activated": report.devices.activated > 0,
+        "OS update reached the whole fleet": report.devices.fleet > 0
+        and report.devices.updated == report.devices.fleet,
+        "delta ≤ 5% of the image": 0 < report.devices.delta_bytes
+        <= report.devices.image_bytes * 0.05,
     }
     console.rule("Outcome")
     console.print(f"sold {report.sold}/{report.units}, left {report.left}; "

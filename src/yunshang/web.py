@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from yunshang.kernel.auth import Principal
 from yunshang.kernel.idempotency import (
@@ -89,19 +90,25 @@ class JsonResponse(Response):
         return orjson.dumps(content)
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # async: FastAPI would run a plain function in its thread pool, one hop per request.
     platform: Platform = request.app.state.platform
     return platform
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer ys_…")] = None,
 ) -> Principal:
     token = None
     if authorization and authorization[:7].lower() == "bearer ":
         token = authorization[7:].strip()
-    return get_platform(request).keys.authenticate(token)
+    keys = request.app.state.platform.keys
+    # A recently seen key is answered on the event loop; only a database look-up
+    # goes to the thread pool.
+    principal: Principal = keys.cached(token) or await run_in_threadpool(keys.authenticate,
+                                                                          token)
+    return principal
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]

@@ -20,24 +20,36 @@ desynchronised engine can never oversell.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+import orjson
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Select,
+    String,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 
 from yunshang.kernel.clock import Clock, ensure_utc
-from yunshang.kernel.db import Database
+from yunshang.kernel.db import Database, insert_many
 from yunshang.kernel.errors import DomainError, IdempotencyMismatch, Unavailable
 from yunshang.kernel.idempotency import (
     IdempotentRequest,
@@ -63,6 +75,7 @@ class Claim:
     idem: IdempotentRequest | None
     render: Callable[[Order], Any]
     future: Future[StoredResponse] = field(default_factory=Future)
+    response: StoredResponse | None = None  # rendered once, while writing the batch
 
     @property
     def buyer_id(self) -> str:
@@ -71,6 +84,34 @@ class Claim:
     @property
     def quantity(self) -> int:
         return self.order.quantity
+
+
+async def awaited(future: Future[StoredResponse]) -> StoredResponse:
+    """A claim's answer, awaited from an event loop.
+
+    Lighter than ``asyncio.wrap_future``, and a cancelled waiter (a client gone)
+    never cancels the claim: its order may be committed already, and the writer
+    resolves every claim it took.
+    """
+    if future.done():
+        return future.result()
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[StoredResponse] = loop.create_future()
+
+    def settle(f: Future[StoredResponse]) -> None:
+        if not waiter.cancelled():
+            exc = f.exception()
+            if exc is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(f.result())
+
+    def done(f: Future[StoredResponse]) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(settle, f)
+
+    future.add_done_callback(done)
+    return await waiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +128,21 @@ class ReservationEngine(ABC):
     name: str
 
     def __init__(self, db: Database, clock: Clock, *, batch_max: int = 256,
-                 idempotency_ttl: timedelta = timedelta(hours=24)) -> None:
+                 idempotency_ttl: timedelta = timedelta(hours=24),
+                 linger_gap_s: float = 0.0005, linger_max_s: float = 0.005) -> None:
         self.db = db
         self.clock = clock
         self.batch_max = batch_max
         self.idempotency_ttl = idempotency_ttl
-        self._queue: queue.Queue[Claim | Release | None] = queue.Queue()
+        self._queue: queue.SimpleQueue[Claim | Release | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.committed = 0
+        # Group commit: while claims keep arriving, wait up to linger_max_s in steps
+        # of linger_gap_s for them to join the batch (0 disables).
+        self.linger_gap_s = linger_gap_s
+        self.linger_max_s = linger_max_s
+        self._conn: Connection | None = None  # the writer's own connection
 
     # -- public interface --------------------------------------------------
 
@@ -157,15 +204,19 @@ class ReservationEngine(ABC):
             if first is None:
                 break
             items: list[Claim | Release] = [first]
-            while len(items) < self.batch_max:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
+            stopping = self._take(items)
+            linger_until = time.monotonic() + self.linger_max_s
+            while (not stopping and len(items) < self.batch_max and self.linger_gap_s > 0
+                   and time.monotonic() < linger_until):
+                # Group commit: while claims keep arriving, let them join this batch.
+                # A busy event loop hands over its claims in bursts; one batch per
+                # burst is far cheaper than the writer and the loop trading the GIL
+                # for every statement of half-batches.
+                time.sleep(self.linger_gap_s)
+                before = len(items)
+                stopping = self._take(items)
+                if len(items) == before:
                     break
-                if nxt is None:
-                    stopping = True
-                    break
-                items.append(nxt)
             try:
                 self._process(items)
             except Exception as exc:  # never leave a caller waiting forever
@@ -176,6 +227,19 @@ class ReservationEngine(ABC):
         for item in self._drain_queue():
             if isinstance(item, Claim):
                 item.future.set_exception(Unavailable("the reservation engine stopped"))
+        self._drop_connection()
+
+    def _take(self, items: list[Claim | Release]) -> bool:
+        """Moves queued items into ``items`` (up to ``batch_max``); True if told to stop."""
+        while len(items) < self.batch_max:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if nxt is None:
+                return True
+            items.append(nxt)
+        return False
 
     def _drain_queue(self) -> list[Claim | Release]:
         out: list[Claim | Release] = []
@@ -194,39 +258,79 @@ class ReservationEngine(ABC):
         claims = [i for i in items if isinstance(i, Claim)]
         if not claims:
             return
-        claims = self._answer_replays(claims)
-        verdicts = self._admit(claims)
-        admitted: list[Claim] = []
-        for claim, refusal in zip(claims, verdicts, strict=True):
-            if refusal is None:
-                admitted.append(claim)
-            else:
-                claim.future.set_exception(refusal)
-        if not admitted:
-            return
-        try:
-            self._persist(admitted)
-        except Exception:
-            log.warning("batch of %d failed; retrying one by one", len(admitted), exc_info=True)
+        # One transaction per batch on the writer's own connection: the replay
+        # look-up, then (after admission) every write, then one commit.
+        with self._transaction() as conn:
+            claims = self._answer_replays(claims, conn)
+            verdicts = self._admit(claims)
+            admitted: list[Claim] = []
+            for claim, refusal in zip(claims, verdicts, strict=True):
+                if refusal is None:
+                    admitted.append(claim)
+                else:
+                    claim.future.set_exception(refusal)
+            if not admitted:
+                return
+            try:
+                self._write(conn, admitted)
+                conn.commit()
+                failed = False
+            except Exception:
+                log.warning("batch of %d failed; retrying one by one", len(admitted),
+                            exc_info=True)
+                failed = True
+        if failed:
             for claim in admitted:
                 self._persist_alone(claim)
             return
+        self.batches += 1
+        self.committed += len(admitted)
+        for claim in admitted:  # acknowledged only now, after the commit
+            claim.future.set_result(claim.response)  # type: ignore[arg-type]
         self._confirmed(admitted)
-        for claim in admitted:
-            claim.future.set_result(StoredResponse(201, claim.render(claim.order)))
 
-    def _answer_replays(self, claims: list[Claim]) -> list[Claim]:
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A transaction on the writer's connection (kept open between batches: no
+        pool check-out and liveness ping per batch). Rolled back unless committed;
+        a connection that fails to roll back is dropped and replaced next time."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self.db.engine.connect()
+        conn.begin()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction():
+                try:
+                    conn.rollback()
+                except Exception:
+                    log.warning("writer connection lost; reconnecting", exc_info=True)
+                    self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # already broken
+                log.debug("closing the writer connection failed", exc_info=True)
+
+    def _answer_replays(self, claims: list[Claim], conn: Connection | None = None) -> list[Claim]:
         """Resolves claims whose Idempotency-Key already has an answer; returns the rest."""
         keyed = [c for c in claims if c.idem is not None]
         if not keyed:
             return claims
-        wanted = {(c.idem.key_id, c.idem.idem_key) for c in keyed if c.idem}
-        with self.db.read() as conn:
-            rows = conn.execute(
-                select(idempotency_keys).where(
-                    tuple_(idempotency_keys.c.key_id, idempotency_keys.c.idem_key).in_(wanted)
-                )
-            ).all()
+        if conn is None:
+            with self._transaction() as own:
+                return self._answer_replays(claims, own)
+        wanted = list({(c.idem.key_id, c.idem.idem_key) for c in keyed if c.idem})
+        if self.db.is_postgres:
+            params: dict[str, Any] = {"key_ids": [k for k, _ in wanted],
+                                      "idem_keys": [i for _, i in wanted]}
+        else:
+            params = {"pairs": orjson.dumps(wanted).decode()}
+        rows = conn.execute(_REPLAYS[self.db.is_postgres], params).all()
         now = self.clock.now()
         stored = {(r.key_id, r.idem_key): r for r in rows}
         rest: list[Claim] = []
@@ -267,10 +371,19 @@ class ReservationEngine(ABC):
                 log.error("order %s could not be written: %s", claim.order.id, exc)
                 claim.future.set_exception(Unavailable("the order could not be stored; retry"))
             return
+        claim.future.set_result(claim.response)  # type: ignore[arg-type]
         self._confirmed([claim])
-        claim.future.set_result(StoredResponse(201, claim.render(claim.order)))
 
     def _persist(self, claims: Sequence[Claim]) -> None:
+        with self._transaction() as conn:
+            self._write(conn, claims)
+            conn.commit()
+        self.batches += 1
+        self.committed += len(claims)
+
+    def _write(self, conn: Connection, claims: Sequence[Claim]) -> None:
+        """Every row of a batch, in the caller's transaction: sold counts and buyer counts
+        (each guarded in SQL), orders, their outbox events, idempotency records."""
         now = self.clock.now()
         per_sale: dict[str, int] = defaultdict(int)
         per_buyer: dict[tuple[str, str], int] = defaultdict(int)
@@ -279,52 +392,106 @@ class ReservationEngine(ABC):
             per_sale[c.sale.id] += c.quantity
             per_buyer[(c.sale.id, c.buyer_id)] += c.quantity
             limits[c.sale.id] = c.sale.per_buyer_limit
-        with self.db.unit_of_work() as uow:
-            conn = uow.conn
-            for sale_id, n in per_sale.items():
-                done = conn.execute(
-                    update(flash_sales)
-                    .where(flash_sales.c.id == sale_id, flash_sales.c.sold + n <= flash_sales.c.quantity)
-                    .values(sold=flash_sales.c.sold + n)
-                ).rowcount
-                if done != 1:
-                    raise _GuardViolation(f"sale {sale_id} cannot take {n} more")
-            self._add_buyer_counts(conn, per_buyer, limits)
-            conn.execute(orders.insert(), [order_values(c.order) for c in claims])
-            events = [e for c in claims for e in c.order.pull_events()]
-            write_events(conn, events, postgres=self.db.is_postgres)
-            remembered = [
-                remember_rows(c.idem, StoredResponse(201, c.render(c.order)), now,
-                              self.idempotency_ttl)
-                for c in claims if c.idem is not None
-            ]
-            if remembered:
-                conn.execute(idempotency_keys.insert(), remembered)
-            uow.commit()
-        self.batches += 1
-        self.committed += len(claims)
+        txid = 0
+        for sale_id, n in per_sale.items():
+            stmt = (update(flash_sales)
+                    .where(flash_sales.c.id == sale_id,
+                           flash_sales.c.sold + n <= flash_sales.c.quantity)
+                    .values(sold=flash_sales.c.sold + n))
+            if self.db.is_postgres:  # the outbox rows need the transaction id
+                done = conn.execute(stmt.returning(_PG_TXID)).first()
+                if done is not None:
+                    txid = done[0]
+            else:  # rowcount is exact on SQLite, and a RETURNING row is one more step
+                done = conn.execute(stmt).rowcount == 1 or None
+            if done is None:
+                raise _GuardViolation(f"sale {sale_id} cannot take {n} more")
+        self._add_buyer_counts(conn, per_buyer, limits)
+        insert_many(conn, orders, [order_values(c.order) for c in claims])
+        # Read, not pulled: if this transaction rolls back, the one-by-one retry
+        # must write the same events again.
+        write_events(conn, [e for c in claims for e in c.order.events],
+                     postgres=self.db.is_postgres, bulk=True, txid=txid)
+        for c in claims:
+            if c.response is None:
+                c.response = StoredResponse(201, c.render(c.order))
+        remembered = [
+            remember_rows(c.idem, c.response, now, self.idempotency_ttl,  # type: ignore[arg-type]
+                          normalize=False)
+            for c in claims if c.idem is not None
+        ]
+        insert_many(conn, idempotency_keys, remembered)
 
     def _add_buyer_counts(self, conn: Connection, per_buyer: dict[tuple[str, str], int],
                           limits: dict[str, int]) -> None:
-        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        """Adds each buyer's units in one upsert per sale; the limit is checked in SQL."""
+        by_sale: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for (sale_id, buyer_id), n in per_buyer.items():
-            stmt = insert(flash_sale_buyers).values(sale_id=sale_id, buyer_id=buyer_id, quantity=n)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["sale_id", "buyer_id"],
-                set_={"quantity": flash_sale_buyers.c.quantity + stmt.excluded.quantity},
-                where=(flash_sale_buyers.c.quantity + stmt.excluded.quantity) <= limits[sale_id],
-            )
-            # rowcount is not reliable for upserts across drivers; RETURNING is.
-            if n > limits[sale_id] or conn.execute(
-                stmt.returning(flash_sale_buyers.c.quantity)
-            ).first() is None:
+            if n > limits[sale_id]:
                 raise _GuardViolation(f"buyer {buyer_id} would pass the limit of sale {sale_id}")
+            by_sale[sale_id].append({"sale_id": sale_id, "buyer_id": buyer_id, "quantity": n})
+        for sale_id, rows in by_sale.items():
+            # A row comes back for every insert and every update the limit allowed
+            # (rowcount is not reliable for upserts across drivers; RETURNING is).
+            # One statement of fixed text whatever the batch size (the drivers cache
+            # and prepare it; a multi-row VALUES list would be parsed anew each time).
+            if self.db.is_postgres:
+                stored = len(conn.exec_driver_sql(_PG_BUYER_UPSERT, (
+                    sale_id, [r["buyer_id"] for r in rows], [r["quantity"] for r in rows],
+                    limits[sale_id])).all())
+            else:  # SQLite counts an upsert's inserts and updates in rowcount, exactly
+                stored = conn.exec_driver_sql(_SQLITE_BUYER_UPSERT, (
+                    sale_id, orjson.dumps({r["buyer_id"]: r["quantity"] for r in rows}),
+                    limits[sale_id])).rowcount
+            if stored != len(rows):
+                raise _GuardViolation(f"a buyer would pass the limit of sale {sale_id}")
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Blocks until the queue is empty (tests and the demo)."""
         deadline = time.monotonic() + timeout
         while not self._queue.empty() and time.monotonic() < deadline:
             time.sleep(0.01)
+
+
+_PG_BUYER_UPSERT = """
+INSERT INTO flash_sale_buyers (sale_id, buyer_id, quantity)
+SELECT %s, b.buyer_id, b.quantity FROM unnest(%s::varchar[], %s::int[]) AS b(buyer_id, quantity)
+ON CONFLICT (sale_id, buyer_id) DO UPDATE
+SET quantity = flash_sale_buyers.quantity + excluded.quantity
+WHERE flash_sale_buyers.quantity + excluded.quantity <= %s
+RETURNING 1
+"""
+
+_PG_TXID = literal_column("pg_current_xact_id()::text::bigint")
+
+_SQLITE_BUYER_UPSERT = """
+INSERT INTO flash_sale_buyers (sale_id, buyer_id, quantity)
+SELECT ?, b.key, b.value FROM json_each(?) AS b WHERE true
+ON CONFLICT (sale_id, buyer_id) DO UPDATE
+SET quantity = flash_sale_buyers.quantity + excluded.quantity
+WHERE flash_sale_buyers.quantity + excluded.quantity <= ?
+"""
+
+
+
+def _replays_statement(postgres: bool) -> Select[Any]:
+    """The stored answers of a batch's Idempotency-Keys. The keys travel as one array
+    (PostgreSQL) or one JSON document (SQLite), so the SQL text is the same for
+    every batch: compiled, cached and prepared once."""
+    t = idempotency_keys
+    if postgres:
+        pairs = func.unnest(bindparam("key_ids", type_=ARRAY(String)),
+                            bindparam("idem_keys", type_=ARRAY(String))
+                            ).table_valued("key_id", "idem_key").render_derived()
+        wanted = select(pairs.c.key_id, pairs.c.idem_key)
+    else:
+        each = func.json_each(bindparam("pairs", type_=String)).table_valued("value")
+        wanted = select(func.json_extract(each.c.value, "$[0]"),
+                        func.json_extract(each.c.value, "$[1]"))
+    return select(t).where(tuple_(t.c.key_id, t.c.idem_key).in_(wanted))
+
+
+_REPLAYS = {True: _replays_statement(True), False: _replays_statement(False)}
 
 
 class _GuardViolation(Exception):
@@ -434,18 +601,35 @@ class EmbeddedEngine(ReservationEngine):
 
 # --------------------------------------------------------------------------- redis
 
+# Admit a batch of claims on one sale, in order, atomically. ARGV: the per-buyer
+# limit, the time in ms, then the claims as one JSON array of [buyer, quantity,
+# order id] (one argument to pack and send, whatever the batch size). Returns a
+# JSON array with a (status, value) pair per claim: (1, left after it),
+# (-2, already bought), (-1, left); or [-3] alone when the sale is not loaded.
 _RESERVE = """
 local left = redis.call('GET', KEYS[1])
-if not left then return {-3, 0} end
+if not left then return '[-3]' end
 left = tonumber(left)
-local qty = tonumber(ARGV[1])
-local bought = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
-if bought + qty > tonumber(ARGV[2]) then return {-2, bought} end
-if left < qty then return {-1, left} end
-redis.call('DECRBY', KEYS[1], qty)
-redis.call('HINCRBY', KEYS[2], ARGV[3], qty)
-redis.call('HSET', KEYS[3], ARGV[4], ARGV[3] .. '|' .. ARGV[1] .. '|' .. ARGV[5])
-return {1, left - qty}
+local limit = tonumber(ARGV[1])
+local taken = 0
+local out = {}
+for _, c in ipairs(cjson.decode(ARGV[3])) do
+  local buyer, qty = c[1], c[2]
+  local bought = tonumber(redis.call('HGET', KEYS[2], buyer) or '0')
+  if bought + qty > limit then
+    out[#out + 1] = -2; out[#out + 1] = bought
+  elseif left < qty then
+    out[#out + 1] = -1; out[#out + 1] = left
+  else
+    left = left - qty
+    taken = taken + qty
+    redis.call('HINCRBY', KEYS[2], buyer, qty)
+    redis.call('HSET', KEYS[3], c[3], buyer .. '|' .. qty .. '|' .. ARGV[2])
+    out[#out + 1] = 1; out[#out + 1] = left
+  end
+end
+if taken > 0 then redis.call('DECRBY', KEYS[1], taken) end
+return cjson.encode(out)
 """
 
 # Load a sale once (only if no server has loaded it yet). ARGV: left, the
@@ -531,16 +715,27 @@ class RedisEngine(ReservationEngine):
         self._loaded.add(sale.id)
 
     def _reserve_all(self, claims: Sequence[Claim]) -> list[Any]:
+        """One script call per sale for the whole batch (not one per claim): Redis
+        runs it atomically, and the writer packs and parses one command."""
         now_ms = int(time.time() * 1000)
-        pipe = self.redis.pipeline(transaction=False)
-        for c in claims:
-            left_key, buyers_key, pending_key, _ = self.keys(c.sale.id)
-            self._reserve(
-                keys=[left_key, buyers_key, pending_key],
-                args=[c.quantity, c.sale.per_buyer_limit, c.buyer_id, c.order.id, now_ms],
-                client=pipe,
-            )
-        return list(pipe.execute())
+        by_sale: dict[str, list[int]] = defaultdict(list)
+        for i, c in enumerate(claims):
+            by_sale[c.sale.id].append(i)
+        results: list[Any] = [None] * len(claims)
+        for sale_id, idx in by_sale.items():
+            left_key, buyers_key, pending_key, _ = self.keys(sale_id)
+            batch = orjson.dumps([(claims[i].buyer_id, claims[i].quantity, claims[i].order.id)
+                                  for i in idx])
+            out = orjson.loads(self._reserve(keys=[left_key, buyers_key, pending_key],
+                                             args=[claims[idx[0]].sale.per_buyer_limit,
+                                                   now_ms, batch]))
+            if len(out) == 1:  # [-3]: the sale is not in Redis
+                for i in idx:
+                    results[i] = (-3, 0)
+            else:
+                for k, i in enumerate(idx):
+                    results[i] = (out[2 * k], out[2 * k + 1])
+        return results
 
     def _admit(self, claims: Sequence[Claim]) -> list[DomainError | None]:
         for sale in {c.sale.id: c.sale for c in claims}.values():
@@ -581,9 +776,12 @@ class RedisEngine(ReservationEngine):
         pipe.execute()
 
     def _confirmed(self, claims: Sequence[Claim]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
+        by_sale: dict[str, list[str]] = defaultdict(list)
         for c in claims:
-            pipe.hdel(self.keys(c.sale.id)[2], c.order.id)
+            by_sale[c.sale.id].append(c.order.id)
+        pipe = self.redis.pipeline(transaction=False)
+        for sale_id, order_ids in by_sale.items():
+            pipe.hdel(self.keys(sale_id)[2], *order_ids)
         pipe.execute()
 
     def _apply_releases(self, releases: Sequence[Release]) -> None:

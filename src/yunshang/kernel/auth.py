@@ -146,13 +146,19 @@ class KeyStore:
             self._cache = {k: v for k, v in self._cache.items() if v[1].key_id != key_id}
         return bool(done)
 
+    def cached(self, token: str | None) -> Principal | None:
+        """The principal of a token authenticated in the last ``cache_ttl_s``, without I/O."""
+        hit = self._cache.get(token) if token else None
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
     def authenticate(self, token: str | None) -> Principal:
         """The principal behind a bearer token, or Unauthenticated."""
         if not token:
             raise Unauthenticated("missing API key: send 'Authorization: Bearer ys_…'")
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(token)
+        hit = self._cache.get(token)  # a dict read is atomic; writers swap under the lock
         if hit and hit[0] > now:
             return hit[1]
         parts = token.split("_", 3)

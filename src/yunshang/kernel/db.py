@@ -9,13 +9,26 @@ same transaction as the state they describe.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, Integer, MetaData, create_engine, event
+import orjson
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Dialect,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import make_url
 
 from .events import DomainEvent
@@ -44,7 +57,8 @@ class Database:
         self.is_postgres = parsed.get_backend_name() == "postgresql"
         if self.is_postgres and parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(False))
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        kwargs: dict[str, Any] = {"echo": echo, "future": True,
+                                  "json_serializer": json_text, "json_deserializer": orjson.loads}
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +84,86 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def json_text(value: Any) -> str:
+    """How JSON columns are written (orjson: several times faster than ``json.dumps``)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Inserts ``rows`` (dicts with the same keys) in the caller's transaction, in bulk.
+
+    The group-commit writer's path: the column types' own bind processing, but
+    without SQLAlchemy's per-row statement machinery — PostgreSQL gets one
+    ``COPY``; SQLite one ``INSERT … SELECT`` over a JSON array of the rows (one
+    statement step: the sqlite3 module releases the GIL on every step, and a
+    thread that must win the GIL back from a busy event loop waits for it each
+    time). Server-side defaults are not applied (pass every value that matters).
+    Constraint errors surface as driver errors.
+    """
+    if not rows:
+        return
+    keys = tuple(rows[0])
+    sql, processors = _bulk_plan(conn.dialect, table, keys)
+    get = itemgetter(*keys)
+    if len(keys) == 1:
+        data: list[Any] = [(get(r),) for r in rows]
+    elif not processors:
+        data = [get(r) for r in rows]
+    else:
+        data = []
+        for r in rows:
+            values = list(get(r))
+            for i, process, none_too in processors:
+                if none_too or values[i] is not None:
+                    values[i] = process(values[i])
+            data.append(values)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if conn.dialect.name == "postgresql":
+            with cursor.copy(sql) as copy:
+                for row in data:
+                    copy.write_row(row)
+        else:
+            try:
+                doc = orjson.dumps(data)
+            except TypeError:  # a value JSON cannot carry (bytes…): one row at a time
+                doc = None
+            if doc is None or b"\\u0000" in doc:  # NUL would not survive json_extract
+                cursor.executemany(_sqlite_values_sql(sql, len(keys)), data)
+            else:
+                cursor.execute(sql, (doc.decode(),))
+    finally:
+        cursor.close()
+
+
+def _sqlite_values_sql(sql: str, n: int) -> str:
+    head = sql.split(" SELECT ", 1)[0]
+    return f"{head} VALUES ({', '.join('?' * n)})"
+
+
+_plans: dict[tuple[type, str, tuple[str, ...]], tuple[str, list[tuple[int, Any, bool]]]] = {}
+
+
+def _bulk_plan(dialect: Dialect, table: Table,
+               keys: tuple[str, ...]) -> tuple[str, list[tuple[int, Any, bool]]]:
+    plan = _plans.get((type(dialect), table.name, keys))
+    if plan is None:
+        cols = [table.c[k] for k in keys]
+        # JSON turns None into 'null'; every other processor passes None through.
+        processors = [(i, p, isinstance(c.type, JSON)) for i, c in enumerate(cols)
+                      if (p := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        names = ", ".join(dialect.identifier_preparer.format_column(c) for c in cols)
+        quoted = dialect.identifier_preparer.format_table(table)
+        if dialect.name == "postgresql":
+            sql = f"COPY {quoted} ({names}) FROM STDIN"
+        else:
+            # names come from the table definition, quoted by the dialect; values are bound
+            picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(cols)))
+            sql = f"INSERT INTO {quoted} ({names}) SELECT {picks} FROM json_each(?)"  # noqa: S608
+        plan = _plans[(type(dialect), table.name, keys)] = (sql, processors)
+    return plan
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -79,15 +79,20 @@ def lookup(conn: Connection, req: IdempotentRequest, now: datetime) -> StoredRes
 
 
 def remember_rows(
-    req: IdempotentRequest, response: StoredResponse, now: datetime, ttl: timedelta
+    req: IdempotentRequest, response: StoredResponse, now: datetime, ttl: timedelta,
+    *, normalize: bool = True,
 ) -> dict[str, Any]:
-    """The row that records ``response`` for ``req`` (to insert in the caller's transaction)."""
+    """The row that records ``response`` for ``req`` (to insert in the caller's transaction).
+
+    ``normalize=False`` leaves the body as given, for writers whose JSON column
+    serialiser (orjson, see ``kernel.db``) stores exactly what a replay reads back.
+    """
     return {
         "key_id": req.key_id,
         "idem_key": req.idem_key,
         "request_hash": req.request_hash,
         "status_code": response.status_code,
-        "body": orjson.loads(orjson.dumps(response.body)),
+        "body": orjson.loads(orjson.dumps(response.body)) if normalize else response.body,
         "created_at": now,
         "expires_at": now + ttl,
     }

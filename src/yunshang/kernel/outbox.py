@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 
 from .clock import ensure_utc
-from .db import BigSerial, Database, metadata
+from .db import BigSerial, Database, insert_many, metadata
 from .events import DomainEvent
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,26 @@ def _jsonable(payload: dict[str, Any]) -> Any:
     return orjson.loads(orjson.dumps(payload))
 
 
-def write_events(conn: Connection, events: Sequence[DomainEvent], *, postgres: bool) -> None:
-    """Inserts events into the outbox on ``conn`` (the caller's transaction)."""
+def write_events(conn: Connection, events: Sequence[DomainEvent], *, postgres: bool,
+                 bulk: bool = False, txid: int | None = None) -> None:
+    """Inserts events into the outbox on ``conn`` (the caller's transaction).
+
+    ``bulk`` (the group-commit writer's many events) takes :func:`insert_many`'s
+    driver path; on PostgreSQL the transaction id is then a value — ``txid`` if
+    the caller already has it (``pg_current_xact_id()``), else read once.
+    """
+    if bulk:
+        if not postgres:
+            txid = 0
+        elif txid is None:
+            txid = conn.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint").scalar_one()
+        insert_many(conn, outbox, [
+            {"txid": txid, "event_id": e.id, "name": e.name,
+             "version": e.version, "tenant": e.tenant, "occurred_at": e.occurred_at,
+             "payload": e.payload}  # the column's serializer (orjson) normalises it
+            for e in events
+        ])
+        return
     rows = [
         {
             "event_id": e.id,

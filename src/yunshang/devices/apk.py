@@ -19,12 +19,14 @@ signature, and an APK with no signature at all is unsigned.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import signal
 import subprocess
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -91,9 +93,12 @@ class Verification:
 class ApkSigner:
     """Runs ``apksigner verify --print-certs`` and parses its report."""
 
-    def __init__(self, command: str = "apksigner", *, timeout_s: float = 60.0) -> None:
+    def __init__(self, command: str = "apksigner", *, timeout_s: float = 60.0,
+                 concurrency: int = 4) -> None:
         self.command = command
         self.timeout_s = timeout_s
+        # each run is a JVM of a few hundred megabytes: bound how many run at once
+        self._slots = threading.BoundedSemaphore(concurrency)
 
     def executable(self) -> str:
         """The verifier's path; ApkVerifierUnavailable when it is not installed."""
@@ -108,17 +113,19 @@ class ApkSigner:
         """Verifies the APK's signatures for every API level from ``min_api`` up."""
         argv = [self.executable(), "verify", "--verbose", "--print-certs",
                 "--min-sdk-version", str(min_api), str(path)]
-        # A session of its own, so that a timeout kills the JVM with its launcher.
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=self.timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise ApkVerifierUnavailable(
-                f"the APK signature verifier did not finish within {self.timeout_s:g} s; "
-                "try again later") from None
+        with self._slots:
+            # A session of its own, so that a timeout kills the JVM with its launcher.
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            try:
+                out, err = proc.communicate(timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):  # it may just have ended
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                raise ApkVerifierUnavailable(
+                    f"the APK signature verifier did not finish within {self.timeout_s:g} s; "
+                    "try again later") from None
         return parse_report(proc.returncode, out.decode(errors="replace")
                             + "\n" + err.decode(errors="replace"))
 

@@ -108,9 +108,17 @@ class AppStoreService:
         if path.stat().st_size == 0:
             raise InvalidInput("apk", "the APK is empty: send the file as the request body")
         info = inspect_apk(path, signer=self.signer)
-        return _retry_on_race(lambda: self._record(principal, path, info))
+        # Refuse by the rules before copying the APK, and copy it before the write
+        # transaction, which must not hold its lock for a large file's copy; the
+        # transaction checks again (a racing upload leaves at most an unused blob).
+        with self.db.read() as conn:
+            row = conn.execute(select(apps).where(apps.c.package == info.package)).first()
+        if row is not None:
+            check_update(app_from_row(row), info, principal.tenant)
+        self.blobs.put_file(path)  # content-addressed: its name is info.sha256
+        return _retry_on_race(lambda: self._record(principal, info))
 
-    def _record(self, principal: Principal, path: Path, info: ApkInfo) -> tuple[App, AppVersion]:
+    def _record(self, principal: Principal, info: ApkInfo) -> tuple[App, AppVersion]:
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
             row = uow.conn.execute(select(apps).where(apps.c.package == info.package)
@@ -128,7 +136,6 @@ class AppStoreService:
                 uow.conn.execute(update(apps).where(apps.c.id == app_id).values(
                     latest_version_code=info.version_code, label=info.label or row.label,
                     updated_at=now))
-            self.blobs.put_file(path)  # content-addressed: the name is info.sha256
             version_id = new_id("apv")
             uow.conn.execute(app_versions.insert().values(
                 id=version_id, app_id=app_id, package=info.package,

@@ -185,9 +185,8 @@ def list_versions(package: Package, platform: PlatformDep, who: PrincipalDep,
     return JsonResponse(page_body([version_view(v) for v in result.items], result.next_cursor))
 
 
-@router.api_route(
-    "/apps/{package}/versions/{version_code}/apk", methods=["GET", "HEAD"],
-    response_class=FileResponse,
+@router.get(
+    "/apps/{package}/versions/{version_code}/apk", response_class=FileResponse,
     responses={200: {"content": {APK_MEDIA_TYPE: {}}}, 206: {"description": "Partial content"},
                416: {"description": "Range not satisfiable"}},
 )
@@ -208,6 +207,11 @@ def download_apk(package: Package, version_code: VersionCode, request: Request,
                             headers={"Content-Range": f"bytes */{version.size}"})
     return FileResponse(path, media_type=APK_MEDIA_TYPE,
                         filename=f"{package}-{version_code}.apk", headers={"ETag": etag})
+
+
+# HEAD too, for download managers (one OpenAPI operation is enough)
+router.add_api_route("/apps/{package}/versions/{version_code}/apk", download_apk,
+                     methods=["HEAD"], include_in_schema=False)
 
 
 # ---------------------------------------------------------------- devices

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -328,6 +329,30 @@ def test_a_device_key_acts_only_for_its_own_device(store: Store, derived: Derive
     assert count(store.platform, app_installs) == 1
 
 
+@verifies
+def test_racing_claims_and_installs_settle_as_if_sequential(store_any: Store,
+                                                          derived: DerivedApks) -> None:
+    s, svc = store_any, store_any.platform.appstore
+
+    def claim(key: IssuedKey) -> str:
+        try:
+            svc.upload(key.principal, derived.v1_key1)
+        except PackageTaken:
+            return "taken"
+        return "published"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(claim, (s.dev_a, s.dev_b)))
+    assert outcomes == ["published", "taken"]
+    assert count(s.platform, apps) == 1
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        installs = list(pool.map(lambda _: svc.install(s.new_phone.principal, s.new_imei, TA),
+                                 range(4)))
+    assert len({i.id for i in installs}) == 1
+    assert count(s.platform, app_installs) == 1
+    assert len(events(s.platform, "devices.app_installed")) == 1
+
+
 # ---------------------------------------------------------------- HTTP
 
 
@@ -368,6 +393,9 @@ def test_upload_and_read_over_http(http: tuple[Store, TestClient]) -> None:
     assert got.headers["content-type"] == APK
     assert got.headers["accept-ranges"] == "bytes"
     assert got.headers["etag"] == f'"{body["version"]["sha256"]}"'
+    spec = client.get("/openapi.json").json()
+    assert APK in spec["paths"]["/v1/apps"]["post"]["requestBody"]["content"]
+    assert "/v1/devices/{imei}/apps/{package}/install" in spec["paths"]
 
 
 @verifies

@@ -5,9 +5,12 @@ has an earlier release, a bsdiff4 patch from that release's image; both are
 published as targets of the platform's TUF repository
 (:mod:`yunshang.devices.tuf_repo`), so a device verifies every byte it installs.
 
-A check-in is O(1) in the number of devices: one read of the device's row by
-IMEI, the model's latest rollout from a short-lived in-process cache, and a
-hash comparison (:meth:`Rollout.includes`). Nothing ever scans the devices.
+A check-in is O(1) in the number of devices: the device's row read by IMEI
+(its id, tenant and model, which never change, are then kept in memory for a
+while), the model's latest rollout from a short-lived in-process cache, and a
+hash comparison (:meth:`Rollout.includes`); only a device the stage takes in
+costs one more indexed read (has it reported already?). Nothing ever scans the
+devices.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import bsdiff4
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from yunshang.kernel.auth import Principal, Role
@@ -105,6 +108,12 @@ class _Plan:
     release: OsRelease
 
 
+class _Identity(NamedTuple):
+    id: str
+    tenant: str
+    model: str
+
+
 def _scope(principal: Principal) -> str | None:
     return None if principal.is_platform_admin else principal.tenant
 
@@ -142,14 +151,20 @@ class OtaService:
     """OS releases and staged rollouts for the maker; check-ins and reports for the phones."""
 
     def __init__(self, *, db: Database, clock: Clock, blobs: BlobStore, repo: TufRepository,
-                 rollout_cache_ttl_s: float = 2.0) -> None:
+                 rollout_cache_ttl_s: float = 2.0, device_cache_ttl_s: float = 600.0,
+                 device_cache_size: int = 1_000_000) -> None:
         self.db = db
         self.clock = clock
         self.blobs = blobs
         self.repo = repo
         self.rollout_cache_ttl_s = rollout_cache_ttl_s
+        self.device_cache_ttl_s = device_cache_ttl_s
+        self.device_cache_size = device_cache_size
         self._plans: dict[tuple[str, str], tuple[float, _Plan | None]] = {}
         self._plans_lock = threading.Lock()
+        # IMEI -> the device's id, tenant and model, which never change once registered
+        self._devices: dict[str, tuple[float, _Identity]] = {}
+        self._devices_lock = threading.Lock()
 
     # ------------------------------------------------------------------ releases
 
@@ -344,22 +359,25 @@ class OtaService:
         principal.require(Role.DEVICE)
         _own_device(principal, imei)
         tenant = _scope(principal)
-        with self.db.read() as conn:
-            stmt = select(devices.c.id, devices.c.tenant, devices.c.model,
-                          devices.c.os_version).where(devices.c.imei == imei)
-            if tenant is not None:
-                stmt = stmt.where(devices.c.tenant == tenant)
-            device = conn.execute(stmt).first()
-            if device is None:
+        device = self._identity(imei) if current_version else None
+        if device is None:
+            with self.db.read() as conn:
+                row = conn.execute(_DEVICE_BY_IMEI, {"imei": imei}).first()
+            if row is None:
                 raise NotFound("device", imei, field="imei")
-            plan = self._plan(conn, device.tenant, device.model)
-            current = current_version or device.os_version
-            if (plan is None or not plan.rollout.includes(imei)
-                    or not is_newer_version(plan.release.version, current)):
-                return None
-            reported = conn.execute(select(update_reports.c.success).where(
-                update_reports.c.rollout_id == plan.rollout.id,
-                update_reports.c.device_id == device.id)).first()
+            device = self._remember(imei, _Identity(row.id, row.tenant, row.model))
+            current = current_version or row.os_version
+        else:
+            current = str(current_version)
+        if tenant is not None and device.tenant != tenant:
+            raise NotFound("device", imei, field="imei")
+        plan = self._plan(device.tenant, device.model)
+        if (plan is None or not plan.rollout.includes(imei)
+                or not is_newer_version(plan.release.version, current)):
+            return None
+        with self.db.read() as conn:
+            reported = conn.execute(_REPORT_OF, {"rollout_id": plan.rollout.id,
+                                                 "device_id": device.id}).first()
         if reported is not None:
             return None
         release = plan.release
@@ -423,9 +441,22 @@ class OtaService:
                          .values(os_version=device.os_version))
         uow.publish(*device.pull_events())
 
-    # ------------------------------------------------------------------ rollout cache
+    # ------------------------------------------------------------------ check-in caches
 
-    def _plan(self, conn: Connection, tenant: str, model: str) -> _Plan | None:
+    def _identity(self, imei: str) -> _Identity | None:
+        hit = self._devices.get(imei)  # a dict read is atomic; writers swap under the lock
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
+    def _remember(self, imei: str, device: _Identity) -> _Identity:
+        with self._devices_lock:
+            if len(self._devices) >= self.device_cache_size:
+                self._devices.clear()
+            self._devices[imei] = (time.monotonic() + self.device_cache_ttl_s, device)
+        return device
+
+    def _plan(self, tenant: str, model: str) -> _Plan | None:
         """The model's latest rollout and its release, cached for ``rollout_cache_ttl_s``.
 
         Changes made through this service drop the entry at once; other processes'
@@ -435,14 +466,15 @@ class OtaService:
         hit = self._plans.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        row = conn.execute(select(rollouts).where(
-            rollouts.c.tenant == tenant, rollouts.c.model == model,
-        ).order_by(rollouts.c.id.desc()).limit(1)).first()
-        plan = None
-        if row is not None:
-            rollout = rollout_from_row(row)
-            release = _load_release(conn, rollout.release_id, tenant)
-            plan = _Plan(rollout, release)
+        with self.db.read() as conn:
+            row = conn.execute(select(rollouts).where(
+                rollouts.c.tenant == tenant, rollouts.c.model == model,
+            ).order_by(rollouts.c.id.desc()).limit(1)).first()
+            plan = None
+            if row is not None:
+                rollout = rollout_from_row(row)
+                release = _load_release(conn, rollout.release_id, tenant)
+                plan = _Plan(rollout, release)
         with self._plans_lock:
             if len(self._plans) > 10_000:
                 self._plans.clear()
@@ -455,6 +487,12 @@ class OtaService:
 
 
 # ---------------------------------------------------------------------- helpers
+
+_DEVICE_BY_IMEI = select(devices.c.id, devices.c.tenant, devices.c.model,
+                         devices.c.os_version).where(devices.c.imei == bindparam("imei"))
+_REPORT_OF = select(update_reports.c.success).where(
+    update_reports.c.rollout_id == bindparam("rollout_id"),
+    update_reports.c.device_id == bindparam("device_id"))
 
 
 def _own_device(principal: Principal, imei: str) -> None:

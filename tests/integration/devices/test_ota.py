@@ -496,26 +496,39 @@ def test_a_check_in_reads_the_device_by_imei_and_never_scans(
     maker = new_maker(platform)
     imeis = register(platform, maker, 500)
     _, second = release_pair(client, maker)
-    rollout = start_rollout(client, maker, second["id"], stages=[100])
-    statements: list[str] = []
+    rollout = start_rollout(client, maker, second["id"], stages=[50, 100])
+    member = next(i for i in imeis if rollout_bucket(rollout["id"], i) < 5000)
+    other = next(i for i in imeis if rollout_bucket(rollout["id"], i) >= 5000)
+    tokens = {i: device_key(platform, maker.tenant, i) for i in (member, other)}
+    statements: list[tuple[str, Any]] = []
 
-    def record(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-        statements.append(sql)
+    def record(_conn: Any, _cursor: Any, sql: str, params: Any, *_rest: Any) -> None:
+        if sql.lstrip().upper().startswith("SELECT"):
+            statements.append((sql, params))
 
-    token = device_key(platform, maker.tenant, imeis[7])
-    check_in(client, token, imeis[7])  # warms the rollout cache
-    event.listen(platform.db.engine, "before_cursor_execute", record)
-    try:
-        offer = check_in(client, token, imeis[7])
-    finally:
-        event.remove(platform.db.engine, "before_cursor_execute", record)
-    assert offer is not None
-    assert offer["rollout_id"] == rollout["id"]
-    queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    on_devices = [s for s in queries if "FROM devices" in s]
-    assert len(on_devices) == 1
-    assert "devices.imei = " in on_devices[0]
-    assert len(queries) <= 2  # the device row, and whether it has reported already
+    def selects(imei: str) -> list[tuple[str, Any]]:
+        statements.clear()
+        event.listen(platform.db.engine, "before_cursor_execute", record)
+        try:
+            check_in(client, tokens[imei], imei)
+        finally:
+            event.remove(platform.db.engine, "before_cursor_execute", record)
+        return list(statements)
+
+    cold = selects(member)  # nothing cached: the device row, the rollout, the report
+    assert any("FROM devices" in sql for sql, _ in cold)
+    with platform.db.engine.connect() as conn:
+        for sql, params in cold:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}", params))
+            assert "SCAN" not in plan, (sql, plan)
+            if "FROM devices" in sql:
+                assert "devices.imei = " in sql
+    # warm: the device is in the stage, so only "has it reported already?"
+    [(warm, _)] = selects(member)
+    assert "FROM update_reports" in warm
+    selects(other)  # its key and identity are read once
+    assert selects(other) == []  # then, outside the stage: memory only
 
 
 @pytest.mark.parametrize("n", [12])

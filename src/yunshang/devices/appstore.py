@@ -115,7 +115,8 @@ class AppStoreService:
             row = conn.execute(select(apps).where(apps.c.package == info.package)).first()
         if row is not None:
             check_update(app_from_row(row), info, principal.tenant)
-        self.blobs.put_file(path)  # content-addressed: its name is info.sha256
+        if self.blobs.put_file(path).sha256 != info.sha256:  # content-addressed
+            raise InvalidInput("apk", "the file changed while it was being verified")
         return _retry_on_race(lambda: self._record(principal, info))
 
     def _record(self, principal: Principal, info: ApkInfo) -> tuple[App, AppVersion]:

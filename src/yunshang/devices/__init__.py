@@ -6,8 +6,9 @@ facade only, or react to ``devices.*`` events (docs/events.md).
 
 from __future__ import annotations
 
-from .domain import Device, DeviceState, Rollout, RolloutState, rollout_bucket
+from .domain import Device, DeviceState, OsRelease, Rollout, RolloutState, rollout_bucket
 from .errors import ActivationLocked, DeviceCode, ImportRejected, NotOwner
+from .ota import Offer, OtaService
 from .registry import ImportResult, RegistryService
 from .telemetry import TelemetryService
 
@@ -19,6 +20,9 @@ __all__ = [
     "ImportRejected",
     "ImportResult",
     "NotOwner",
+    "Offer",
+    "OsRelease",
+    "OtaService",
     "RegistryService",
     "Rollout",
     "RolloutState",

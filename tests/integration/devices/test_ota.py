@@ -5,9 +5,10 @@ SQLite unless a test asks for both stacks (the ``platform`` fixture).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bsdiff4
@@ -621,3 +622,20 @@ def test_migration_0002_matches_the_ota_tables(make_platform: PlatformFactory) -
 
     ours = {"os_releases", "rollouts", "update_reports"}
     assert [d for d in diffs if table_of(d) in ours] == []
+
+
+def test_the_platform_sweep_re_signs_tuf_metadata_before_it_expires(
+        make_platform: PlatformFactory, clock: ManualClock) -> None:
+    platform = make_platform()
+    maker = new_maker(platform)
+    platform.ota.create_release(platform.keys.authenticate(maker.token), model=MODEL,
+                                version="1.0.0", image=V1)
+    assert platform.sweep()["tuf_resigned"] == 0
+    clock.advance(timedelta(hours=13))  # past half the timestamp's day
+    assert platform.sweep()["tuf_resigned"] == 1
+    clock.advance(timedelta(days=4))  # past half the snapshot's week
+    assert platform.sweep()["tuf_resigned"] == 2
+    timestamp = platform.tuf.metadata_file("timestamp.json")
+    assert timestamp is not None
+    assert json.loads(timestamp.read_bytes())["signed"]["expires"] == (
+        clock.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")

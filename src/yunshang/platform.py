@@ -56,7 +56,8 @@ class Platform:
         self.appstore = AppStoreService(db=self.db, clock=self.clock, blobs=self.blobs,
                                         registry=self.registry)
         self.tuf = TufRepository(self.settings.var_dir / "tuf", self.clock)
-        self.ota = OtaService(db=self.db, clock=self.clock, blobs=self.blobs, repo=self.tuf)
+        self.ota = OtaService(db=self.db, clock=self.clock, blobs=self.blobs, repo=self.tuf,
+                              delta_max_image_bytes=self.settings.ota_delta_max_image_bytes)
         self.relay = Relay(self.db)
         # Devices learn which phones were sold from commerce's shipment events.
         self.relay.subscribe(FunctionSubscriber(

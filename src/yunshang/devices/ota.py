@@ -152,8 +152,10 @@ class OtaService:
 
     def __init__(self, *, db: Database, clock: Clock, blobs: BlobStore, repo: TufRepository,
                  rollout_cache_ttl_s: float = 2.0, device_cache_ttl_s: float = 600.0,
-                 device_cache_size: int = 1_000_000) -> None:
+                 device_cache_size: int = 1_000_000,
+                 delta_max_image_bytes: int = 128 * 1024 * 1024) -> None:
         self.db = db
+        self.delta_max_image_bytes = delta_max_image_bytes
         self.clock = clock
         self.blobs = blobs
         self.repo = repo
@@ -179,8 +181,9 @@ class OtaService:
                        image: bytes | Path, notes: str = "") -> OsRelease:
         """Stores the image, diffs it against the model's previous release, publishes both.
 
-        The delta is kept only when it is smaller than the image. Images are read
-        whole into memory to diff (bounded by the upload limit).
+        The delta is kept only when it is smaller than the image. bsdiff4 holds both
+        images and its suffix arrays in memory (about 16 bytes per byte), so images
+        larger than ``delta_max_image_bytes`` (either one) ship as full images only.
         """
         principal.require(Role.MERCHANT)
         model, version = check_model(model), check_version(version)
@@ -194,7 +197,8 @@ class OtaService:
         if ref.length == 0:
             raise InvalidInput("image", "the image is empty")
         delta: BlobRef | None = None
-        if previous is not None:
+        if previous is not None and max(previous.image_length,
+                                        ref.length) <= self.delta_max_image_bytes:
             patch = bsdiff4.diff(self.blobs.read(previous.image_sha256),
                                  self.blobs.read(ref.sha256))
             if len(patch) < ref.length:

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1024,
         description="Body limit of the upload routes (OS images); they need a Content-Length.")
+    ota_delta_max_image_bytes: int = Field(
+        default=128 * 1024 * 1024, ge=0,
+        description="Largest OS image diffed against the model's previous release (bsdiff4 "
+                    "needs about 16 bytes of memory per image byte); larger ones ship whole.")
     auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
     sweep_interval_s: float = Field(default=1.0, gt=0)
     batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")

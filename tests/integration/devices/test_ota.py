@@ -639,3 +639,18 @@ def test_the_platform_sweep_re_signs_tuf_metadata_before_it_expires(
     assert timestamp is not None
     assert json.loads(timestamp.read_bytes())["signed"]["expires"] == (
         clock.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_images_over_the_delta_limit_ship_whole(make_platform: PlatformFactory,
+                                                 tmp_path: Any) -> None:
+    platform = make_platform(sqlite_settings(tmp_path, ota_delta_max_image_bytes=32 * 1024))
+    merchant = platform.keys.authenticate(new_maker(platform).token)
+    platform.ota.create_release(merchant, model=MODEL, version="1.0.0", image=V1)
+    big = platform.ota.create_release(merchant, model=MODEL, version="1.1.0", image=V2)
+    assert (big.delta_target, big.delta_length) == (None, None)  # 64 KiB > 32 KiB
+    small = platform.ota.create_release(merchant, model="Meizu 22 mini", version="1.0.0",
+                                        image=V1[:16384])
+    newer = platform.ota.create_release(merchant, model="Meizu 22 mini", version="1.1.0",
+                                        image=V2[:16384])
+    assert small.delta_target is None
+    assert newer.delta_from == "1.0.0"

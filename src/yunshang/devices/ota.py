@@ -187,8 +187,8 @@ class OtaService:
         """
         principal.require(Role.MERCHANT)
         model, version = check_model(model), check_version(version)
-        if len(notes) > MAX_NOTES:
-            raise InvalidInput("notes", f"at most {MAX_NOTES} characters")
+        if len(notes) > MAX_NOTES or "\x00" in notes:
+            raise InvalidInput("notes", f"at most {MAX_NOTES} characters, no NUL")
         tenant = principal.tenant
         with self.db.read() as conn:
             previous = _latest_release(conn, tenant, model)
@@ -249,7 +249,7 @@ class OtaService:
         if (tenant := _scope(principal)) is not None:
             stmt = stmt.where(releases.c.tenant == tenant)
         if model is not None:
-            stmt = stmt.where(releases.c.model == model)
+            stmt = stmt.where(releases.c.model == check_model(model))
         if req.after:
             stmt = stmt.where(releases.c.id > req.after)
         with self.db.read() as conn:
@@ -306,7 +306,7 @@ class OtaService:
         if (tenant := _scope(principal)) is not None:
             stmt = stmt.where(rollouts.c.tenant == tenant)
         if model is not None:
-            stmt = stmt.where(rollouts.c.model == model)
+            stmt = stmt.where(rollouts.c.model == check_model(model))
         if state is not None:
             stmt = stmt.where(rollouts.c.state == state.value)
         if req.after:

@@ -58,6 +58,13 @@ def env(make_platform: PlatformFactory) -> Iterator[tuple[Platform, TestClient]]
         yield platform, client
 
 
+@pytest.fixture
+def env_both(platform: Platform) -> Iterator[tuple[Platform, TestClient]]:
+    """``env`` on both stacks: PostgreSQL refuses some input SQLite takes (NUL in text)."""
+    with TestClient(create_app(platform=platform)) as client:
+        yield platform, client
+
+
 def release_pair(client: TestClient, maker: Maker) -> tuple[dict[str, Any], dict[str, Any]]:
     first = created(upload(client, maker, "1.0.0", V1))
     second = created(upload(client, maker, "1.1.0", V2, notes="security fixes"))
@@ -347,8 +354,8 @@ def test_a_merchant_sees_none_of_another_tenants_releases_or_rollouts(
 
 
 def test_bad_release_uploads_are_refused_naming_the_field(
-        env: tuple[Platform, TestClient]) -> None:
-    platform, client = env
+        env_both: tuple[Platform, TestClient]) -> None:
+    platform, client = env_both
     maker = new_maker(platform)
     created(upload(client, maker, "2.0", V1))
     assert_validation(upload(client, maker, "v2.1", V1), "version")
@@ -365,6 +372,11 @@ def test_bad_release_uploads_are_refused_naming_the_field(
     assert_problem(upload(client, maker, "2.0.0", V2), 409, "version_exists", "version")
     assert_problem(upload(client, maker, "3.0", V1, model="Meizu\x0022"), 422,
                    "invalid_input", "model")
+    assert_problem(upload(client, maker, "3.0", V1, notes="a\x00b"), 422, "invalid_input",
+                   "notes")
+    for path in ("/v1/releases", "/v1/rollouts"):
+        r = client.get(path, params={"model": "Meizu\x0022"}, headers=maker.headers)
+        assert_problem(r, 422, "invalid_input", "model")
     r = client.post("/v1/releases", params={"model": MODEL, "version": "3.0"}, content=V1)
     assert_problem(r, 401, "unauthenticated")
     assert len(client.get("/v1/releases", headers=maker.headers).json()["items"]) == 1
@@ -396,8 +408,8 @@ def test_bad_rollouts_are_refused_naming_the_field(env: tuple[Platform, TestClie
 
 
 def test_bad_device_requests_are_refused_naming_the_field(
-        env: tuple[Platform, TestClient]) -> None:
-    platform, client = env
+        env_both: tuple[Platform, TestClient]) -> None:
+    platform, client = env_both
     maker = new_maker(platform)
     [imei] = register(platform, maker, 1)
     _, second = release_pair(client, maker)
@@ -414,6 +426,11 @@ def test_bad_device_requests_are_refused_naming_the_field(
     assert_validation(post(url, json={"success": True}, headers=token), "rollout_id")
     assert_validation(post(url, json={"rollout_id": rollout["id"], "success": True,
                                       "detail": "d" * 501}, headers=token), "detail")
+    assert_validation(post(url, json={"rollout_id": rollout["id"], "success": False,
+                                      "detail": "bad\x00byte"}, headers=token), "detail")
+    assert_validation(post(f"/v1/devices/{imei}/check-in",
+                           json={"current_version": "1.0\x00"}, headers=token),
+                      "current_version")
     assert_problem(post(url, json={"rollout_id": "rol_missing", "success": True},
                         headers=token), 404, "not_found", "rollout_id")
     r = client.post(url, content=b"{not json", headers={**token,

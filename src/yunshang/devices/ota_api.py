@@ -421,19 +421,23 @@ def report_update(imei: Imei, body: ReportCreate, platform: PlatformDep,
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@router.get("/tuf/metadata/{name}", tags=["tuf"], response_class=FileResponse,
+@router.get("/tuf/metadata/{name}", tags=["tuf"], response_class=Response,
             responses={200: {"content": {"application/json": {}}}})
-def tuf_metadata(name: Annotated[str, Path(max_length=120)],
-                 platform: PlatformDep) -> FileResponse:
+def tuf_metadata(name: Annotated[str, Path(max_length=120)], platform: PlatformDep) -> Response:
     """TUF metadata: ``N.root.json``, ``timestamp.json``, ``N.snapshot.json``,
     ``N.targets.json``, ``N.tenant-<tenant>.json``. Public."""
     path = platform.tuf.metadata_file(name)
     if path is None:
         raise NotFound("tuf metadata", name, field="name")
+    try:
+        # Read whole (a few KB): timestamp.json is replaced, never rewritten in place, so
+        # the bytes read are one version, whatever the length a stat said a moment ago.
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound("tuf metadata", name, field="name") from None
     # Versioned files never change (consistent snapshots); only the timestamp does.
     cache = "no-cache" if name == "timestamp.json" else _IMMUTABLE
-    return FileResponse(path, media_type="application/json",
-                        headers={"Cache-Control": cache})
+    return Response(data, media_type="application/json", headers={"Cache-Control": cache})
 
 
 @router.get("/tuf/targets/{target:path}", tags=["tuf"], response_class=FileResponse,

@@ -32,6 +32,7 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/flash_sale.py
+	$(BIN)/python bench/devices.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

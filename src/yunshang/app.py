@@ -220,6 +220,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(appstore_router)
 
+    from yunshang.analytics.api import router as analytics_router
+
+    app.include_router(analytics_router)
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JsonResponse:
         """Liveness; also the trivial endpoint benchmarks compare against."""

@@ -23,10 +23,12 @@ app.add_typer(keys_app, name="keys")
 
 
 def _add_context_apps() -> None:
+    from yunshang.analytics.cli import analytics_app
     from yunshang.devices.cli import device_app, devices_app
 
     app.add_typer(devices_app, name="devices")
     app.add_typer(device_app, name="device")
+    app.add_typer(analytics_app, name="analytics")
 
 
 _add_context_apps()

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from yunshang.commerce.reservations import RedisEngine, ReservationEngine, build_engine
 from yunshang.commerce.service import CommerceService
@@ -25,6 +26,9 @@ from yunshang.kernel.db import Database
 from yunshang.kernel.idempotency import purge_expired
 from yunshang.kernel.outbox import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from yunshang.analytics import Ingestor, Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,29 @@ class Platform:
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._claims_settled_at: float | None = None
+        # The analytics warehouse (DuckDB) opens on first use, never at start-up.
+        self._analytics_lock = threading.Lock()
+        self._warehouse: Warehouse | None = None
+        self._ingestor: Ingestor | None = None
+
+    @property
+    def warehouse(self) -> Warehouse:
+        with self._analytics_lock:
+            if self._warehouse is None:
+                from yunshang.analytics import Warehouse
+
+                self._warehouse = Warehouse(self.settings.var_dir / "lake" / "warehouse.duckdb")
+            return self._warehouse
+
+    @property
+    def ingestor(self) -> Ingestor:
+        warehouse = self.warehouse
+        with self._analytics_lock:
+            if self._ingestor is None:
+                from yunshang.analytics import Ingestor
+
+                self._ingestor = Ingestor(self.db, warehouse, self.settings.var_dir / "lake")
+            return self._ingestor
 
     def migrate(self) -> None:
         from yunshang.migrate import upgrade
@@ -121,4 +148,6 @@ class Platform:
             self._sweeper.join(timeout=5)
         self.relay.stop()
         self.engine.stop()
+        if self._warehouse is not None:
+            self._warehouse.close()
         self.db.dispose()

@@ -1,0 +1,49 @@
+"""Analytics' HTTP surface: ``GET /v1/analytics/{metric}``. Thin: parse, scope, run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+
+from yunshang.kernel.auth import Role
+from yunshang.kernel.errors import Forbidden, NotFound
+from yunshang.web import JsonResponse, PlatformDep, PrincipalDep, UtcDatetime
+
+from .metrics import METRICS, MetricParams
+
+router = APIRouter(prefix="/v1", tags=["analytics"])
+
+IdQuery = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.get("/analytics/{metric}")
+async def run_metric(
+    metric: Annotated[str, Path(max_length=40)],
+    platform: PlatformDep,
+    who: PrincipalDep,
+    tenant: Annotated[str | None, Query(max_length=64,
+                                        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] = None,
+    start: Annotated[UtcDatetime | None, Query()] = None,
+    end: Annotated[UtcDatetime | None, Query()] = None,
+    by: Annotated[str | None, Query(max_length=20)] = None,
+    view: Annotated[str | None, Query(max_length=20)] = None,
+    channel_id: IdQuery = None,
+    sku_id: IdQuery = None,
+    sale_id: IdQuery = None,
+) -> JsonResponse:
+    """Runs one metric (sales, sell_through, funnel) over the caller's tenant."""
+    runner = METRICS.get(metric)
+    if runner is None:
+        raise NotFound("metric", metric, field="metric")
+    who.require(Role.MERCHANT)
+    scope = tenant or who.tenant
+    if not who.can_see(scope):
+        raise Forbidden("a key sees only its own tenant's analytics", field="tenant")
+    filters = {k: v for k, v in (("channel_id", channel_id), ("sku_id", sku_id),
+                                 ("sale_id", sale_id)) if v is not None}
+    params = MetricParams(tenant=scope, start=start, end=end, by=by, view=view, filters=filters)
+    runner.to_query(params)  # validates before touching the warehouse
+    rows = await run_in_threadpool(runner.run, platform.warehouse, params)
+    return JsonResponse({"metric": metric, "tenant": scope, "items": rows})

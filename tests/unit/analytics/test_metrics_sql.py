@@ -1,0 +1,144 @@
+"""Metric SQL snapshots (the generated SQL is the contract) and parameter validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from yunshang.analytics import Funnel, MetricParams, SalesBreakdown, SellThrough, view_name
+from yunshang.analytics.schemas import view_sql
+from yunshang.kernel.errors import InvalidInput
+
+SALES_BY_HOUR = (
+    "SELECT date_trunc('hour', occurred_at) AS key, currency, count(*) AS orders,\n"
+    "  CAST(sum(quantity) AS BIGINT) AS units, CAST(sum(amount) AS BIGINT) AS gmv\n"
+    "FROM ev_commerce_order_paid\n"
+    "WHERE tenant = 'acme' AND occurred_at >= TIMESTAMPTZ '2026-11-11T09:00:00+00:00' "
+    "AND occurred_at < TIMESTAMPTZ '2026-11-12T00:00:00+00:00' AND channel_id = 'chn_1'\n"
+    "GROUP BY key, currency\n"
+    "ORDER BY key, currency")
+
+SALES_BY_PROVINCE = (
+    "SELECT CAST(NULL AS VARCHAR) AS key, CAST(NULL AS VARCHAR) AS currency, "
+    "0 AS orders, 0 AS units, 0 AS gmv WHERE false")
+
+SELL_THROUGH_SUMMARY = (
+    "WITH sales AS (\n"
+    "  SELECT sale_id, quantity, starts_at FROM ev_commerce_flash_sale_created\n"
+    "  WHERE tenant = 'acme' AND sale_id = 'sal_1'\n"
+    "),\n"
+    "seconds AS (\n"
+    "  SELECT o.sale_id,\n"
+    "    CAST(floor(epoch(o.occurred_at) - epoch(s.starts_at)) AS BIGINT) AS second,\n"
+    "    CAST(sum(o.quantity) AS BIGINT) AS units\n"
+    "  FROM ev_commerce_order_created o JOIN sales s USING (sale_id)\n"
+    "  WHERE o.tenant = 'acme'\n"
+    "  GROUP BY o.sale_id, second\n"
+    "),\n"
+    "curve AS (\n"
+    "  SELECT sale_id, second, units,\n"
+    "    CAST(sum(units) OVER (PARTITION BY sale_id ORDER BY second) AS BIGINT) AS cumulative\n"
+    "  FROM seconds\n"
+    ")\n"
+    "SELECT s.sale_id, s.quantity,\n"
+    "  CAST(coalesce(max(c.cumulative), 0) AS BIGINT) AS units,\n"
+    "  coalesce(max(c.cumulative), 0) / s.quantity AS sell_through,\n"
+    "  min(c.second + 1) FILTER (WHERE c.cumulative >= s.quantity) AS sold_out_after_s,\n"
+    "  coalesce(max(c.cumulative), 0) / greatest(coalesce(\n"
+    "    min(c.second + 1) FILTER (WHERE c.cumulative >= s.quantity), max(c.second + 1)), 1)"
+    " AS units_per_second\n"
+    "FROM sales s LEFT JOIN curve c USING (sale_id)\n"
+    "GROUP BY s.sale_id, s.quantity\n"
+    "ORDER BY s.sale_id")
+
+FUNNEL_BY_CHANNEL = (
+    "WITH steps AS (\n"
+    "SELECT c.channel_id AS key,\n"
+    "  count(DISTINCT c.order_id) AS created,\n"
+    "  count(DISTINCT paid.order_id) AS paid,\n"
+    "  count(DISTINCT shipped.order_id) AS shipped,\n"
+    "  count(DISTINCT delivered.order_id) AS delivered,\n"
+    "  count(DISTINCT activated.order_id) AS activated\n"
+    "FROM ev_commerce_order_created c\n"
+    "  LEFT JOIN (SELECT DISTINCT order_id FROM ev_commerce_order_paid WHERE tenant = 'acme')"
+    " paid ON paid.order_id = c.order_id\n"
+    "  LEFT JOIN (SELECT DISTINCT order_id FROM ev_commerce_order_shipped WHERE tenant = 'acme')"
+    " shipped ON shipped.order_id = c.order_id\n"
+    "  LEFT JOIN (SELECT DISTINCT order_id FROM ev_commerce_order_delivered WHERE tenant = 'acme')"
+    " delivered ON delivered.order_id = c.order_id\n"
+    "  LEFT JOIN (SELECT DISTINCT order_id FROM ev_devices_device_activated WHERE tenant = 'acme')"
+    " activated ON activated.order_id = c.order_id\n"
+    "WHERE c.tenant = 'acme'\n"
+    "GROUP BY key\n"
+    ")\n"
+    "SELECT key, created, paid, shipped, delivered, activated,\n"
+    "  round(paid / nullif(created, 0), 4) AS paid_rate,\n"
+    "  round(shipped / nullif(paid, 0), 4) AS shipped_rate,\n"
+    "  round(delivered / nullif(shipped, 0), 4) AS delivered_rate,\n"
+    "  round(activated / nullif(delivered, 0), 4) AS activated_rate\n"
+    "FROM steps\n"
+    "ORDER BY key")
+
+
+def test_sales_sql_snapshot() -> None:
+    params = MetricParams("acme", datetime(2026, 11, 11, 9, tzinfo=UTC),
+                          datetime(2026, 11, 12, tzinfo=UTC), by="hour",
+                          filters={"channel_id": "chn_1"})
+    assert SalesBreakdown().to_query(params) == SALES_BY_HOUR
+
+
+def test_sales_by_province_is_an_empty_result_not_an_error() -> None:
+    assert SalesBreakdown().to_query(MetricParams("acme", by="province")) == SALES_BY_PROVINCE
+
+
+def test_sell_through_sql_snapshot() -> None:
+    params = MetricParams("acme", filters={"sale_id": "sal_1"})
+    assert SellThrough().to_query(params) == SELL_THROUGH_SUMMARY
+
+
+def test_funnel_sql_snapshot() -> None:
+    assert Funnel().to_query(MetricParams("acme", by="channel")) == FUNNEL_BY_CHANNEL
+
+
+def test_to_query_is_pure() -> None:
+    params = MetricParams("acme", by="sku")
+    assert SalesBreakdown().to_query(params) == SalesBreakdown().to_query(params)
+
+
+@pytest.mark.parametrize(("make", "field"), [
+    (lambda: MetricParams(""), "tenant"),
+    (lambda: MetricParams("Acme'; DROP TABLE events; --"), "tenant"),
+    (lambda: MetricParams("acme", start=datetime(2026, 1, 1)), "start"),
+    (lambda: MetricParams("acme", start=datetime(2026, 1, 2, tzinfo=UTC),
+                          end=datetime(2026, 1, 1, tzinfo=UTC)), "end"),
+    (lambda: MetricParams("acme", filters={"channel_id": "x' OR '1'='1"}), "channel_id"),
+])
+def test_bad_params_name_the_field(make, field) -> None:
+    with pytest.raises(InvalidInput) as info:
+        make()
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(("metric", "params", "field"), [
+    (SalesBreakdown(), MetricParams("acme", by="planet"), "by"),
+    (SalesBreakdown(), MetricParams("acme", view="curve"), "view"),
+    (SellThrough(), MetricParams("acme", view="pie"), "view"),
+    (SellThrough(), MetricParams("acme", filters={"channel_id": "chn_1"}), "channel_id"),
+    (Funnel(), MetricParams("acme", by="hour"), "by"),
+])
+def test_metric_refuses_what_it_does_not_take(metric, params, field) -> None:
+    with pytest.raises(InvalidInput) as info:
+        metric.to_query(params)
+    assert info.value.field == field
+
+
+def test_typed_view_extracts_fields_with_try_cast() -> None:
+    sql = view_sql("commerce.sku_restocked")
+    assert view_name("commerce.sku_restocked") == "ev_commerce_sku_restocked"
+    assert sql == (
+        "CREATE OR REPLACE VIEW ev_commerce_sku_restocked AS\n"
+        "SELECT id, version, tenant, occurred_at, day,\n"
+        "  payload ->> '$.sku_id' AS sku_id,\n"
+        "  TRY_CAST(payload ->> '$.quantity' AS BIGINT) AS quantity\n"
+        "FROM events WHERE name = 'commerce.sku_restocked'")

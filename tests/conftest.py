@@ -34,7 +34,7 @@ def _unavailable(what: str, why: Exception) -> None:
 def pg_server() -> Iterator[PostgresServer]:
     try:
         server = PostgresServer.start()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable("PostgreSQL", exc)
     yield server
     server.stop()
@@ -60,7 +60,7 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:
 def redis_server() -> Iterator[RedisServer]:
     try:
         server = RedisServer.start()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable("Redis", exc)
     yield server
     server.stop()

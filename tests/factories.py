@@ -45,5 +45,7 @@ def seed_sale(platform: Platform, *, quantity: int = 10, limit: int = 2, stock: 
     now = platform.clock.now()
     sale = svc.create_flash_sale(merchant.principal, sku_id=sku.id, channel_ids=None,
                                  price=Money(price), quantity=quantity, per_buyer_limit=limit,
-                                 starts_at=now + starts_in, ends_at=now + starts_in + timedelta(hours=1))
-    return Seeded(tenant=tenant, merchant=merchant, channels=channel_keys, product=product, sale=sale)
+                                 starts_at=now + starts_in,
+                                 ends_at=now + starts_in + timedelta(hours=1))
+    return Seeded(tenant=tenant, merchant=merchant, channels=channel_keys, product=product,
+                  sale=sale)

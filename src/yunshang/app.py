@@ -259,7 +259,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
-        log.exception("unexpected error on %s", request.url.path)
+        log.error("unexpected error on %s", request.url.path, exc_info=exc)
         return problem(500, "internal_error", "an unexpected error occurred; it was logged",
                        request.url.path)
 

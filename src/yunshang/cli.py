@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.table import Table
 from yunshang.kernel.auth import Role
 from yunshang.kernel.errors import DomainError
 from yunshang.kernel.settings import Settings
+
+if TYPE_CHECKING:
+    from yunshang.platform import Platform
 
 app = typer.Typer(help="Yunshang: cloud commerce for a smartphone ecosystem.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -36,8 +39,8 @@ _add_context_apps()
 console = Console()
 
 
-def _platform():  # noqa: ANN202 - local import keeps `yunshang --help` fast
-    from yunshang.platform import Platform
+def _platform() -> Platform:
+    from yunshang.platform import Platform  # local: keeps `yunshang --help` fast
 
     return Platform(Settings())
 

@@ -212,7 +212,8 @@ def product_view(p: Product) -> dict[str, Any]:
 
 
 def channel_view(c: Channel) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "kind": c.kind.value, "created_at": c.created_at.isoformat()}
+    return {"id": c.id, "name": c.name, "kind": c.kind.value,
+            "created_at": c.created_at.isoformat()}
 
 
 def listing_view(x: Listing) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from yunshang.kernel.errors import InvalidInput
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
 from yunshang.kernel.imei import is_valid_imei
@@ -27,7 +28,6 @@ from .errors import (
     NotStarted,
     SaleEnded,
 )
-from yunshang.kernel.errors import InvalidInput
 
 # --------------------------------------------------------------------------- catalog
 
@@ -240,7 +240,8 @@ class Order:
             "status": self.status.value,
         }
         payload.update(extra)
-        self.events.append(DomainEvent(name=name, tenant=self.tenant, occurred_at=now, payload=payload))
+        self.events.append(
+            DomainEvent(name=name, tenant=self.tenant, occurred_at=now, payload=payload))
 
     def _move(self, to: OrderStatus, action: str) -> None:
         if to not in TRANSITIONS[self.status]:

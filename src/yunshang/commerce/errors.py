@@ -33,7 +33,9 @@ class SoldOut(Conflict):
 
 
 class LimitExceeded(Conflict):
-    def __init__(self, sale_id: str, buyer_id: str, limit: int, already: int, requested: int) -> None:
+    def __init__(
+        self, sale_id: str, buyer_id: str, limit: int, already: int, requested: int
+    ) -> None:
         super().__init__(
             f"buyer {buyer_id} may buy {limit} in total; has {already}, asked for {requested}",
             code=CommerceCode.LIMIT_EXCEEDED,

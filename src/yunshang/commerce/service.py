@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
@@ -511,7 +512,7 @@ class CommerceService:
                 if not order.expire_if_due(now):
                     continue
                 self._save(uow, order, previous, None)
-                uow.after_commit(lambda o=order: self._release_units(o))
+                uow.after_commit(partial(self._release_units, order))
                 uow.commit()
                 done += 1
         return done
@@ -552,7 +553,8 @@ class CommerceService:
         with self.db.read() as conn:
             sums = ledger_sums(conn, filt)
             bad = unbalanced_entries(conn, filt)
-        balances, total = [], {}
+        balances: list[LedgerBalance] = []
+        total: dict[str, int] = {}
         for t, account, currency, s in sums:
             acc = Account(account)
             balances.append(LedgerBalance(t, acc, currency, presented(acc, int(s))))

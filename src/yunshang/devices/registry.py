@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 
@@ -143,7 +144,7 @@ class RegistryService:
 
     # ------------------------------------------------------------------ sold → activated
 
-    def record_shipment(self, conn: Connection, tenant: str, payload: dict[str, object]) -> int:
+    def record_shipment(self, conn: Connection, tenant: str, payload: dict[str, Any]) -> int:
         """Relay handler for ``commerce.order_shipped``: marks each packed unit sold.
 
         Runs in the relay's transaction; idempotent (a replayed event changes nothing).
@@ -153,7 +154,7 @@ class RegistryService:
         now = self.clock.now()
         changed = 0
         events: list[DomainEvent] = []
-        for imei in payload.get("imeis") or []:  # type: ignore[union-attr]
+        for imei in payload.get("imeis") or []:
             row = conn.execute(select(devices).where(devices.c.imei == imei,
                                                      devices.c.tenant == tenant)).first()
             if row is None:

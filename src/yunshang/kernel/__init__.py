@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .auth import PLATFORM_TENANT, IssuedKey, KeyStore, Principal, Role
 from .clock import Clock, ManualClock, SystemClock, ensure_utc
-from .db import Database, UnitOfWork, metadata
+from .db import Database, UnitOfWork
 from .errors import (
     Conflict,
     DomainError,

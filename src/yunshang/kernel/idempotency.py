@@ -108,4 +108,5 @@ def forget(conn: Connection, req: IdempotentRequest) -> None:
 
 
 def purge_expired(conn: Connection, now: datetime) -> int:
-    return conn.execute(delete(idempotency_keys).where(idempotency_keys.c.expires_at <= now)).rowcount
+    stmt = delete(idempotency_keys).where(idempotency_keys.c.expires_at <= now)
+    return conn.execute(stmt).rowcount

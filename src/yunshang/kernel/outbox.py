@@ -133,7 +133,7 @@ class FunctionSubscriber:
 
     name: str
     event_names: frozenset[str]
-    fn: Callable[[Connection, DomainEvent], None]
+    fn: Callable[[Connection, DomainEvent], object]
 
     def wants(self, event_name: str) -> bool:
         return not self.event_names or event_name in self.event_names
@@ -148,7 +148,8 @@ def read_events(
     """Committed events after the checkpoint ``(txid, seq)``, in commit order."""
     stmt = select(outbox).where(tuple_(outbox.c.txid, outbox.c.seq) > tuple_(*after))
     if postgres:
-        stmt = stmt.where(outbox.c.txid < text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+        horizon = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        stmt = stmt.where(outbox.c.txid < horizon)
     stmt = stmt.order_by(outbox.c.txid, outbox.c.seq).limit(limit)
     return [
         StoredEvent(

@@ -310,7 +310,8 @@ def _summarise(console: Console, report: LaunchReport) -> bool:
     }
     console.rule("Outcome")
     console.print(f"sold {report.sold}/{report.units}, left {report.left}; "
-                  f"merchant payable {Money(report.released)}; {report.events} events in the outbox")
+                  f"merchant payable {Money(report.released)}; "
+                  f"{report.events} events in the outbox")
     for name, ok in checks.items():
         console.print(("[green]✓[/] " if ok else "[red]✗[/] ") + name)
     return all(checks.values())

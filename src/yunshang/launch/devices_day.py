@@ -181,10 +181,10 @@ def _rollout(console: Console, platform: Platform, clock: ManualClock, rng: rand
                         pending.remove(agent)
                     elif result.status == "failed":
                         report.update_failures += 1
-                state = platform.ota.get_rollout(merchant, rollout.id)
-                report.rollout_rounds.append((wave, state.percent, report.updated,
-                                              state.state.value))
-                if not pending or state.state is RolloutState.HALTED:
+                now_at = platform.ota.get_rollout(merchant, rollout.id)
+                report.rollout_rounds.append((wave, now_at.percent, report.updated,
+                                              now_at.state.value))
+                if not pending or now_at.state is RolloutState.HALTED:
                     break
         finally:
             for agent in agents:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-import yunshang.commerce.store  # noqa: F401  (registers tables)
-import yunshang.devices.appstore_store  # noqa: F401
-import yunshang.devices.store  # noqa: F401
-import yunshang.kernel.auth  # noqa: F401
-import yunshang.kernel.idempotency  # noqa: F401
+import yunshang.commerce.store
+import yunshang.devices.appstore_store
+import yunshang.devices.store
+import yunshang.kernel.auth
+import yunshang.kernel.idempotency
 import yunshang.kernel.outbox  # noqa: F401
 from yunshang.kernel.db import metadata
 
@@ -20,7 +20,7 @@ target_metadata = metadata
 def run() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as conn:
         context.configure(
             connection=conn,

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from tests.factories import seed_sale
-from yunshang.commerce.errors import LimitExceeded, NotStarted, SoldOut
 from yunshang.commerce.domain import OrderStatus
+from yunshang.commerce.errors import LimitExceeded, NotStarted, SoldOut
 from yunshang.kernel.errors import DomainError
 from yunshang.platform import Platform
 

@@ -55,7 +55,7 @@ def device_count(platform: Platform) -> int:
         return int(conn.execute(select(func.count()).select_from(devices)).scalar_one())
 
 
-def post_csv(client: TestClient, text: str, headers: dict[str, str]):  # noqa: ANN201
+def post_csv(client: TestClient, text: str, headers: dict[str, str]):
     return client.post("/v1/devices/import", content=text.encode(),
                        headers={**headers, "Content-Type": "text/csv"})
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Connection, Table, Column, String, select
+from sqlalchemy import Connection, select
 
 from yunshang.kernel.auth import Role, api_keys
 from yunshang.kernel.db import Database
@@ -29,7 +28,8 @@ def publish(db: Database, n: int, prefix: str = "e") -> list[str]:
 
 def test_rolled_back_work_publishes_nothing(platform: Platform) -> None:
     seen: list[str] = []
-    relay = Relay(platform.db, [FunctionSubscriber("s", frozenset(), lambda c, e: seen.append(e.id))])
+    relay = Relay(platform.db,
+                  [FunctionSubscriber("s", frozenset(), lambda c, e: seen.append(e.id))])
     with platform.db.unit_of_work() as uow:
         uow.publish(DomainEvent("test.thing_happened", "t1", datetime.now(UTC), {}))
         # no commit: the context manager rolls back

@@ -75,5 +75,5 @@ def test_bad_cursor_and_limit_name_their_field() -> None:
 def test_event_names_follow_the_convention() -> None:
     now = datetime.now(UTC)
     DomainEvent("commerce.order_paid", "t", now, {})
-    with pytest.raises(ValueError, match="context.noun_verb_past"):
+    with pytest.raises(ValueError, match=r"context\.noun_verb_past"):
         DomainEvent("order_paid", "t", now, {})

@@ -6,9 +6,8 @@ Create Date: 2026-11-26 06:18:26.687287
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -17,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('api_keys',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('secret_sha256', sa.String(length=64), nullable=False),
@@ -212,11 +211,11 @@ def upgrade() -> None:
         batch_op.create_index('ix_postings_balance', ['tenant', 'account', 'currency'], unique=False)
         batch_op.create_index(batch_op.f('ix_postings_entry_id'), ['entry_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('postings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_postings_entry_id'))
         batch_op.drop_index('ix_postings_balance')
@@ -267,4 +266,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_keys_tenant'))
 
     op.drop_table('api_keys')
-    
+

@@ -6,9 +6,8 @@ Create Date: 2026-11-26 07:05:45.110593
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
@@ -17,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('devices',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('tenant', sa.String(length=64), nullable=False),
@@ -96,11 +95,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['rollout_id'], ['rollouts.id'], name=op.f('fk_update_reports_rollout_id_rollouts')),
     sa.PrimaryKeyConstraint('rollout_id', 'device_id', name=op.f('pk_update_reports'))
     )
-    
+
 
 
 def downgrade() -> None:
-    
+
     op.drop_table('update_reports')
     with op.batch_alter_table('rollouts', schema=None) as batch_op:
         batch_op.drop_index('uq_rollouts_active_model')
@@ -113,4 +112,4 @@ def downgrade() -> None:
         batch_op.drop_index('ix_devices_tenant_id')
 
     op.drop_table('devices')
-    
+

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import os
 import platform as pyplatform
@@ -57,11 +58,12 @@ from psycopg.types.json import Json  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
-
 from tests.factories import seed_sale  # noqa: E402
 from tests.services import PostgresServer, RedisServer, free_port  # noqa: E402
+
 from yunshang.commerce.domain import Order  # noqa: E402
 from yunshang.commerce.errors import SoldOut  # noqa: E402
+from yunshang.commerce.reservations import awaited  # noqa: E402
 from yunshang.commerce.store import flash_sales, order_values, orders  # noqa: E402
 from yunshang.kernel.errors import DomainError  # noqa: E402
 from yunshang.kernel.settings import Settings  # noqa: E402
@@ -179,14 +181,16 @@ class Recorder:
         self.meter = meter
         self.samples: list[Samples] = []
         self.cpu_at: list[dict[str, float]] = []
+        self._edges: list[float] = []
 
     def start(self) -> None:
         self.t0 = time.perf_counter()
-        threading.Thread(target=self._cpu_edges, daemon=True).start()
+        self._edges = list(self.window)
 
-    def _cpu_edges(self) -> None:
-        for edge in self.window:
-            time.sleep(max(0.0, edge - time.perf_counter()))
+    def tick(self, now: float) -> None:
+        """Called by the clients: the first to pass a window edge records the CPU there."""
+        if self._edges and now >= self._edges[0]:
+            self._edges.pop(0)
             self.cpu_at.append(self.meter.snapshot())
 
     @property
@@ -225,7 +229,15 @@ class Recorder:
         return run
 
 
+def settle_heap() -> None:
+    """As ``yunshang serve`` does after start-up (app.py): collect, then freeze what is
+    left, so that full collections during the run do not walk the set-up's objects."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_threads(n: int, body: Callable[[int, Samples], None], rec: Recorder) -> None:
+    settle_heap()
     barrier = threading.Barrier(n + 1)
 
     def target(i: int) -> None:
@@ -244,6 +256,8 @@ def run_threads(n: int, body: Callable[[int, Samples], None], rec: Recorder) -> 
 
 def run_tasks(n: int, body: Callable[[int, Samples], Any], rec: Recorder) -> None:
     """``n`` asyncio tasks on one event loop (uvloop when installed, as under uvicorn)."""
+
+    settle_heap()
 
     async def all_tasks() -> None:
         rec.start()
@@ -387,6 +401,7 @@ def naive_phase(platform: Platform, seeded: Any, *, clients: int, warmup_s: floa
                     if attempts is not None and t >= attempts:
                         return
                     start = time.perf_counter()
+                    rec.tick(start)
                     if attempts is None and start >= rec.deadline:
                         return
                     order = Order.place(tenant=sale.tenant, sale=sale, channel_id=channel,
@@ -447,6 +462,7 @@ def engine_phase(platform: Platform, seeded: Any, *, clients: int, warmup_s: flo
             if attempts is not None and t >= attempts:
                 return
             start = time.perf_counter()
+            rec.tick(start)
             if attempts is None and start >= rec.deadline:
                 return
             try:
@@ -466,11 +482,11 @@ def engine_phase(platform: Platform, seeded: Any, *, clients: int, warmup_s: flo
             if attempts is not None and t >= attempts:
                 return
             start = time.perf_counter()
+            rec.tick(start)
             if attempts is None and start >= rec.deadline:
                 return
             try:
-                await asyncio.wrap_future(place(who, sale.id, buyer_id=f"{prefix}-{t}",
-                                                quantity=1))
+                await awaited(place(who, sale.id, buyer_id=f"{prefix}-{t}", quantity=1))
             except SoldOut:
                 mine.add(start, 1)
                 continue
@@ -626,7 +642,8 @@ async def _loadgen(url: str, connections: int, duration_s: float, token: str | N
     n = len(lat)
     print(f"requests={n} rps={n / elapsed:.1f} p50={lat[n // 2] * 1000 if n else 0:.3f} "
           f"p99={lat[min(n - 1, int(n * 0.99))] * 1000 if n else 0:.3f} "
-          f"non2xx={counts['bad']} errors={'timeouts:' + str(counts['err']) if counts['err'] else ''}")
+          f"non2xx={counts['bad']} "
+          f"errors={'timeouts:' + str(counts['err']) if counts['err'] else ''}")
 
 
 @contextmanager
@@ -968,7 +985,8 @@ class Report:
                 f"### HTTP (one `yunshang serve` process, embedded engine, {self.clients} "
                 f"connections, {self.http.tool})",
                 "",
-                "| endpoint | req/s | p50 ms | p99 ms | requests | non-2xx | server CPU us/request |",
+                "| endpoint | req/s | p50 ms | p99 ms | requests | non-2xx "
+                "| server CPU us/request |",
                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
             ]
             for x in (self.http.health, self.http.order):

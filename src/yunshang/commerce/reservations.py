@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -49,7 +49,7 @@ from sqlalchemy import (
 )
 
 from yunshang.kernel.clock import Clock, ensure_utc
-from yunshang.kernel.db import Database, insert_many
+from yunshang.kernel.db import Database, insert_many, json_insert_sql
 from yunshang.kernel.errors import DomainError, IdempotencyMismatch, Unavailable
 from yunshang.kernel.idempotency import (
     IdempotentRequest,
@@ -57,7 +57,7 @@ from yunshang.kernel.idempotency import (
     idempotency_keys,
     remember_rows,
 )
-from yunshang.kernel.outbox import write_events
+from yunshang.kernel.outbox import PG_TXID_SQL, event_rows, outbox, write_events
 
 from .domain import FlashSale, Order, OrderStatus
 from .errors import LimitExceeded, SoldOut
@@ -114,6 +114,13 @@ async def awaited(future: Future[StoredResponse]) -> StoredResponse:
     return await waiter
 
 
+class _Nudge:
+    """Wakes the writer for deferred work of its own (no claim, no release)."""
+
+
+_NUDGE = _Nudge()
+
+
 @dataclass(frozen=True, slots=True)
 class Release:
     sale_id: str
@@ -129,12 +136,12 @@ class ReservationEngine(ABC):
 
     def __init__(self, db: Database, clock: Clock, *, batch_max: int = 256,
                  idempotency_ttl: timedelta = timedelta(hours=24),
-                 linger_gap_s: float = 0.0005, linger_max_s: float = 0.005) -> None:
+                 linger_gap_s: float = 0.0002, linger_max_s: float = 0.005) -> None:
         self.db = db
         self.clock = clock
         self.batch_max = batch_max
         self.idempotency_ttl = idempotency_ttl
-        self._queue: queue.SimpleQueue[Claim | Release | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Claim | Release | _Nudge | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.committed = 0
@@ -143,6 +150,7 @@ class ReservationEngine(ABC):
         self.linger_gap_s = linger_gap_s
         self.linger_max_s = linger_max_s
         self._conn: Connection | None = None  # the writer's own connection
+        self._pg_statements: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
 
     # -- public interface --------------------------------------------------
 
@@ -195,6 +203,9 @@ class ReservationEngine(ABC):
     @abstractmethod
     def _apply_releases(self, releases: Sequence[Release]) -> None: ...
 
+    def _idle(self) -> None:  # noqa: B027 - optional hook
+        """Deferred work, run by the writer when a batch brought no claim."""
+
     # -- the writer ----------------------------------------------------------
 
     def _run(self) -> None:
@@ -203,7 +214,7 @@ class ReservationEngine(ABC):
             first = self._queue.get()
             if first is None:
                 break
-            items: list[Claim | Release] = [first]
+            items: list[Claim | Release | _Nudge] = [first]
             stopping = self._take(items)
             linger_until = time.monotonic() + self.linger_max_s
             while (not stopping and len(items) < self.batch_max and self.linger_gap_s > 0
@@ -227,9 +238,13 @@ class ReservationEngine(ABC):
         for item in self._drain_queue():
             if isinstance(item, Claim):
                 item.future.set_exception(Unavailable("the reservation engine stopped"))
+        try:
+            self._idle()
+        except Exception:
+            log.warning("deferred work of the reservation engine failed", exc_info=True)
         self._drop_connection()
 
-    def _take(self, items: list[Claim | Release]) -> bool:
+    def _take(self, items: list[Claim | Release | _Nudge]) -> bool:
         """Moves queued items into ``items`` (up to ``batch_max``); True if told to stop."""
         while len(items) < self.batch_max:
             try:
@@ -248,38 +263,50 @@ class ReservationEngine(ABC):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return out
-            if item is not None:
+            if isinstance(item, Claim | Release):
                 out.append(item)
 
-    def _process(self, items: list[Claim | Release]) -> None:
+    def _process(self, items: list[Claim | Release | _Nudge]) -> None:
         releases = [i for i in items if isinstance(i, Release)]
         if releases:
             self._apply_releases(releases)
         claims = [i for i in items if isinstance(i, Claim)]
         if not claims:
+            self._idle()
             return
         # One transaction per batch on the writer's own connection: the replay
         # look-up, then (after admission) every write, then one commit.
         with self._transaction() as conn:
             claims = self._answer_replays(claims, conn)
-            verdicts = self._admit(claims)
-            admitted: list[Claim] = []
-            for claim, refusal in zip(claims, verdicts, strict=True):
-                if refusal is None:
-                    admitted.append(claim)
-                else:
-                    claim.future.set_exception(refusal)
+            admitted = self._admitted(claims)
             if not admitted:
                 return
-            try:
-                self._write(conn, admitted)
-                conn.commit()
-                failed = False
-            except Exception:
-                log.warning("batch of %d failed; retrying one by one", len(admitted),
-                            exc_info=True)
-                failed = True
-        if failed:
+            written = self._write_and_commit(conn, admitted)
+        self._finish(admitted, written)
+
+    def _admitted(self, claims: list[Claim]) -> list[Claim]:
+        """Admits the claims; answers the refused ones and returns the others."""
+        admitted: list[Claim] = []
+        for claim, refusal in zip(claims, self._admit(claims), strict=True):
+            if refusal is None:
+                admitted.append(claim)
+            else:
+                claim.future.set_exception(refusal)
+        return admitted
+
+    def _write_and_commit(self, conn: Connection, admitted: list[Claim]) -> bool:
+        try:
+            self._write(conn, admitted)
+            conn.commit()
+        except Exception:
+            log.warning("batch of %d failed; retrying one by one", len(admitted), exc_info=True)
+            return False
+        return True
+
+    def _finish(self, admitted: list[Claim], written: bool) -> None:
+        """After a batch's transaction: answer every claim (retrying one by one if the
+        batch failed), then tell the engine which ones are in the database."""
+        if not written:
             for claim in admitted:
                 self._persist_alone(claim)
             return
@@ -310,20 +337,13 @@ class ReservationEngine(ABC):
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # already broken
-                log.debug("closing the writer connection failed", exc_info=True)
+        _close(conn)
 
-    def _answer_replays(self, claims: list[Claim], conn: Connection | None = None) -> list[Claim]:
+    def _answer_replays(self, claims: list[Claim], conn: Connection) -> list[Claim]:
         """Resolves claims whose Idempotency-Key already has an answer; returns the rest."""
         keyed = [c for c in claims if c.idem is not None]
         if not keyed:
             return claims
-        if conn is None:
-            with self._transaction() as own:
-                return self._answer_replays(claims, own)
         wanted = list({(c.idem.key_id, c.idem.idem_key) for c in keyed if c.idem})
         if self.db.is_postgres:
             params: dict[str, Any] = {"key_ids": [k for k, _ in wanted],
@@ -357,7 +377,8 @@ class ReservationEngine(ABC):
             self._persist([claim])
         except Exception as exc:
             self._undo([claim])
-            replay = self._answer_replays([claim])
+            with self._transaction() as conn:
+                replay = self._answer_replays([claim], conn)
             if not replay:  # a concurrent request with the same key won; replayed above
                 return
             sale = claim.sale
@@ -392,26 +413,6 @@ class ReservationEngine(ABC):
             per_sale[c.sale.id] += c.quantity
             per_buyer[(c.sale.id, c.buyer_id)] += c.quantity
             limits[c.sale.id] = c.sale.per_buyer_limit
-        txid = 0
-        for sale_id, n in per_sale.items():
-            stmt = (update(flash_sales)
-                    .where(flash_sales.c.id == sale_id,
-                           flash_sales.c.sold + n <= flash_sales.c.quantity)
-                    .values(sold=flash_sales.c.sold + n))
-            if self.db.is_postgres:  # the outbox rows need the transaction id
-                done = conn.execute(stmt.returning(_PG_TXID)).first()
-                if done is not None:
-                    txid = done[0]
-            else:  # rowcount is exact on SQLite, and a RETURNING row is one more step
-                done = conn.execute(stmt).rowcount == 1 or None
-            if done is None:
-                raise _GuardViolation(f"sale {sale_id} cannot take {n} more")
-        self._add_buyer_counts(conn, per_buyer, limits)
-        insert_many(conn, orders, [order_values(c.order) for c in claims])
-        # Read, not pulled: if this transaction rolls back, the one-by-one retry
-        # must write the same events again.
-        write_events(conn, [e for c in claims for e in c.order.events],
-                     postgres=self.db.is_postgres, bulk=True, txid=txid)
         for c in claims:
             if c.response is None:
                 c.response = StoredResponse(201, c.render(c.order))
@@ -420,7 +421,63 @@ class ReservationEngine(ABC):
                           normalize=False)
             for c in claims if c.idem is not None
         ]
+        if self.db.is_postgres:
+            self._write_pg(conn, claims, per_sale, per_buyer, limits, remembered)
+            return
+        txid = 0
+        for sale_id, n in per_sale.items():
+            stmt = (update(flash_sales)
+                    .where(flash_sales.c.id == sale_id,
+                           flash_sales.c.sold + n <= flash_sales.c.quantity)
+                    .values(sold=flash_sales.c.sold + n))
+            if self.db.is_postgres:  # the outbox rows need the transaction id
+                row = conn.execute(stmt.returning(_PG_TXID)).first()
+                done = row is not None
+                if row is not None:
+                    txid = row[0]
+            else:  # rowcount is exact on SQLite, and a RETURNING row is one more step
+                done = conn.execute(stmt).rowcount == 1
+            if not done:
+                raise _GuardViolation(f"sale {sale_id} cannot take {n} more")
+        self._add_buyer_counts(conn, per_buyer, limits)
+        insert_many(conn, orders, [order_values(c.order) for c in claims])
+        # Read, not pulled: if this transaction rolls back, the one-by-one retry
+        # must write the same events again.
+        write_events(conn, [e for c in claims for e in c.order.events],
+                     postgres=self.db.is_postgres, bulk=True, txid=txid)
         insert_many(conn, idempotency_keys, remembered)
+
+    def _write_pg(self, conn: Connection, claims: Sequence[Claim], per_sale: dict[str, int],
+                  per_buyer: dict[tuple[str, str], int], limits: dict[str, int],
+                  remembered: list[dict[str, Any]]) -> None:
+        """PostgreSQL: the whole batch in one statement (one round trip, not five):
+        the guarded sold-count update and buyer-count upsert report how many rows
+        they took, and the orders, events and answers travel as JSON documents."""
+        buyers = []
+        for (sale_id, buyer_id), n in per_buyer.items():
+            if n > limits[sale_id]:
+                raise _GuardViolation(f"buyer {buyer_id} would pass the limit of sale {sale_id}")
+            buyers.append({"sale_id": sale_id, "buyer_id": buyer_id, "quantity": n})
+        rows = [order_values(c.order) for c in claims]
+        events = event_rows([e for c in claims for e in c.order.events])
+        shape = (tuple(rows[0]), tuple(events[0]) if events else ())
+        sql = self._pg_statements.get(shape)
+        if sql is None:
+            answer_keys = tuple(remember_rows(IdempotentRequest("", "", ""),
+                                              StoredResponse(0, None), self.clock.now(),
+                                              self.idempotency_ttl))
+            sql = self._pg_statements[shape] = _pg_batch_sql(conn.dialect, *shape, answer_keys)
+        taken = conn.exec_driver_sql(sql, {
+            "sales": orjson.dumps([{"id": k, "n": n} for k, n in per_sale.items()]).decode(),
+            "buyers": orjson.dumps(buyers).decode(),
+            "orders": orjson.dumps(rows).decode(),
+            "events": orjson.dumps(events).decode(),
+            "answers": orjson.dumps(remembered).decode(),
+        }).one()
+        if taken.sales != len(per_sale):
+            raise _GuardViolation("a sale cannot take the units of this batch")
+        if taken.buyers != len(buyers):
+            raise _GuardViolation("a buyer would pass the limit of a sale")
 
     def _add_buyer_counts(self, conn: Connection, per_buyer: dict[tuple[str, str], int],
                           limits: dict[str, int]) -> None:
@@ -462,7 +519,37 @@ WHERE flash_sale_buyers.quantity + excluded.quantity <= %s
 RETURNING 1
 """
 
-_PG_TXID = literal_column("pg_current_xact_id()::text::bigint")
+_PG_TXID: Any = literal_column(PG_TXID_SQL)
+
+
+def _pg_batch_sql(dialect: Any, order_keys: tuple[str, ...], event_keys: tuple[str, ...],
+                  answer_keys: tuple[str, ...]) -> str:
+    """The one statement that writes a batch on PostgreSQL (see ``_write_pg``)."""
+    # table and column names come from our schema; every value is bound
+    return f"""
+WITH sale AS (
+  UPDATE flash_sales AS f SET sold = f.sold + x.n
+  FROM json_to_recordset(%(sales)s::json) AS x(id varchar, n int)
+  WHERE f.id = x.id AND f.sold + x.n <= f.quantity
+  RETURNING 1
+), buyer AS (
+  INSERT INTO flash_sale_buyers (sale_id, buyer_id, quantity)
+  SELECT x.sale_id, x.buyer_id, x.quantity
+  FROM json_to_recordset(%(buyers)s::json) AS x(sale_id varchar, buyer_id varchar, quantity int)
+  ON CONFLICT (sale_id, buyer_id) DO UPDATE
+  SET quantity = flash_sale_buyers.quantity + excluded.quantity
+  WHERE flash_sale_buyers.quantity + excluded.quantity
+        <= (SELECT s.per_buyer_limit FROM flash_sales AS s WHERE s.id = excluded.sale_id)
+  RETURNING 1
+), new_orders AS (
+  {json_insert_sql(dialect, orders, order_keys, "%(orders)s")}
+), new_events AS (
+  {json_insert_sql(dialect, outbox, event_keys, "%(events)s", {"txid": PG_TXID_SQL})}
+), new_answers AS (
+  {json_insert_sql(dialect, idempotency_keys, answer_keys, "%(answers)s")}
+)
+SELECT (SELECT count(*) FROM sale) AS sales, (SELECT count(*) FROM buyer) AS buyers
+"""  # noqa: S608
 
 _SQLITE_BUYER_UPSERT = """
 INSERT INTO flash_sale_buyers (sale_id, buyer_id, quantity)
@@ -492,6 +579,15 @@ def _replays_statement(postgres: bool) -> Select[Any]:
 
 
 _REPLAYS = {True: _replays_statement(True), False: _replays_statement(False)}
+
+
+def _close(conn: Connection | None) -> None:
+    """Closes ``conn`` if there is one, quietly (it may be broken already)."""
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # already broken
+            log.debug("closing a writer connection failed", exc_info=True)
 
 
 class _GuardViolation(Exception):
@@ -680,6 +776,11 @@ class RedisEngine(ReservationEngine):
         self._release = self.redis.register_script(_RELEASE)
         self._sold_out_until: dict[str, float] = {}
         self._loaded: set[str] = set()
+        self._no_script = redis.exceptions.NoScriptError
+        # (sale, order) of claims now in the database whose pending entries are still
+        # to be dropped: the writer does it in its next round trip to Redis, so the
+        # thread that answers the callers never waits for Redis (or for the GIL).
+        self._unconfirmed: deque[tuple[str, str]] = deque()
 
     @staticmethod
     def keys(sale_id: str) -> list[str]:
@@ -716,19 +817,37 @@ class RedisEngine(ReservationEngine):
 
     def _reserve_all(self, claims: Sequence[Claim]) -> list[Any]:
         """One script call per sale for the whole batch (not one per claim): Redis
-        runs it atomically, and the writer packs and parses one command."""
+        runs it atomically, and the writer packs and parses one command. Deferred
+        confirmations ride in the same round trip."""
         now_ms = int(time.time() * 1000)
         by_sale: dict[str, list[int]] = defaultdict(list)
         for i, c in enumerate(claims):
             by_sale[c.sale.id].append(i)
         results: list[Any] = [None] * len(claims)
+        pipe = self.redis.pipeline(transaction=False)
+        confirming, hdels = self._queue_confirmations(pipe)
+        calls = []
         for sale_id, idx in by_sale.items():
-            left_key, buyers_key, pending_key, _ = self.keys(sale_id)
-            batch = orjson.dumps([(claims[i].buyer_id, claims[i].quantity, claims[i].order.id)
-                                  for i in idx])
-            out = orjson.loads(self._reserve(keys=[left_key, buyers_key, pending_key],
-                                             args=[claims[idx[0]].sale.per_buyer_limit,
-                                                   now_ms, batch]))
+            keys = self.keys(sale_id)[:3]
+            args: list[Any] = [claims[idx[0]].sale.per_buyer_limit, now_ms,
+                    orjson.dumps([(claims[i].buyer_id, claims[i].quantity, claims[i].order.id)
+                                  for i in idx])]
+            pipe.evalsha(self._reserve.sha, len(keys), *keys, *args)
+            calls.append((idx, keys, args))
+        try:
+            answers = pipe.execute(raise_on_error=False)
+        except Exception:
+            self._unconfirmed.extend(confirming)  # not dropped: try again next time
+            raise
+        for answer in answers[:hdels]:
+            if isinstance(answer, Exception):
+                log.warning("dropping confirmed pending claims failed: %s", answer)
+        for (idx, keys, args), answer in zip(calls, answers[-len(calls):], strict=True):
+            if isinstance(answer, self._no_script):  # Redis lost its script cache
+                answer = self._reserve(keys=keys, args=args)  # loads it again
+            elif isinstance(answer, Exception):
+                raise answer
+            out = orjson.loads(answer)
             if len(out) == 1:  # [-3]: the sale is not in Redis
                 for i in idx:
                     results[i] = (-3, 0)
@@ -776,13 +895,36 @@ class RedisEngine(ReservationEngine):
         pipe.execute()
 
     def _confirmed(self, claims: Sequence[Claim]) -> None:
-        by_sale: dict[str, list[str]] = defaultdict(list)
-        for c in claims:
-            by_sale[c.sale.id].append(c.order.id)
+        # Deferred: recovery keeps (and drops) a pending claim whose order exists, so
+        # the entry may outlive the commit a little.
+        self._unconfirmed.extend((c.sale.id, c.order.id) for c in claims)
+        self._queue.put(_NUDGE)
+
+    def _idle(self) -> None:
         pipe = self.redis.pipeline(transaction=False)
+        confirming, _ = self._queue_confirmations(pipe)
+        if confirming:
+            try:
+                pipe.execute()
+            except Exception:
+                self._unconfirmed.extend(confirming)
+                raise
+
+    def _queue_confirmations(self, pipe: Any) -> tuple[list[tuple[str, str]], int]:
+        """Adds an HDEL per sale of the deferred confirmations to ``pipe``; returns
+        them and the number of commands added."""
+        confirming: list[tuple[str, str]] = []
+        while True:
+            try:
+                confirming.append(self._unconfirmed.popleft())
+            except IndexError:
+                break
+        by_sale: dict[str, list[str]] = defaultdict(list)
+        for sale_id, order_id in confirming:
+            by_sale[sale_id].append(order_id)
         for sale_id, order_ids in by_sale.items():
             pipe.hdel(self.keys(sale_id)[2], *order_ids)
-        pipe.execute()
+        return confirming, len(by_sale)
 
     def _apply_releases(self, releases: Sequence[Release]) -> None:
         pipe = self.redis.pipeline(transaction=False)

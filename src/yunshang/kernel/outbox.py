@@ -66,7 +66,9 @@ relay_checkpoints = Table(
     Column("seq", BigInteger, nullable=False),
 )
 
-_PG_TXID = text("pg_current_xact_id()::text::bigint")
+#: The current transaction's id, as stored in ``outbox.txid`` on PostgreSQL.
+PG_TXID_SQL = "pg_current_xact_id()::text::bigint"
+_PG_TXID = text(PG_TXID_SQL)
 
 
 def _jsonable(payload: dict[str, Any]) -> Any:
@@ -85,13 +87,8 @@ def write_events(conn: Connection, events: Sequence[DomainEvent], *, postgres: b
         if not postgres:
             txid = 0
         elif txid is None:
-            txid = conn.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint").scalar_one()
-        insert_many(conn, outbox, [
-            {"txid": txid, "event_id": e.id, "name": e.name,
-             "version": e.version, "tenant": e.tenant, "occurred_at": e.occurred_at,
-             "payload": e.payload}  # the column's serializer (orjson) normalises it
-            for e in events
-        ])
+            txid = conn.exec_driver_sql(f"SELECT {PG_TXID_SQL}").scalar_one()
+        insert_many(conn, outbox, [dict(row, txid=txid) for row in event_rows(events)])
         return
     rows = [
         {
@@ -108,6 +105,13 @@ def write_events(conn: Connection, events: Sequence[DomainEvent], *, postgres: b
     if postgres:
         stmt = stmt.values(txid=_PG_TXID)
     conn.execute(stmt, rows)
+
+
+def event_rows(events: Sequence[DomainEvent]) -> list[dict[str, Any]]:
+    """Outbox rows of ``events`` for the bulk paths (no ``txid``; the payload as is:
+    the JSON column's serialiser, orjson, normalises it)."""
+    return [{"event_id": e.id, "name": e.name, "version": e.version, "tenant": e.tenant,
+             "occurred_at": e.occurred_at, "payload": e.payload} for e in events]
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,22 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+def settle_heap() -> None:
+    """Garbage-collector settings for a serving process, once it has started.
+
+    Its start-up objects (app, schemas, SQLAlchemy, the platform) live as long as
+    it does: frozen, full collections no longer walk them all (tens of ms each,
+    every few seconds under load). And a young generation of 20,000 objects
+    instead of 700: requests in flight keep thousands of young objects alive, so
+    the default collected them over and over (about 5% of a busy server's CPU);
+    cyclic garbage waits a little longer, everything else is still freed at once
+    by reference counting.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
+
+
 def create_app(platform: Platform | None = None, settings: Settings | None = None) -> FastAPI:
     """Builds the app; without ``platform`` one is made from settings at start-up."""
 
@@ -182,11 +198,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         app.state.platform = plat
         if own:
             plat.start()
-            # A server's start-up objects (app, schemas, SQLAlchemy, the platform) live as
-            # long as it does: move them out of the collector's reach, or every full
-            # collection walks them all (tens of ms each, under load every few seconds).
-            gc.collect()
-            gc.freeze()
+            settle_heap()
         try:
             yield
         finally:

@@ -42,7 +42,6 @@ from sqlalchemy import (
     String,
     bindparam,
     func,
-    literal_column,
     select,
     tuple_,
     update,
@@ -424,27 +423,22 @@ class ReservationEngine(ABC):
         if self.db.is_postgres:
             self._write_pg(conn, claims, per_sale, per_buyer, limits, remembered)
             return
-        txid = 0
+        # SQLite: in-process, so a statement per table costs no round trip; each is
+        # one statement step (the sqlite3 module releases the GIL at every step).
         for sale_id, n in per_sale.items():
-            stmt = (update(flash_sales)
-                    .where(flash_sales.c.id == sale_id,
-                           flash_sales.c.sold + n <= flash_sales.c.quantity)
-                    .values(sold=flash_sales.c.sold + n))
-            if self.db.is_postgres:  # the outbox rows need the transaction id
-                row = conn.execute(stmt.returning(_PG_TXID)).first()
-                done = row is not None
-                if row is not None:
-                    txid = row[0]
-            else:  # rowcount is exact on SQLite, and a RETURNING row is one more step
-                done = conn.execute(stmt).rowcount == 1
-            if not done:
+            done = conn.execute(  # rowcount is exact on SQLite
+                update(flash_sales)
+                .where(flash_sales.c.id == sale_id,
+                       flash_sales.c.sold + n <= flash_sales.c.quantity)
+                .values(sold=flash_sales.c.sold + n)).rowcount
+            if done != 1:
                 raise _GuardViolation(f"sale {sale_id} cannot take {n} more")
         self._add_buyer_counts(conn, per_buyer, limits)
         insert_many(conn, orders, [order_values(c.order) for c in claims])
         # Read, not pulled: if this transaction rolls back, the one-by-one retry
         # must write the same events again.
-        write_events(conn, [e for c in claims for e in c.order.events],
-                     postgres=self.db.is_postgres, bulk=True, txid=txid)
+        write_events(conn, [e for c in claims for e in c.order.events], postgres=False,
+                     bulk=True)
         insert_many(conn, idempotency_keys, remembered)
 
     def _write_pg(self, conn: Connection, claims: Sequence[Claim], per_sale: dict[str, int],
@@ -481,7 +475,8 @@ class ReservationEngine(ABC):
 
     def _add_buyer_counts(self, conn: Connection, per_buyer: dict[tuple[str, str], int],
                           limits: dict[str, int]) -> None:
-        """Adds each buyer's units in one upsert per sale; the limit is checked in SQL."""
+        """SQLite: adds each buyer's units in one upsert per sale; the limit is checked
+        in SQL."""
         by_sale: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for (sale_id, buyer_id), n in per_buyer.items():
             if n > limits[sale_id]:
@@ -490,16 +485,11 @@ class ReservationEngine(ABC):
         for sale_id, rows in by_sale.items():
             # A row comes back for every insert and every update the limit allowed
             # (rowcount is not reliable for upserts across drivers; RETURNING is).
-            # One statement of fixed text whatever the batch size (the drivers cache
-            # and prepare it; a multi-row VALUES list would be parsed anew each time).
-            if self.db.is_postgres:
-                stored = len(conn.exec_driver_sql(_PG_BUYER_UPSERT, (
-                    sale_id, [r["buyer_id"] for r in rows], [r["quantity"] for r in rows],
-                    limits[sale_id])).all())
-            else:  # SQLite counts an upsert's inserts and updates in rowcount, exactly
-                stored = conn.exec_driver_sql(_SQLITE_BUYER_UPSERT, (
-                    sale_id, orjson.dumps({r["buyer_id"]: r["quantity"] for r in rows}),
-                    limits[sale_id])).rowcount
+            # One statement of fixed text whatever the batch size (cached and prepared
+            # once); SQLite counts an upsert's inserts and updates in rowcount, exactly.
+            stored = conn.exec_driver_sql(_SQLITE_BUYER_UPSERT, (
+                sale_id, orjson.dumps({r["buyer_id"]: r["quantity"] for r in rows}),
+                limits[sale_id])).rowcount
             if stored != len(rows):
                 raise _GuardViolation(f"a buyer would pass the limit of sale {sale_id}")
 
@@ -508,18 +498,6 @@ class ReservationEngine(ABC):
         deadline = time.monotonic() + timeout
         while not self._queue.empty() and time.monotonic() < deadline:
             time.sleep(0.01)
-
-
-_PG_BUYER_UPSERT = """
-INSERT INTO flash_sale_buyers (sale_id, buyer_id, quantity)
-SELECT %s, b.buyer_id, b.quantity FROM unnest(%s::varchar[], %s::int[]) AS b(buyer_id, quantity)
-ON CONFLICT (sale_id, buyer_id) DO UPDATE
-SET quantity = flash_sale_buyers.quantity + excluded.quantity
-WHERE flash_sale_buyers.quantity + excluded.quantity <= %s
-RETURNING 1
-"""
-
-_PG_TXID: Any = literal_column(PG_TXID_SQL)
 
 
 def _pg_batch_sql(dialect: Any, order_keys: tuple[str, ...], event_keys: tuple[str, ...],
@@ -558,7 +536,6 @@ ON CONFLICT (sale_id, buyer_id) DO UPDATE
 SET quantity = flash_sale_buyers.quantity + excluded.quantity
 WHERE flash_sale_buyers.quantity + excluded.quantity <= ?
 """
-
 
 
 def _replays_statement(postgres: bool) -> Select[Any]:

@@ -146,15 +146,15 @@ class FunctionSubscriber:
         self.fn(conn, event)
 
 
-def read_events(
-    conn: Connection, *, after: tuple[int, int], limit: int, postgres: bool
-) -> list[StoredEvent]:
-    """Committed events after the checkpoint ``(txid, seq)``, in commit order."""
-    stmt = select(outbox).where(tuple_(outbox.c.txid, outbox.c.seq) > tuple_(*after))
+def _committed_after(stmt: Any, after: tuple[int, int], limit: int, postgres: bool) -> Any:
+    stmt = stmt.where(tuple_(outbox.c.txid, outbox.c.seq) > tuple_(*after))
     if postgres:
         horizon = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
         stmt = stmt.where(outbox.c.txid < horizon)
-    stmt = stmt.order_by(outbox.c.txid, outbox.c.seq).limit(limit)
+    return stmt.order_by(outbox.c.txid, outbox.c.seq).limit(limit)
+
+
+def _stored(rows: Any) -> list[StoredEvent]:
     return [
         StoredEvent(
             seq=r.seq,
@@ -168,8 +168,33 @@ def read_events(
                 payload=r.payload,
             ),
         )
-        for r in conn.execute(stmt)
+        for r in rows
     ]
+
+
+def read_events(
+    conn: Connection, *, after: tuple[int, int], limit: int, postgres: bool
+) -> list[StoredEvent]:
+    """Committed events after the checkpoint ``(txid, seq)``, in commit order."""
+    return _stored(conn.execute(_committed_after(select(outbox), after, limit, postgres)))
+
+
+def read_positions(
+    conn: Connection, *, after: tuple[int, int], limit: int, postgres: bool,
+    names: frozenset[str],
+) -> tuple[int, tuple[int, int], list[StoredEvent]]:
+    """Like :func:`read_events`, for a reader that wants only ``names``: how many
+    events the batch has, the position of its last one, and its wanted events —
+    the others are neither fetched nor decoded."""
+    cols = select(outbox.c.txid, outbox.c.seq, outbox.c.name)
+    positions = conn.execute(_committed_after(cols, after, limit, postgres)).all()
+    if not positions:
+        return 0, after, []
+    wanted = [r.seq for r in positions if r.name in names]
+    events = _stored(conn.execute(
+        select(outbox).where(outbox.c.seq.in_(wanted)).order_by(outbox.c.txid, outbox.c.seq)
+    )) if wanted else []
+    return len(positions), (positions[-1].txid, positions[-1].seq), events
 
 
 class Relay:
@@ -204,6 +229,9 @@ class Relay:
 
     def deliver_once(self, subscriber: Subscriber, *, batch: int = 500) -> int:
         """Delivers the next batch to one subscriber; returns events handled."""
+        names = getattr(subscriber, "event_names", None)
+        if isinstance(subscriber, FunctionSubscriber) and names:
+            return self._deliver_named(subscriber, names, batch)
         with self.db.unit_of_work() as uow:
             at = self._checkpoint(uow.conn, subscriber.name)
             stored = read_events(uow.conn, after=at, limit=batch, postgres=self.db.is_postgres)
@@ -218,6 +246,21 @@ class Relay:
             self._save_checkpoint(uow.conn, subscriber.name, (last.txid, last.seq), at == (-1, 0))
             uow.commit()
             return len(stored)
+
+    def _deliver_named(self, subscriber: Subscriber, names: frozenset[str], batch: int) -> int:
+        """:meth:`deliver_once` for a subscriber that names its events: the others (most
+        of the outbox, for most subscribers) only move the checkpoint."""
+        with self.db.unit_of_work() as uow:
+            at = self._checkpoint(uow.conn, subscriber.name)
+            read, last, wanted = read_positions(uow.conn, after=at, limit=batch,
+                                                postgres=self.db.is_postgres, names=names)
+            if not read:
+                return 0
+            for item in wanted:
+                subscriber.handle(uow.conn, item.event)
+            self._save_checkpoint(uow.conn, subscriber.name, last, at == (-1, 0))
+            uow.commit()
+            return read
 
     def drain(self, *, batch: int = 500) -> int:
         """Delivers until every subscriber has caught up; returns events read."""

@@ -148,6 +148,7 @@ class ReservationEngine(ABC):
         # of linger_gap_s for them to join the batch (0 disables).
         self.linger_gap_s = linger_gap_s
         self.linger_max_s = linger_max_s
+        self._usual_batch = batch_max  # how big batches have recently been (lingering target)
         self._conn: Connection | None = None  # the writer's own connection
         self._pg_statements: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
 
@@ -216,17 +217,19 @@ class ReservationEngine(ABC):
             items: list[Claim | Release | _Nudge] = [first]
             stopping = self._take(items)
             linger_until = time.monotonic() + self.linger_max_s
-            while (not stopping and len(items) < self.batch_max and self.linger_gap_s > 0
-                   and time.monotonic() < linger_until):
-                # Group commit: while claims keep arriving, let them join this batch.
-                # A busy event loop hands over its claims in bursts; one batch per
-                # burst is far cheaper than the writer and the loop trading the GIL
-                # for every statement of half-batches.
+            while (not stopping and len(items) < min(self.batch_max, self._usual_batch)
+                   and self.linger_gap_s > 0 and time.monotonic() < linger_until):
+                # Group commit: while claims keep arriving, and until the batch is as
+                # big as they have recently been, let them join. A busy event loop hands
+                # over its claims in bursts; one batch per burst is far cheaper than the
+                # writer and the loop trading the GIL for every statement of half-batches.
                 time.sleep(self.linger_gap_s)
                 before = len(items)
                 stopping = self._take(items)
                 if len(items) == before:
                     break
+            # a slowly decaying maximum: one small batch must not shrink the next ones
+            self._usual_batch = max(len(items), int(self._usual_batch * 0.95), 2)
             try:
                 self._process(items)
             except Exception as exc:  # never leave a caller waiting forever
@@ -558,6 +561,10 @@ def _replays_statement(postgres: bool) -> Select[Any]:
 _REPLAYS = {True: _replays_statement(True), False: _replays_statement(False)}
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _close(conn: Connection | None) -> None:
     """Closes ``conn`` if there is one, quietly (it may be broken already)."""
     if conn is not None:
@@ -610,9 +617,9 @@ class EmbeddedEngine(ReservationEngine):
                 sold = conn.execute(
                     select(flash_sales.c.sold).where(flash_sales.c.id == sale.id)
                 ).scalar_one()
-                buyers = {
-                    buyer: qty
-                    for buyer, qty in conn.execute(
+                buyers: dict[str, int] = {
+                    row.buyer_id: row.quantity
+                    for row in conn.execute(
                         select(flash_sale_buyers.c.buyer_id, flash_sale_buyers.c.quantity).where(
                             flash_sale_buyers.c.sale_id == sale.id
                         )
@@ -646,7 +653,7 @@ class EmbeddedEngine(ReservationEngine):
                 c.left += claim.quantity
                 c.buyers[claim.buyer_id] = c.buyers.get(claim.buyer_id, 0) - claim.quantity
 
-    def _confirmed(self, claims: Sequence[Claim]) -> None:
+    def _confirmed(self, claims: Sequence[Claim]) -> None:  # noqa: ARG002 - nothing to do
         return None
 
     def _apply_releases(self, releases: Sequence[Release]) -> None:
@@ -686,22 +693,36 @@ left = tonumber(left)
 local limit = tonumber(ARGV[1])
 local taken = 0
 local out = {}
+local pending = {}
 for _, c in ipairs(cjson.decode(ARGV[3])) do
   local buyer, qty = c[1], c[2]
-  local bought = tonumber(redis.call('HGET', KEYS[2], buyer) or '0')
-  if bought + qty > limit then
-    out[#out + 1] = -2; out[#out + 1] = bought
-  elseif left < qty then
-    out[#out + 1] = -1; out[#out + 1] = left
+  if left < qty then
+    local bought = tonumber(redis.call('HGET', KEYS[2], buyer) or '0')
+    if bought + qty > limit then
+      out[#out + 1] = -2; out[#out + 1] = bought
+    else
+      out[#out + 1] = -1; out[#out + 1] = left
+    end
   else
-    left = left - qty
-    taken = taken + qty
-    redis.call('HINCRBY', KEYS[2], buyer, qty)
-    redis.call('HSET', KEYS[3], c[3], buyer .. '|' .. qty .. '|' .. ARGV[2])
-    out[#out + 1] = 1; out[#out + 1] = left
+    local bought = redis.call('HINCRBY', KEYS[2], buyer, qty)
+    if bought > limit then
+      redis.call('HINCRBY', KEYS[2], buyer, -qty)
+      out[#out + 1] = -2; out[#out + 1] = bought - qty
+    else
+      left = left - qty
+      taken = taken + qty
+      pending[#pending + 1] = c[3]
+      pending[#pending + 1] = buyer .. '|' .. qty .. '|' .. ARGV[2]
+      out[#out + 1] = 1; out[#out + 1] = left
+    end
   end
 end
-if taken > 0 then redis.call('DECRBY', KEYS[1], taken) end
+if taken > 0 then
+  redis.call('DECRBY', KEYS[1], taken)
+  for i = 1, #pending, 2000 do  -- one HSET per 1,000 claims (unpack's stack limit)
+    redis.call('HSET', KEYS[3], unpack(pending, i, math.min(i + 1999, #pending)))
+  end
+end
 return cjson.encode(out)
 """
 
@@ -925,15 +946,15 @@ class RedisEngine(ReservationEngine):
         undone = 0
         cutoff_ms = (time.time() - older_than_s) * 1000
         for raw in self.redis.smembers("ys:fs:sales"):
-            sale_id = raw.decode()
+            sale_id = _text(raw)
             if not sale_id:
                 continue
             left_key, buyers_key, pending_key, released_key = self.keys(sale_id)
             stale = {}
             for oid, val in self.redis.hgetall(pending_key).items():
-                buyer, qty, ts = val.decode().rsplit("|", 2)
+                claim_buyer, claim_qty, ts = _text(val).rsplit("|", 2)
                 if int(ts) <= cutoff_ms:
-                    stale[oid.decode()] = (buyer, int(qty))
+                    stale[_text(oid)] = (claim_buyer, int(claim_qty))
             if not stale and not releases:
                 continue
             with self.db.read() as conn:

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import Clock, ensure_utc
@@ -228,8 +229,12 @@ class CommerceService:
                 channels.c.tenant == principal.tenant, channels.c.name == name)).first()
             if exists:
                 raise InvalidInput("name", f"a channel named {name!r} already exists")
-            uow.conn.execute(channels.insert().values(
-                id=cid, tenant=principal.tenant, name=name, kind=kind.value, created_at=now))
+            try:
+                uow.conn.execute(channels.insert().values(
+                    id=cid, tenant=principal.tenant, name=name, kind=kind.value,
+                    created_at=now))
+            except IntegrityError:  # a concurrent request created the same name first
+                raise InvalidInput("name", f"a channel named {name!r} already exists") from None
             uow.publish(DomainEvent("commerce.channel_created", principal.tenant, now,
                                     {"channel_id": cid, "name": name, "kind": kind.value}))
             uow.commit()

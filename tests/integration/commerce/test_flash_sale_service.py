@@ -78,3 +78,23 @@ def test_expired_orders_return_units_that_sell_again(platform: Platform) -> None
     assert order(platform, seeded, "slow-payer").status_code == 201  # limit freed too
     sale = platform.commerce.get_flash_sale(seeded.merchant.principal, seeded.sale.id)
     assert (sale.sold, sale.left) == (2, 0)
+
+
+def test_racing_channel_creations_with_one_name_never_fail_with_500(platform: Platform) -> None:
+    from yunshang.commerce.domain import ChannelKind
+    from yunshang.kernel.errors import InvalidInput
+
+    seeded = seed_sale(platform, quantity=2)
+    who = seeded.merchant.principal
+
+    def create(_: int) -> str:
+        try:
+            platform.commerce.create_channel(who, name="JD", kind=ChannelKind.MARKETPLACE)
+        except InvalidInput as exc:
+            return f"refused:{exc.field}"
+        return "created"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(create, range(8)))
+    assert outcomes.count("created") == 1
+    assert outcomes.count("refused:name") == 7

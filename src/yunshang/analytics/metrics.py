@@ -14,6 +14,7 @@ has not produced events yet returns empty results (or zero counts), never an err
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -58,7 +59,7 @@ class MetricParams:
                 raise InvalidInput(key, f"{key} must be an id (letters, digits, _ or -)")
 
 
-class Metric:
+class Metric(ABC):
     """A metric: ``to_query`` (pure) and ``run`` (executes it on a warehouse)."""
 
     name: ClassVar[str]
@@ -90,8 +91,9 @@ class Metric:
         parts += [f"{a}{k} = {_lit(v)}" for k, v in sorted(params.filters.items())]
         return " AND ".join(parts)
 
+    @abstractmethod
     def to_query(self, params: MetricParams) -> str:
-        raise NotImplementedError
+        """The SQL this metric runs for ``params`` (pure: no I/O)."""
 
     def run(self, warehouse: Warehouse, params: MetricParams) -> list[dict[str, Any]]:
         return warehouse.query(self.to_query(params))

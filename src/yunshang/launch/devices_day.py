@@ -152,7 +152,9 @@ def _rollout(console: Console, platform: Platform, clock: ManualClock, rng: rand
     release = platform.ota.create_release(merchant, model=MODEL, version=NEW_OS,
                                           image=bytes(changed), notes="launch-day fixes")
     report.delta_bytes, report.image_bytes = release.delta_length or 0, release.image_length
-    rollout = platform.ota.create_rollout(merchant, release_id=release.id, stages=[10, 50, 100],
+    # The first stage must hold more phones than min_reports, whichever phones the
+    # stable hash picks: 20 % of a 120-phone fleet is 24 expected, 8 needed.
+    rollout = platform.ota.create_rollout(merchant, release_id=release.id, stages=[20, 50, 100],
                                           success_threshold=0.9, failure_threshold=0.2,
                                           min_reports=8)
     fleet = activated[:fleet_size]

@@ -11,7 +11,7 @@ One invocation measures, at the same concurrency (64 clients by default):
 
 then the HTTP order endpoint against ``GET /healthz`` of the same server
 (``yunshang serve``, one uvicorn process, embedded defaults), driven by
-``wrk`` (or an httpx async client when wrk is missing) from another process.
+``wrk`` (or, without wrk, a small asyncio client of its own) from another process.
 
 Every engine also runs a short sold-out round (demand > quantity) that must
 end with ``sold == quantity`` and exactly ``quantity`` orders in the database.
@@ -289,7 +289,7 @@ def machine_info(pg: PostgresServer, redis_url: str) -> dict[str, str]:
     redis_version = client.info("server")["redis_version"]
     client.close()
     wrk = shutil.which("wrk")
-    wrk_version = "not installed (httpx fallback)"
+    wrk_version = "not installed (the bench's own asyncio client instead)"
     if wrk:
         out = subprocess.run([wrk, "--version"], capture_output=True, text=True)
         wrk_version = (out.stdout + out.stderr).split("[")[0].strip() or "wrk"
@@ -593,9 +593,9 @@ def wrk_run(name: str, url: str, *, connections: int, duration_s: float,
                    errors.group(1) if errors else "")
 
 
-def httpx_run(name: str, url: str, *, connections: int, duration_s: float,
-              token: str | None = None, prefix: str = "") -> HttpRun:
-    """The fallback load generator: this script in another process, httpx + asyncio."""
+def client_run(name: str, url: str, *, connections: int, duration_s: float,
+               token: str | None = None, prefix: str = "") -> HttpRun:
+    """The fallback load generator: this script in another process (``--loadgen``)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--loadgen", url, "--connections",
            str(connections), "--duration", str(duration_s)]
     if token:
@@ -610,41 +610,57 @@ def httpx_run(name: str, url: str, *, connections: int, duration_s: float,
 
 async def _loadgen(url: str, connections: int, duration_s: float, token: str | None,
                    prefix: str) -> None:
-    import httpx
+    """A minimal HTTP/1.1 keep-alive client on raw asyncio streams (uvloop when
+    installed): general-purpose clients such as httpx cost far more per request
+    than the server under test, and would measure themselves."""
+    from urllib.parse import urlsplit
 
+    parts = urlsplit(url)
+    host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
     lat: list[float] = []
-    counts = {"ok": 0, "bad": 0, "err": 0}
+    counts = {"bad": 0, "err": 0}
     seq = itertools.count()
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        deadline = time.perf_counter() + duration_s
+    deadline = time.perf_counter() + duration_s
 
-        async def worker() -> None:
+    def request() -> bytes:
+        if not token:
+            return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        buyer = f"{prefix}{next(seq)}"
+        body = f'{{"buyer_id":"{buyer}","quantity":1}}'
+        return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {token}\r\nIdempotency-Key: {buyer}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
-                try:
-                    if token:
-                        buyer = f"{prefix}{next(seq)}"
-                        r = await client.post(url, json={"buyer_id": buyer, "quantity": 1},
-                                              headers={"Authorization": f"Bearer {token}",
-                                                       "Idempotency-Key": buyer})
-                    else:
-                        r = await client.get(url)
-                except httpx.HTTPError:
-                    counts["err"] += 1
-                    continue
+                writer.write(request())
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
                 lat.append(time.perf_counter() - start)
-                counts["ok" if r.status_code < 400 else "bad"] += 1
+                if status >= 400:
+                    counts["bad"] += 1
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            counts["err"] += 1
+        finally:
+            writer.close()
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - t0
     lat.sort()
     n = len(lat)
     print(f"requests={n} rps={n / elapsed:.1f} p50={lat[n // 2] * 1000 if n else 0:.3f} "
           f"p99={lat[min(n - 1, int(n * 0.99))] * 1000 if n else 0:.3f} "
           f"non2xx={counts['bad']} "
-          f"errors={'timeouts:' + str(counts['err']) if counts['err'] else ''}")
+          f"errors={'connections:' + str(counts['err']) if counts['err'] else ''}")
 
 
 @contextmanager
@@ -726,8 +742,8 @@ def http_phase(*, connections: int, warmup_s: float, duration_s: float,
                           script=script if order else None,
                           args=[token, prefix + tag] if order else None)
         else:
-            got = httpx_run(name, url, connections=connections, duration_s=secs,
-                            token=token if order else None, prefix=prefix + tag)
+            got = client_run(name, url, connections=connections, duration_s=secs,
+                             token=token if order else None, prefix=prefix + tag)
         if got.requests:
             got.server_cpu_us = (_proc_cpu(pid) - cpu0) / got.requests * 1e6
         return got
@@ -759,7 +775,7 @@ def http_phase(*, connections: int, warmup_s: float, duration_s: float,
         ]
         facts = [f"{n:,} orders in the database, sold {sold:,}; "
                  f"{order.non2xx} non-2xx answers{errors}"]
-        tool = "wrk, 2 threads" if use_wrk else "httpx asyncio client (fallback)"
+        tool = "wrk, 2 threads" if use_wrk else "raw asyncio HTTP client (fallback: no wrk)"
         return HttpResult(health, order, checks, tool, facts)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -794,8 +810,14 @@ def main() -> int:
     args = ap.parse_args()
 
     if args.loadgen:
-        asyncio.run(_loadgen(args.loadgen, args.connections, args.duration or 5, args.token,
-                             args.prefix))
+        main_coro = _loadgen(args.loadgen, args.connections, args.duration or 5, args.token,
+                             args.prefix)
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(main_coro)
+        else:
+            uvloop.run(main_coro)
         return 0
 
     duration = args.duration or (2.0 if args.quick else 10.0)
@@ -1121,7 +1143,9 @@ METHOD = """
   has a new buyer id and Idempotency-Key (a Lua script), uses a channel key and
   is answered only after its commit. **The machine has two cores: wrk takes CPU
   from the server, so both numbers are lower than with the load generator on
-  another machine; the target is about the ratio.**
+  another machine; the target is about the ratio.** Without `wrk` installed the
+  bench drives both endpoints with a small keep-alive client of its own (asyncio
+  streams, in another process) and says so in the machine table.
 """
 
 

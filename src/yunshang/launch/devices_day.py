@@ -13,6 +13,7 @@ import shutil
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +52,7 @@ class DevicesReport:
     image_bytes: int = 0
     apps_published: int = 0
     installs: int = 0
+    install_refusals: Counter[str] = field(default_factory=Counter)
     app_store_note: str = ""
     telemetry_events: int = 0
 
@@ -230,8 +232,8 @@ def _apps_and_usage(console: Console, platform: Platform, clock: ManualClock,
                 try:
                     platform.appstore.install(phone, imei, rng.choice(choices))
                     report.installs += 1
-                except DomainError:
-                    pass
+                except DomainError as exc:  # e.g. incompatible: counted, shown below
+                    report.install_refusals[exc.code.value] += 1
         now = clock.now()
         batch = []
         for _ in range(rng.randint(2, 6)):

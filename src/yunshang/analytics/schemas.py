@@ -17,6 +17,16 @@ _ORDER = (("order_id", "VARCHAR"), ("sale_id", "VARCHAR"), ("sku_id", "VARCHAR")
           ("amount", "BIGINT"), ("currency", "VARCHAR"), ("status", "VARCHAR"))
 _DEVICE = (("device_id", "VARCHAR"), ("imei", "VARCHAR"), ("model", "VARCHAR"),
            ("state", "VARCHAR"))
+_TELEMETRY = (("device_id", "VARCHAR"), ("imei", "VARCHAR"), ("model", "VARCHAR"),
+              ("os_version", "VARCHAR"), ("account_id", "VARCHAR"), ("package", "VARCHAR"),
+              ("duration_ms", "BIGINT"), ("attrs", "JSON"), ("received_at", "TIMESTAMPTZ"))
+_INSTALL = (*_DEVICE, ("api_level", "BIGINT"), ("install_id", "VARCHAR"), ("app_id", "VARCHAR"),
+            ("package", "VARCHAR"), ("developer", "VARCHAR"), ("version_code", "BIGINT"))
+#: The marketing (ad exchange) and QR contexts have not landed yet. Their events are
+#: declared here with the fields the funnel reads, so the funnel's first steps exist
+#: (counting 0) and fill as soon as those contexts publish them.
+_TOUCH = (("campaign_id", "VARCHAR"), ("channel_id", "VARCHAR"), ("device_id", "VARCHAR"),
+          ("account_id", "VARCHAR"))
 
 #: event name → ((payload field, DuckDB type), …); JSON marks arrays/objects kept as JSON.
 SCHEMAS: MappingProxyType[str, tuple[tuple[str, str], ...]] = MappingProxyType({
@@ -46,6 +56,21 @@ SCHEMAS: MappingProxyType[str, tuple[tuple[str, str], ...]] = MappingProxyType({
     "devices.device_activated": (*_DEVICE, ("account_id", "VARCHAR"), ("order_id", "VARCHAR"),
                                  ("buyer_id", "VARCHAR"), ("sku_id", "VARCHAR"),
                                  ("sold_at", "TIMESTAMPTZ")),
+    "devices.os_updated": (*_DEVICE, ("from_version", "VARCHAR"), ("to_version", "VARCHAR")),
+    "devices.update_reported": (("rollout_id", "VARCHAR"), ("release_id", "VARCHAR"),
+                                ("device_id", "VARCHAR"), ("imei", "VARCHAR"),
+                                ("model", "VARCHAR"), ("from_version", "VARCHAR"),
+                                ("to_version", "VARCHAR"), ("success", "BOOLEAN"),
+                                ("detail", "VARCHAR"), ("stage", "BIGINT")),
+    "devices.app_opened": _TELEMETRY,
+    "devices.app_closed": _TELEMETRY,
+    "devices.session_recorded": _TELEMETRY,
+    "devices.app_crashed": _TELEMETRY,
+    "devices.app_installed": (*_INSTALL, ("previous_version_code", "BIGINT")),
+    "devices.app_uninstalled": _INSTALL,
+    "marketing.impression_served": (*_TOUCH, ("impression_id", "VARCHAR")),
+    "marketing.ad_clicked": (*_TOUCH, ("impression_id", "VARCHAR")),
+    "qr.code_scanned": (*_TOUCH, ("code_id", "VARCHAR")),
 })
 
 

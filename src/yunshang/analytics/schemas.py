@@ -71,6 +71,9 @@ SCHEMAS: MappingProxyType[str, tuple[tuple[str, str], ...]] = MappingProxyType({
     "marketing.impression_served": (*_TOUCH, ("impression_id", "VARCHAR")),
     "marketing.ad_clicked": (*_TOUCH, ("impression_id", "VARCHAR")),
     "qr.code_scanned": (*_TOUCH, ("code_id", "VARCHAR")),
+    # an order credited to the campaign whose click or scan led to it
+    "marketing.order_attributed": (("order_id", "VARCHAR"), ("campaign_id", "VARCHAR"),
+                                   ("channel_id", "VARCHAR"), ("touch", "VARCHAR")),
 })
 
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 from yunshang.kernel.db import Database
 from yunshang.kernel.outbox import StoredEvent, read_events
 
+from .schemas import SCHEMAS, fill_sql
 from .warehouse import Warehouse
 
 _ARROW_SCHEMA = pa.schema([
@@ -90,7 +91,9 @@ class Ingestor:
                 number = cur.execute("SELECT nextval('ingest_batch_seq')").fetchone()[0]  # type: ignore[index]
                 cur.execute(
                     "INSERT INTO events SELECT id, name, version, tenant, occurred_at, day, "
-                    "payload::JSON, txid, seq, ? FROM incoming ON CONFLICT DO NOTHING", [number])
+                    "payload, txid, seq, ? FROM incoming ON CONFLICT DO NOTHING", [number])
+                for name in SCHEMAS:  # only the rows new in events carry this batch number
+                    cur.execute(fill_sql(name, f"batch = {int(number)}"))
                 cur.execute("INSERT INTO lake_pending VALUES (?)", [number])
                 cur.execute("DELETE FROM ingest_checkpoint")
                 cur.execute("INSERT INTO ingest_checkpoint VALUES (?, ?)", [last.txid, last.seq])

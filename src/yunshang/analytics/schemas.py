@@ -1,11 +1,14 @@
+# ruff: noqa: S608 - SQL of our own names: SCHEMAS keys and fields, and a caller's filter
 """One typed schema per event name: the payload fields analytics reads, and their types.
 
-The warehouse keeps every event's payload as JSON, untouched (unknown names and
-versions included). For each name here it also has a view, ``ev_<context>_<event>``
+The warehouse keeps every event's payload as JSON text, untouched (unknown names and
+versions included). For each name here it also has a table, ``ev_<context>_<event>``
 (``commerce.order_paid`` → ``ev_commerce_order_paid``), with the envelope columns and
-these fields as typed columns. Extraction uses ``TRY_CAST``: an event of a version
-whose field has another type reads as NULL in the view, never as an error, and is
-still there in ``events``. Field lists follow docs/events.md.
+these fields as typed columns, filled at ingestion in the same transaction as
+``events`` — metrics scan typed columns instead of parsing JSON at query time.
+Extraction uses ``TRY_CAST``: an event of a version whose field has another type reads
+as NULL in the table, never as an error, and is still there in ``events``. Field lists
+follow docs/events.md.
 """
 
 from __future__ import annotations
@@ -77,23 +80,50 @@ SCHEMAS: MappingProxyType[str, tuple[tuple[str, str], ...]] = MappingProxyType({
 })
 
 
-def view_name(event_name: str) -> str:
+def table_name(event_name: str) -> str:
     """``commerce.order_paid`` → ``ev_commerce_order_paid``."""
     return "ev_" + event_name.replace(".", "_")
 
 
-def _column(field: str, kind: str) -> str:
-    if kind == "JSON":
-        return f"payload -> '$.{field}' AS {field}"
-    if kind == "VARCHAR":
-        return f"payload ->> '$.{field}' AS {field}"
-    return f"TRY_CAST(payload ->> '$.{field}' AS {kind}) AS {field}"
+#: The typed tables kept their views' names; metrics and callers may use either word.
+view_name = table_name
+
+#: Columns every typed table starts with, copied from ``events``.
+ENVELOPE = (("id", "VARCHAR"), ("version", "INTEGER"), ("tenant", "VARCHAR"),
+            ("occurred_at", "TIMESTAMPTZ"), ("day", "DATE"))
 
 
-def view_sql(event_name: str) -> str:
-    """The ``CREATE OR REPLACE VIEW`` statement of one event name's typed view."""
+def table_sql(event_name: str) -> str:
+    """The ``CREATE TABLE`` statement of one event name's typed table."""
+    cols = ",\n  ".join(f"{f} {k}" for f, k in (*ENVELOPE, *SCHEMAS[event_name]))
+    return f"CREATE TABLE IF NOT EXISTS {table_name(event_name)} (\n  {cols}\n)"
+
+
+def _paths(fields: list[str]) -> str:
+    return "[" + ", ".join(f"'$.{f}'" for f in fields) + "]"
+
+
+def fill_sql(event_name: str, where: str = "true") -> str:
+    """The ``INSERT`` that types the ``events`` rows of ``event_name`` matching ``where``.
+
+    Each payload is parsed once for all its text fields (``json_extract_string`` with a
+    list of paths, what ``->>`` returns field by field) and once more for JSON fields.
+    """
     fields = SCHEMAS[event_name]
-    cols = ",\n  ".join(_column(f, k) for f, k in fields)
-    return (f"CREATE OR REPLACE VIEW {view_name(event_name)} AS\n"
-            f"SELECT id, version, tenant, occurred_at, day,\n  {cols}\n"
-            f"FROM events WHERE name = '{event_name}'")
+    text = [f for f, k in fields if k != "JSON"]
+    nested = [f for f, k in fields if k == "JSON"]
+    cols = []
+    for field, kind in fields:
+        if kind == "JSON":
+            cols.append(f"j[{nested.index(field) + 1}] AS {field}")
+        elif kind == "VARCHAR":
+            cols.append(f"s[{text.index(field) + 1}] AS {field}")
+        else:
+            cols.append(f"TRY_CAST(s[{text.index(field) + 1}] AS {kind}) AS {field}")
+    parsed = [f"json_extract_string(payload, {_paths(text)}) AS s"] if text else []
+    parsed += [f"json_extract(payload, {_paths(nested)}) AS j"] if nested else []
+    envelope = ", ".join(f for f, _ in ENVELOPE)
+    return (f"INSERT INTO {table_name(event_name)}\n"
+            f"SELECT {envelope},\n  " + ",\n  ".join(cols) + "\n"
+            f"FROM (SELECT {envelope},\n  {', '.join(parsed)}\n"
+            f"  FROM events WHERE name = '{event_name}' AND ({where}))")

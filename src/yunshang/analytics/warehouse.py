@@ -1,10 +1,16 @@
 """The analytics warehouse: one DuckDB file (embedded default) under ``<var_dir>/lake/``.
 
-``events`` holds every outbox event once (primary key: the event id), payload JSON
-untouched. ``ingest_checkpoint`` is the outbox position ingested so far; it moves in
-the same DuckDB transaction as the rows it covers. ``lake_pending`` lists ingest
-batches whose Parquet files are not known to be written yet (see ``ingest.py``).
-Typed views per event name come from :mod:`yunshang.analytics.schemas`.
+``events`` holds every outbox event once (primary key: the event id), the payload's
+JSON text untouched (VARCHAR: the outbox wrote valid JSON, and validating it again
+cost ingestion time). ``ingest_checkpoint`` is the outbox position ingested so far;
+it moves in the same DuckDB transaction as the rows it covers. ``lake_pending`` lists
+ingest batches whose Parquet files are not known to be written yet (see
+``ingest.py``). Typed tables per event name (:mod:`yunshang.analytics.schemas`) are
+filled in that transaction too.
+
+Opening a file brings it to the current layout: schema version 1 had typed views
+and a JSON payload column; version 2 has typed tables. A typed table whose columns
+no longer match ``SCHEMAS`` (or a name new to it) is rebuilt from ``events``.
 
 DuckDB lets one process open a file for writing: the process that ingests is the
 one that queries.
@@ -20,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from .schemas import SCHEMAS, view_sql
+from .schemas import ENVELOPE, SCHEMAS, fill_sql, table_name, table_sql
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS events (
@@ -30,7 +36,7 @@ _DDL = [
         tenant VARCHAR NOT NULL,
         occurred_at TIMESTAMPTZ NOT NULL,
         day DATE NOT NULL,
-        payload JSON NOT NULL,
+        payload VARCHAR NOT NULL,
         txid BIGINT NOT NULL,
         seq BIGINT NOT NULL,
         batch BIGINT NOT NULL
@@ -38,22 +44,46 @@ _DDL = [
     "CREATE TABLE IF NOT EXISTS ingest_checkpoint (txid BIGINT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS lake_pending (batch BIGINT PRIMARY KEY)",
     "CREATE SEQUENCE IF NOT EXISTS ingest_batch_seq START 1",
+    "CREATE TABLE IF NOT EXISTS warehouse_schema (version INTEGER NOT NULL)",
 ]
+
+SCHEMA_VERSION = 2
+
+#: DuckDB's own default is 80 % of RAM; analytics shares the machine with the
+#: platform, and the 10M-event bench must stay under 2 GB of resident memory.
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 
 class Warehouse:
-    """A DuckDB file with the events table, the ingest checkpoint and typed views."""
+    """A DuckDB file with the events table, the ingest checkpoint and typed tables.
 
-    def __init__(self, path: Path | str) -> None:
+    ``memory_limit`` and ``threads`` are DuckDB's settings (None: DuckDB's default).
+    Insertion order is not preserved: every metric orders its results, and large
+    scans and copies need less memory without it.
+    """
+
+    def __init__(self, path: Path | str, *, memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+                 threads: int | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = duckdb.connect(str(self.path))
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "preserve_insertion_order": False}
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        if threads is not None:
+            config["threads"] = threads
+        self._conn = duckdb.connect(str(self.path), config=config)
         self._lock = threading.RLock()
         with self.cursor() as cur:
-            for stmt in _DDL:
-                cur.execute(stmt)
-            for name in SCHEMAS:
-                cur.execute(view_sql(name))
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for stmt in _DDL:
+                    cur.execute(stmt)
+                _upgrade(cur)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -85,3 +115,42 @@ class Warehouse:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _upgrade(cur: duckdb.DuckDBPyConnection) -> None:
+    """Brings an open file to :data:`SCHEMA_VERSION` (inside the caller's transaction)."""
+    row = cur.execute("SELECT max(version) FROM warehouse_schema").fetchone()
+    if row is None or row[0] is None or row[0] < SCHEMA_VERSION:
+        payload_type = cur.execute(
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_name = 'events' AND column_name = 'payload'").fetchone()
+        if payload_type and payload_type[0] != "VARCHAR":
+            cur.execute("ALTER TABLE events ALTER payload TYPE VARCHAR")
+        cur.execute("DELETE FROM warehouse_schema")
+        cur.execute("INSERT INTO warehouse_schema VALUES (?)", [SCHEMA_VERSION])
+    existing: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    for name, kind, column, data_type in cur.execute(
+            "SELECT t.table_name, t.table_type, c.column_name, c.data_type "
+            "FROM information_schema.tables t JOIN information_schema.columns c "
+            "USING (table_schema, table_name) WHERE t.table_schema = 'main' "
+            "AND t.table_name LIKE 'ev\\_%' ESCAPE '\\' "
+            "ORDER BY t.table_name, c.ordinal_position").fetchall():
+        existing.setdefault(name, (kind, []))[1].append((column, data_type))
+    for event_name in SCHEMAS:
+        table = table_name(event_name)
+        kind, columns = existing.get(table, ("", []))
+        if kind == "BASE TABLE" and columns == _expected_columns(event_name):
+            continue
+        # an old view, a table of an older field list, or a name new to SCHEMAS
+        cur.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {table}")
+        cur.execute(table_sql(event_name))
+        cur.execute(fill_sql(event_name))
+
+
+#: information_schema's names of the types :mod:`.schemas` writes differently
+_TYPE_NAMES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
+
+
+def _expected_columns(event_name: str) -> list[tuple[str, str]]:
+    """(column, type as information_schema names it) of the table ``table_sql`` creates."""
+    return [(f, _TYPE_NAMES.get(k, k)) for f, k in (*ENVELOPE, *SCHEMAS[event_name])]

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 from sqlalchemy import select
 
 from tests.integration.analytics.support import emit, lake_ids
@@ -42,6 +43,8 @@ def test_running_twice_and_replaying_after_a_lost_checkpoint_adds_nothing(
     expected = sorted(outbox_ids(platform))
     got = [r["id"] for r in platform.warehouse.query("SELECT id FROM events")]
     assert sorted(got) == expected  # … and deduplicated by id
+    typed = platform.warehouse.query("SELECT id FROM ev_commerce_order_paid")
+    assert sorted(r["id"] for r in typed) == expected  # the typed table too
     assert sorted(lake_ids(tmp_path / "lake")) == expected
     days = sorted(p.name for p in (tmp_path / "lake" / "name=commerce.order_paid").iterdir())
     assert days == ["day=2026-11-11", "day=2026-11-12"]
@@ -60,9 +63,38 @@ def test_unknown_names_and_versions_are_kept_untouched(make_platform, tmp_path: 
     assert [(r["name"], r["version"]) for r in rows] == [("commerce.order_paid", 2),
                                                           ("future.thing_happened", 3)]
     assert all(r["p"] == '{"nested":{"a":[1,2]},"quantity":"lots"}' for r in rows)
-    # the typed view shows the v2 event with what it cannot type as NULL, not an error
+    # the typed table shows the v2 event with what it cannot type as NULL, not an error
     typed = platform.warehouse.query("SELECT version, quantity FROM ev_commerce_order_paid")
     assert typed == [{"version": 2, "quantity": None}]
+
+
+def test_a_warehouse_with_the_old_typed_views_is_upgraded_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as conn:  # schema version 1, as it was written
+        conn.execute("CREATE TABLE events (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, "
+                     "version INTEGER NOT NULL, tenant VARCHAR NOT NULL, occurred_at "
+                     "TIMESTAMPTZ NOT NULL, day DATE NOT NULL, payload JSON NOT NULL, "
+                     "txid BIGINT NOT NULL, seq BIGINT NOT NULL, batch BIGINT NOT NULL)")
+        conn.execute("INSERT INTO events VALUES ('evt_1', 'commerce.order_paid', 1, 'acme', "
+                     "TIMESTAMPTZ '2026-11-11 09:00:00+00', DATE '2026-11-11', "
+                     "'{\"order_id\":\"o1\",\"quantity\":2,\"amount\":\"x\"}', 0, 1, 1)")
+        conn.execute("CREATE VIEW ev_commerce_order_paid AS SELECT id FROM events")
+    warehouse = Warehouse(path)
+    try:
+        kinds = warehouse.query("SELECT table_type FROM information_schema.tables "
+                                "WHERE table_name = 'ev_commerce_order_paid'")
+        assert kinds == [{"table_type": "BASE TABLE"}]
+        assert warehouse.query("SELECT id, order_id, quantity, amount "
+                               "FROM ev_commerce_order_paid") == [
+            {"id": "evt_1", "order_id": "o1", "quantity": 2, "amount": None}]
+        assert warehouse.query("SELECT version FROM warehouse_schema") == [{"version": 2}]
+    finally:
+        warehouse.close()
+    reopened = Warehouse(path)  # nothing left to upgrade: the rows are not typed twice
+    try:
+        assert reopened.query("SELECT count(*) AS n FROM ev_commerce_order_paid") == [{"n": 1}]
+    finally:
+        reopened.close()
 
 
 def test_a_crash_between_the_warehouse_commit_and_the_parquet_write_is_repaired(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from yunshang.analytics import Funnel, MetricParams, SalesBreakdown, SellThrough, view_name
-from yunshang.analytics.schemas import view_sql
+from yunshang.analytics.schemas import fill_sql, table_sql
 from yunshang.kernel.errors import InvalidInput
 
 SALES_BY_HOUR = (
@@ -133,12 +133,24 @@ def test_metric_refuses_what_it_does_not_take(metric, params, field) -> None:
     assert info.value.field == field
 
 
-def test_typed_view_extracts_fields_with_try_cast() -> None:
-    sql = view_sql("commerce.sku_restocked")
+def test_typed_table_statements_extract_fields_with_try_cast() -> None:
     assert view_name("commerce.sku_restocked") == "ev_commerce_sku_restocked"
-    assert sql == (
-        "CREATE OR REPLACE VIEW ev_commerce_sku_restocked AS\n"
+    assert table_sql("commerce.sku_restocked") == (
+        "CREATE TABLE IF NOT EXISTS ev_commerce_sku_restocked (\n"
+        "  id VARCHAR,\n  version INTEGER,\n  tenant VARCHAR,\n  occurred_at TIMESTAMPTZ,\n"
+        "  day DATE,\n  sku_id VARCHAR,\n  quantity BIGINT\n)")
+    assert fill_sql("commerce.sku_restocked", "batch = 7") == (
+        "INSERT INTO ev_commerce_sku_restocked\n"
         "SELECT id, version, tenant, occurred_at, day,\n"
-        "  payload ->> '$.sku_id' AS sku_id,\n"
-        "  TRY_CAST(payload ->> '$.quantity' AS BIGINT) AS quantity\n"
-        "FROM events WHERE name = 'commerce.sku_restocked'")
+        "  s[1] AS sku_id,\n"
+        "  TRY_CAST(s[2] AS BIGINT) AS quantity\n"
+        "FROM (SELECT id, version, tenant, occurred_at, day,\n"
+        "  json_extract_string(payload, ['$.sku_id', '$.quantity']) AS s\n"
+        "  FROM events WHERE name = 'commerce.sku_restocked' AND (batch = 7))")
+
+
+def test_json_fields_are_extracted_as_json_in_a_second_parse() -> None:
+    sql = fill_sql("commerce.order_shipped")
+    assert "json_extract(payload, ['$.imeis']) AS j" in sql
+    assert "j[1] AS imeis" in sql
+    assert "s[10] AS carrier" in sql  # the 9 order fields, then carrier

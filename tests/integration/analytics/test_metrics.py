@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.integration.analytics.support import emit
-from yunshang.analytics import Funnel, MetricParams, SalesBreakdown, SellThrough
+from yunshang.analytics import Delivery, Escrow, Funnel, MetricParams, SalesBreakdown, SellThrough
 from yunshang.platform import Platform
 
 T0 = datetime(2026, 11, 11, 9, 0, tzinfo=UTC)
@@ -36,6 +36,11 @@ def sales(make_platform) -> Platform:
          order("order_created", "o4", "chn_a", "sku_1", 1, 1000, at(5)))
     platform.ingestor.drain()
     return platform
+
+
+#: the ad and QR steps while the marketing and qr contexts publish nothing
+NO_TOUCHES = {"impressions": 0, "clicks": 0, "scans": 0, "clicks_rate": None,
+              "scans_rate": None, "created_rate": None}
 
 
 def rows(platform: Platform, metric, **kw):
@@ -121,16 +126,19 @@ def test_funnel(make_platform) -> None:
     platform.ingestor.drain()
     # created 4 → paid 3 (0.75) → shipped 2 (0.6667) → delivered 1 (0.5) → activated 1 (1.0)
     assert rows(platform, Funnel()) == [
-        {"key": "all", "created": 4, "paid": 3, "shipped": 2, "delivered": 1, "activated": 1,
+        {**NO_TOUCHES, "key": "all",
+         "created": 4, "paid": 3, "shipped": 2, "delivered": 1, "activated": 1,
          "paid_rate": 0.75, "shipped_rate": 0.6667, "delivered_rate": 0.5,
          "activated_rate": 1.0}]
     # chn_a: o1, o2, o4 created; o1, o2 paid; o1 shipped, delivered, activated.
     # chn_b: o3 created, paid, shipped; never delivered.
     assert rows(platform, Funnel(), by="channel") == [
-        {"key": "chn_a", "created": 3, "paid": 2, "shipped": 1, "delivered": 1, "activated": 1,
+        {**NO_TOUCHES, "key": "chn_a",
+         "created": 3, "paid": 2, "shipped": 1, "delivered": 1, "activated": 1,
          "paid_rate": 0.6667, "shipped_rate": 0.5, "delivered_rate": 1.0,
          "activated_rate": 1.0},
-        {"key": "chn_b", "created": 1, "paid": 1, "shipped": 1, "delivered": 0, "activated": 0,
+        {**NO_TOUCHES, "key": "chn_b",
+         "created": 1, "paid": 1, "shipped": 1, "delivered": 0, "activated": 0,
          "paid_rate": 1.0, "shipped_rate": 1.0, "delivered_rate": 0.0,
          "activated_rate": None}]
 
@@ -138,6 +146,123 @@ def test_funnel(make_platform) -> None:
 def test_funnel_without_any_events_counts_zero(make_platform) -> None:
     platform = make_platform()
     assert rows(platform, Funnel()) == [
-        {"key": "all", "created": 0, "paid": 0, "shipped": 0, "delivered": 0, "activated": 0,
+        {**NO_TOUCHES, "key": "all",
+         "created": 0, "paid": 0, "shipped": 0, "delivered": 0, "activated": 0,
          "paid_rate": None, "shipped_rate": None, "delivered_rate": None,
          "activated_rate": None}]
+
+
+def touch(name: str, campaign: str, channel: str, when: datetime):
+    return (name, "acme", when, {"campaign_id": campaign, "channel_id": channel,
+                                 "device_id": "dev", "account_id": "acc",
+                                 "impression_id": "imp", "code_id": "qr"})
+
+
+def test_funnel_from_ads_and_by_campaign_and_window(make_platform) -> None:
+    platform = make_platform()
+    emit(platform.db,
+         *[order("order_created", o, ch, "sku_1", 1, 1000, at(1))
+           for o, ch in (("o1", "chn_a"), ("o2", "chn_a"), ("o3", "chn_b"), ("o4", "chn_a"))],
+         *[order("order_paid", o, "chn_a", "sku_1", 1, 1000, at(2)) for o in ("o1", "o2", "o3")],
+         *[order("order_shipped", o, "chn_a", "sku_1", 1, 1000, at(3)) for o in ("o1", "o3")],
+         order("order_delivered", "o1", "chn_a", "sku_1", 1, 1000, at(4)),
+         ("devices.device_activated", "acme", at(90),
+          {"device_id": "dev_1", "order_id": "o1", "sold_at": at(80).isoformat()}),
+         *[touch("marketing.impression_served", "c1", "chn_a", at(0)) for _ in range(3)],
+         touch("marketing.impression_served", "c2", "chn_b", at(0)),
+         *[touch("marketing.ad_clicked", "c1", "chn_a", at(0)) for _ in range(2)],
+         touch("qr.code_scanned", "c1", "chn_a", at(0)),
+         ("marketing.order_attributed", "acme", at(1),
+          {"order_id": "o1", "campaign_id": "c1", "channel_id": "chn_a", "touch": "scan"}))
+    platform.ingestor.drain()
+    # 4 impressions → 2 clicks (0.5) → 1 scan (0.5) → 4 orders (4.0: not every order came
+    # through a scan) → 3 paid → 2 shipped → 1 delivered → 1 activated
+    total = rows(platform, Funnel())[0]
+    assert [total[k] for k in Funnel.STEPS] == [4, 2, 1, 4, 3, 2, 1, 1]
+    assert (total["clicks_rate"], total["scans_rate"], total["created_rate"]) == (0.5, 0.5, 4.0)
+    # c1: 3 impressions, 2 clicks, 1 scan and o1 (attributed), which went all the way;
+    # c2: one impression; o2, o3, o4 are unattributed: o2, o3 paid, o3 shipped
+    by_campaign = {r["key"]: [r[k] for k in Funnel.STEPS]
+                   for r in rows(platform, Funnel(), by="campaign")}
+    assert by_campaign == {"c1": [3, 2, 1, 1, 1, 1, 1, 1], "c2": [1, 0, 0, 0, 0, 0, 0, 0],
+                           "unattributed": [0, 0, 0, 3, 2, 1, 0, 0]}
+    # within 1 h of the order, o1's activation (89 min later) does not count
+    assert rows(platform, Funnel(), window_hours=1)[0]["activated"] == 0
+    assert rows(platform, Funnel(), window_hours=2)[0]["activated"] == 1
+    # a SKU filter keeps only the order steps (touches have no SKU)
+    assert rows(platform, Funnel(), filters={"sku_id": "sku_1"})[0]["impressions"] == 0
+
+
+def test_sales_by_model(sales: Platform) -> None:
+    emit(sales.db, *[("commerce.product_created", "acme", at(0),
+                      {"product_id": p, "name": name, "brand": "Yun",
+                       "skus": [{"id": sku, "color": "black", "storage_gb": 256,
+                                 "price_amount": 1000, "currency": "CNY", "stock": 10}]})
+                     for p, name, sku in (("p1", "Y1", "sku_1"), ("p2", "Y1 Pro", "sku_2"))])
+    sales.ingestor.drain()
+    # Y1 = sku_1: o1 (2 units, 20.00) + o3 (3, 30.00); Y1 Pro = sku_2: o2
+    assert rows(sales, SalesBreakdown(), by="model") == [
+        {"key": "Y1", "currency": "CNY", "orders": 2, "units": 5, "gmv": 5000},
+        {"key": "Y1 Pro", "currency": "CNY", "orders": 1, "units": 1, "gmv": 1500}]
+
+
+@pytest.fixture
+def money(make_platform) -> Platform:
+    platform = make_platform()
+    day = lambda d, h=9: datetime(2026, 11, d, h, tzinfo=UTC)  # noqa: E731
+    emit(platform.db,
+         order("order_paid", "o1", "chn_a", "sku_1", 1, 10_000, day(1)),
+         order("order_paid", "o2", "chn_b", "sku_1", 1, 5_000, day(1)),
+         order("order_paid", "o3", "chn_a", "sku_1", 1, 3_000, day(2)),
+         order("order_created", "o4", "chn_a", "sku_1", 1, 7_000, day(2)),  # never paid
+         order("order_refunded", "o2", "chn_b", "sku_1", 1, 5_000, day(3)),
+         order("order_completed", "o1", "chn_a", "sku_1", 1, 10_000, day(5)),
+         # shipping: o1 courier 20 h, o2 drone 24 h, o3 courier not delivered, o5 courier 72 h
+         ("commerce.order_shipped", "acme", day(1, 12),
+          {"order_id": "o1", "channel_id": "chn_a", "carrier": "courier", "imeis": []}),
+         order("order_delivered", "o1", "chn_a", "sku_1", 1, 10_000, day(2, 8)),
+         ("commerce.order_shipped", "acme", day(7, 10),
+          {"order_id": "o2", "channel_id": "chn_b", "carrier": "drone", "imeis": []}),
+         order("order_delivered", "o2", "chn_b", "sku_1", 1, 5_000, day(8, 10)),
+         ("commerce.order_shipped", "acme", day(4, 0),
+          {"order_id": "o3", "channel_id": "chn_a", "carrier": "courier", "imeis": []}),
+         ("commerce.order_shipped", "acme", day(1, 0),
+          {"order_id": "o5", "channel_id": "chn_a", "carrier": "courier", "imeis": []}),
+         order("order_delivered", "o5", "chn_a", "sku_1", 1, 1, day(4, 0)),
+         order("order_paid", "o9", "chn_a", "sku_1", 1, 99_999, day(1), tenant="other"))
+    platform.ingestor.drain()
+    return platform
+
+
+def test_escrow(money: Platform) -> None:
+    # paid 10,000 + 5,000 + 3,000; o1 released, o2 refunded; o3's 3,000 is still held
+    assert rows(money, Escrow()) == [
+        {"key": "all", "currency": "CNY", "orders_paid": 3, "gmv": 18_000, "released": 10_000,
+         "refunded": 5_000, "held": 3_000}]
+    assert rows(money, Escrow(), by="channel") == [
+        {"key": "chn_a", "currency": "CNY", "orders_paid": 2, "gmv": 13_000,
+         "released": 10_000, "refunded": 0, "held": 3_000},
+        {"key": "chn_b", "currency": "CNY", "orders_paid": 1, "gmv": 5_000, "released": 0,
+         "refunded": 5_000, "held": 0}]
+    by_day = rows(money, Escrow(), by="day")
+    assert [(r["key"].day, r["gmv"], r["released"], r["refunded"], r["held"],
+             r["held_cumulative"]) for r in by_day] == [
+        (1, 15_000, 0, 0, 15_000, 15_000), (2, 3_000, 0, 0, 3_000, 18_000),
+        (3, 0, 0, 5_000, -5_000, 13_000), (5, 0, 10_000, 0, -10_000, 3_000)]
+    # from 11-02: 3,000 in, 15,000 out: the balance fell by 12,000
+    since = rows(money, Escrow(), start=datetime(2026, 11, 2, tzinfo=UTC))[0]
+    assert (since["orders_paid"], since["gmv"], since["held"]) == (1, 3_000, -12_000)
+
+
+def test_delivery(money: Platform) -> None:
+    # courier: o1 20 h (on time), o3 not delivered, o5 72 h (late) → 1 of 2 on time,
+    # median(20, 72) = 46 h; drone: o2 in 24 h. 3 of 4 shipments went by courier.
+    assert rows(money, Delivery()) == [
+        {"key": "courier", "shipped": 3, "delivered": 2, "on_time": 1, "on_time_rate": 0.5,
+         "share": 0.75, "median_hours": 46.0},
+        {"key": "drone", "shipped": 1, "delivered": 1, "on_time": 1, "on_time_rate": 1.0,
+         "share": 0.25, "median_hours": 24.0}]
+    assert rows(money, Delivery(), window_hours=72)[0]["on_time"] == 2
+    assert rows(money, Delivery(), by="total") == [
+        {"key": "all", "shipped": 4, "delivered": 3, "on_time": 2, "on_time_rate": 0.6667,
+         "share": 1.0, "median_hours": 24.0}]

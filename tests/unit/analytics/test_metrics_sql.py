@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from yunshang.analytics import Funnel, MetricParams, SalesBreakdown, SellThrough, view_name
+from yunshang.analytics import (
+    Funnel,
+    MetricParams,
+    Retention,
+    SalesBreakdown,
+    SellThrough,
+    view_name,
+)
 from yunshang.analytics.schemas import fill_sql, table_sql
 from yunshang.kernel.errors import InvalidInput
 
@@ -53,32 +60,117 @@ SELL_THROUGH_SUMMARY = (
     "ORDER BY s.sale_id")
 
 FUNNEL_BY_CHANNEL = (
-    "WITH steps AS (\n"
-    "SELECT c.channel_id AS key,\n"
-    "  count(DISTINCT c.order_id) AS created,\n"
-    "  count(DISTINCT paid.order_id) AS paid,\n"
-    "  count(DISTINCT shipped.order_id) AS shipped,\n"
-    "  count(DISTINCT delivered.order_id) AS delivered,\n"
-    "  count(DISTINCT activated.order_id) AS activated\n"
-    "FROM ev_commerce_order_created c\n"
-    "  LEFT JOIN (SELECT DISTINCT order_id FROM ev_commerce_order_paid WHERE tenant = 'acme')"
-    " paid ON paid.order_id = c.order_id\n"
-    "  LEFT JOIN (SELECT DISTINCT order_id FROM ev_commerce_order_shipped WHERE tenant = 'acme')"
-    " shipped ON shipped.order_id = c.order_id\n"
-    "  LEFT JOIN (SELECT DISTINCT order_id FROM ev_commerce_order_delivered WHERE tenant = 'acme')"
-    " delivered ON delivered.order_id = c.order_id\n"
-    "  LEFT JOIN (SELECT DISTINCT order_id FROM ev_devices_device_activated WHERE tenant = 'acme')"
-    " activated ON activated.order_id = c.order_id\n"
-    "WHERE c.tenant = 'acme'\n"
+    "WITH orders AS (\n"
+    "  SELECT order_id, min(occurred_at) AS created_at, min(channel_id) AS channel_id\n"
+    "  FROM ev_commerce_order_created WHERE tenant = 'acme'\n"
+    "  GROUP BY order_id\n"
+    "),\n"
+    "paid AS (\n"
+    "  SELECT order_id, min(occurred_at) AS at FROM ev_commerce_order_paid\n"
+    "  WHERE tenant = 'acme' GROUP BY order_id\n"
+    "),\n"
+    "shipped AS (\n"
+    "  SELECT order_id, min(occurred_at) AS at FROM ev_commerce_order_shipped\n"
+    "  WHERE tenant = 'acme' GROUP BY order_id\n"
+    "),\n"
+    "delivered AS (\n"
+    "  SELECT order_id, min(occurred_at) AS at FROM ev_commerce_order_delivered\n"
+    "  WHERE tenant = 'acme' GROUP BY order_id\n"
+    "),\n"
+    "activated AS (\n"
+    "  SELECT order_id, min(occurred_at) AS at FROM ev_devices_device_activated\n"
+    "  WHERE tenant = 'acme' GROUP BY order_id\n"
+    "),\n"
+    "order_steps AS (\n"
+    "SELECT coalesce(o.channel_id, 'unknown') AS key,\n"
+    "  count(*) AS created,\n"
+    "  count(paid.at) AS paid,\n"
+    "  count(shipped.at) AS shipped,\n"
+    "  count(delivered.at) AS delivered,\n"
+    "  count(activated.at) AS activated\n"
+    "FROM orders o\n"
+    "  LEFT JOIN paid ON paid.order_id = o.order_id\n"
+    "  LEFT JOIN shipped ON shipped.order_id = o.order_id\n"
+    "  LEFT JOIN delivered ON delivered.order_id = o.order_id\n"
+    "  LEFT JOIN activated ON activated.order_id = o.order_id\n"
     "GROUP BY key\n"
+    "),\n"
+    "touches AS (\n"
+    "SELECT key,\n"
+    "  CAST(coalesce(sum(impressions), 0) AS BIGINT) AS impressions,\n"
+    "  CAST(coalesce(sum(clicks), 0) AS BIGINT) AS clicks,\n"
+    "  CAST(coalesce(sum(scans), 0) AS BIGINT) AS scans\n"
+    "FROM (\n"
+    "  SELECT coalesce(channel_id, 'unknown') AS key, 1 AS impressions, 0 AS clicks, 0 AS"
+    " scans FROM ev_marketing_impression_served WHERE tenant = 'acme'\n"
+    "  UNION ALL\n"
+    "  SELECT coalesce(channel_id, 'unknown') AS key, 0 AS impressions, 1 AS clicks, 0 AS"
+    " scans FROM ev_marketing_ad_clicked WHERE tenant = 'acme'\n"
+    "  UNION ALL\n"
+    "  SELECT coalesce(channel_id, 'unknown') AS key, 0 AS impressions, 0 AS clicks, 1 AS"
+    " scans FROM ev_qr_code_scanned WHERE tenant = 'acme'\n"
+    ") x\n"
+    "GROUP BY key\n"
+    "),\n"
+    "steps AS (\n"
+    "SELECT coalesce(s.key, t.key) AS key,\n"
+    "  coalesce(t.impressions, 0) AS impressions,\n"
+    "  coalesce(t.clicks, 0) AS clicks,\n"
+    "  coalesce(t.scans, 0) AS scans,\n"
+    "  coalesce(s.created, 0) AS created,\n"
+    "  coalesce(s.paid, 0) AS paid,\n"
+    "  coalesce(s.shipped, 0) AS shipped,\n"
+    "  coalesce(s.delivered, 0) AS delivered,\n"
+    "  coalesce(s.activated, 0) AS activated\n"
+    "FROM order_steps s FULL OUTER JOIN touches t ON t.key = s.key\n"
     ")\n"
-    "SELECT key, created, paid, shipped, delivered, activated,\n"
+    "SELECT key, impressions, clicks, scans, created, paid, shipped, delivered, activated,\n"
+    "  round(clicks / nullif(impressions, 0), 4) AS clicks_rate,\n"
+    "  round(scans / nullif(clicks, 0), 4) AS scans_rate,\n"
+    "  round(created / nullif(scans, 0), 4) AS created_rate,\n"
     "  round(paid / nullif(created, 0), 4) AS paid_rate,\n"
     "  round(shipped / nullif(paid, 0), 4) AS shipped_rate,\n"
     "  round(delivered / nullif(shipped, 0), 4) AS delivered_rate,\n"
     "  round(activated / nullif(delivered, 0), 4) AS activated_rate\n"
     "FROM steps\n"
     "ORDER BY key")
+
+RETENTION_WEEKLY = (
+    "WITH cohort_devices AS (\n"
+    "  SELECT device_id, min(day) AS activated_on,\n"
+    "    CAST(date_trunc('week', min(day)) AS DATE) AS cohort\n"
+    "  FROM ev_devices_device_activated WHERE tenant = 'acme'\n"
+    "  GROUP BY device_id\n"
+    "),\n"
+    "activity AS (\n"
+    "  SELECT DISTINCT device_id, day FROM (\n"
+    "    SELECT device_id, day FROM ev_devices_app_opened WHERE tenant = 'acme'\n"
+    "    UNION ALL\n"
+    "    SELECT device_id, day FROM ev_devices_app_closed WHERE tenant = 'acme'\n"
+    "    UNION ALL\n"
+    "    SELECT device_id, day FROM ev_devices_session_recorded WHERE tenant = 'acme'\n"
+    "    UNION ALL\n"
+    "    SELECT device_id, day FROM ev_devices_app_crashed WHERE tenant = 'acme'\n"
+    "  ) a WHERE device_id IS NOT NULL\n"
+    "),\n"
+    "returns AS (\n"
+    "  SELECT c.cohort, CAST(floor(date_diff('day', c.cohort, a.day) / 7) AS BIGINT) AS"
+    " period, count(DISTINCT c.device_id) AS active\n"
+    "  FROM cohort_devices c JOIN activity a ON a.device_id = c.device_id\n"
+    "    AND a.day >= c.activated_on\n"
+    "  GROUP BY c.cohort, period\n"
+    "),\n"
+    "cohorts AS (\n"
+    "  SELECT cohort, count(*) AS size, max(activated_on) AS last_activation\n"
+    "  FROM cohort_devices GROUP BY cohort\n"
+    ")\n"
+    "SELECT c.cohort, c.size AS cohort_size, p.k AS period, coalesce(r.active, 0) AS"
+    " active,\n"
+    "  round(coalesce(r.active, 0) / c.size, 4) AS rate\n"
+    "FROM cohorts c CROSS JOIN (VALUES (0), (1), (2), (3)) AS p(k)\n"
+    "  LEFT JOIN returns r ON r.cohort = c.cohort AND r.period = p.k\n"
+    "WHERE c.cohort + (7 * p.k + 6) <= (SELECT max(day) FROM activity)\n"
+    "ORDER BY c.cohort, p.k")
 
 
 def test_sales_sql_snapshot() -> None:
@@ -99,6 +191,10 @@ def test_sell_through_sql_snapshot() -> None:
 
 def test_funnel_sql_snapshot() -> None:
     assert Funnel().to_query(MetricParams("acme", by="channel")) == FUNNEL_BY_CHANNEL
+
+
+def test_retention_sql_snapshot() -> None:
+    assert Retention().to_query(MetricParams("acme", periods=4)) == RETENTION_WEEKLY
 
 
 def test_to_query_is_pure() -> None:

@@ -1,0 +1,179 @@
+# ruff: noqa: S608 - values are validated in MetricParams and quoted with lit/ts
+"""Marketplace metrics: sales, flash-sale sell-through, escrow, delivery."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .base import Metric, MetricParams, lit
+
+
+class SalesBreakdown(Metric):
+    """Units and GMV of paid orders (``commerce.order_paid``), grouped by channel, SKU,
+    phone model (the product whose SKU it is, from ``commerce.product_created``) or hour
+    (UTC). Refunds are not netted out (see ``escrow``). ``by=province`` is accepted but
+    no event carries a province yet (addresses come with the delivery context): it
+    returns no groups."""
+
+    name = "sales"
+    title = "Sales of paid orders"
+    by_options = ("channel", "sku", "model", "hour", "province")
+    filter_names = ("channel_id", "sku_id", "sale_id")
+    _KEYS: ClassVar[dict[str, str]] = {"channel": "channel_id", "sku": "sku_id",
+                                       "hour": "date_trunc('hour', occurred_at)"}
+
+    def to_query(self, params: MetricParams) -> str:
+        by = self.by(self.check(params))
+        if by == "province":
+            return ("SELECT CAST(NULL AS VARCHAR) AS key, CAST(NULL AS VARCHAR) AS currency, "
+                    "0 AS orders, 0 AS units, 0 AS gmv WHERE false")
+        if by == "model":
+            # SKU → model from the products' SKU arrays; a SKU of no known product
+            # counts under NULL rather than vanishing from the totals.
+            return (f"WITH models AS (\n"
+                    f"  SELECT DISTINCT sku ->> '$.id' AS sku_id, name AS model FROM (\n"
+                    f"    SELECT name, unnest(CAST(skus AS JSON[])) AS sku\n"
+                    f"    FROM ev_commerce_product_created WHERE tenant = {lit(params.tenant)}"
+                    f") p\n)\n"
+                    f"SELECT m.model AS key, o.currency, count(*) AS orders,\n"
+                    f"  CAST(sum(o.quantity) AS BIGINT) AS units,"
+                    f" CAST(sum(o.amount) AS BIGINT) AS gmv\n"
+                    f"FROM ev_commerce_order_paid o LEFT JOIN models m ON m.sku_id = o.sku_id\n"
+                    f"WHERE {self.where(params, 'o')}\n"
+                    f"GROUP BY m.model, o.currency\nORDER BY key, o.currency")
+        return (f"SELECT {self._KEYS[by]} AS key, currency, count(*) AS orders,\n"
+                f"  CAST(sum(quantity) AS BIGINT) AS units, CAST(sum(amount) AS BIGINT) AS gmv\n"
+                f"FROM ev_commerce_order_paid\nWHERE {self.where(params)}\n"
+                f"GROUP BY key, currency\nORDER BY key, currency")
+
+
+class SellThrough(Metric):
+    """Flash-sale sell-through from ``commerce.order_created`` against each sale's quantity
+    (``commerce.flash_sale_created``). ``view=summary``: per sale, units sold, sell-through,
+    seconds from the sale's start to selling out (null if it has not), and units per second
+    over that time (or up to the last order). ``view=curve``: per sale and second since
+    start, units claimed that second and cumulatively."""
+
+    name = "sell_through"
+    title = "Flash-sale sell-through"
+    view_options = ("summary", "curve")
+    filter_names = ("sale_id",)
+
+    def to_query(self, params: MetricParams) -> str:
+        view = self.view(self.check(params))
+        sale_filter = " AND ".join(
+            [f"tenant = {lit(params.tenant)}"]
+            + [f"sale_id = {lit(v)}" for v in params.filters.values()])
+        common = (
+            f"WITH sales AS (\n"
+            f"  SELECT sale_id, quantity, starts_at FROM ev_commerce_flash_sale_created\n"
+            f"  WHERE {sale_filter}\n),\n"
+            f"seconds AS (\n"
+            f"  SELECT o.sale_id,\n"
+            f"    CAST(floor(epoch(o.occurred_at) - epoch(s.starts_at)) AS BIGINT) AS second,\n"
+            f"    CAST(sum(o.quantity) AS BIGINT) AS units\n"
+            f"  FROM ev_commerce_order_created o JOIN sales s USING (sale_id)\n"
+            f"  WHERE {self.where(params, 'o', filters=False)}\n"
+            f"  GROUP BY o.sale_id, second\n),\n"
+            f"curve AS (\n"
+            f"  SELECT sale_id, second, units,\n"
+            f"    CAST(sum(units) OVER (PARTITION BY sale_id ORDER BY second) AS BIGINT)"
+            f" AS cumulative\n"
+            f"  FROM seconds\n)\n")
+        if view == "curve":
+            return (common + "SELECT c.sale_id, c.second, c.units, c.cumulative, s.quantity\n"
+                    "FROM curve c JOIN sales s USING (sale_id)\nORDER BY c.sale_id, c.second")
+        return (common +
+                "SELECT s.sale_id, s.quantity,\n"
+                "  CAST(coalesce(max(c.cumulative), 0) AS BIGINT) AS units,\n"
+                "  coalesce(max(c.cumulative), 0) / s.quantity AS sell_through,\n"
+                "  min(c.second + 1) FILTER (WHERE c.cumulative >= s.quantity)"
+                " AS sold_out_after_s,\n"
+                "  coalesce(max(c.cumulative), 0) / greatest(coalesce(\n"
+                "    min(c.second + 1) FILTER (WHERE c.cumulative >= s.quantity),"
+                " max(c.second + 1)), 1) AS units_per_second\n"
+                "FROM sales s LEFT JOIN curve c USING (sale_id)\n"
+                "GROUP BY s.sale_id, s.quantity\nORDER BY s.sale_id")
+
+
+class Escrow(Metric):
+    """Money through escrow, per currency, from the order events in the range: ``gmv``
+    captured (``order_paid``), ``released`` to merchants (``order_completed``),
+    ``refunded`` to buyers (``order_refunded``) and ``held`` = gmv − released − refunded
+    (over all time: the escrow balance; over a range: its change). ``by=total``,
+    ``channel`` or ``day``; by day, ``held_cumulative`` is the balance at the day's end
+    counting only days in the range."""
+
+    name = "escrow"
+    title = "Escrow: GMV, held, released, refunded"
+    by_options = ("total", "channel", "day")
+    filter_names = ("channel_id",)
+    _KEYS: ClassVar[dict[str, str]] = {"total": "'all'", "channel": "channel_id", "day": "day"}
+
+    def to_query(self, params: MetricParams) -> str:
+        by = self.by(self.check(params))
+        key, where = self._KEYS[by], self.where(params)
+        flows = "\n  UNION ALL\n".join(
+            f"  SELECT {key} AS key, currency, {kind} AS kind, order_id, amount "
+            f"FROM ev_commerce_order_{event} WHERE {where}"
+            for event, kind in (("paid", "'paid'"), ("completed", "'released'"),
+                                ("refunded", "'refunded'")))
+        totals = (
+            "SELECT key, currency,\n"
+            "  count(DISTINCT CASE WHEN kind = 'paid' THEN order_id END) AS orders_paid,\n"
+            "  CAST(sum(CASE WHEN kind = 'paid' THEN amount ELSE 0 END) AS BIGINT) AS gmv,\n"
+            "  CAST(sum(CASE WHEN kind = 'released' THEN amount ELSE 0 END) AS BIGINT)"
+            " AS released,\n"
+            "  CAST(sum(CASE WHEN kind = 'refunded' THEN amount ELSE 0 END) AS BIGINT)"
+            " AS refunded,\n"
+            "  CAST(sum(CASE WHEN kind = 'paid' THEN amount ELSE -amount END) AS BIGINT)"
+            " AS held\n"
+            "FROM flows GROUP BY key, currency")
+        if by != "day":
+            return (f"WITH flows AS (\n{flows}\n)\n{totals}\nORDER BY key, currency")
+        return (f"WITH flows AS (\n{flows}\n),\ntotals AS (\n{totals}\n)\n"
+                "SELECT key, currency, orders_paid, gmv, released, refunded, held,\n"
+                "  CAST(sum(held) OVER (PARTITION BY currency ORDER BY key) AS BIGINT)"
+                " AS held_cumulative\n"
+                "FROM totals\nORDER BY key, currency")
+
+
+class Delivery(Metric):
+    """Deliveries of orders shipped in the range, per carrier (``by=carrier``; the
+    ``carrier`` of ``commerce.order_shipped``, e.g. ``courier`` or ``drone``; none →
+    ``unknown``) or in total: orders shipped, delivered, delivered on time (within
+    ``window_hours`` of shipping, the delivery promise, 48 h by default), the on-time
+    rate among delivered orders, each carrier's share of shipped orders, and the median
+    hours from shipping to delivery."""
+
+    name = "delivery"
+    title = "Delivery: on-time rate and carrier share"
+    by_options = ("carrier", "total")
+    filter_names = ("channel_id",)
+    numeric_defaults: ClassVar[dict[str, int | None]] = {"window_hours": 48}
+
+    def to_query(self, params: MetricParams) -> str:
+        by = self.by(self.check(params))
+        promise_s = int(self.number(params, "window_hours") or 48) * 3600
+        key = "coalesce(s.carrier, 'unknown')" if by == "carrier" else "'all'"
+        return (
+            f"WITH shipped AS (\n"
+            f"  SELECT order_id, min(carrier) AS carrier, min(occurred_at) AS shipped_at\n"
+            f"  FROM ev_commerce_order_shipped WHERE {self.where(params)}\n"
+            f"  GROUP BY order_id\n),\n"
+            f"delivered AS (\n"
+            f"  SELECT order_id, min(occurred_at) AS delivered_at\n"
+            f"  FROM ev_commerce_order_delivered WHERE tenant = {lit(params.tenant)}\n"
+            f"  GROUP BY order_id\n),\n"
+            f"trips AS (\n"
+            f"  SELECT {key} AS key, s.order_id, d.delivered_at IS NOT NULL AS delivered,\n"
+            f"    epoch(d.delivered_at) - epoch(s.shipped_at) AS seconds\n"
+            f"  FROM shipped s LEFT JOIN delivered d ON d.order_id = s.order_id\n)\n"
+            f"SELECT key, count(*) AS shipped,\n"
+            f"  count(CASE WHEN delivered THEN 1 END) AS delivered,\n"
+            f"  count(CASE WHEN seconds <= {promise_s} THEN 1 END) AS on_time,\n"
+            f"  round(count(CASE WHEN seconds <= {promise_s} THEN 1 END)"
+            f" / nullif(count(CASE WHEN delivered THEN 1 END), 0), 4) AS on_time_rate,\n"
+            f"  round(count(*) / sum(count(*)) OVER (), 4) AS share,\n"
+            f"  round(median(seconds) / 3600, 2) AS median_hours\n"
+            f"FROM trips\nGROUP BY key\nORDER BY key")

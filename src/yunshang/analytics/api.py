@@ -18,6 +18,17 @@ router = APIRouter(prefix="/v1", tags=["analytics"])
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
+@router.get("/analytics")
+async def list_metrics(who: PrincipalDep) -> JsonResponse:
+    """The metrics, with what each takes (by, view, filters, numeric options)."""
+    who.require(Role.MERCHANT)
+    return JsonResponse({"items": [
+        {"name": m.name, "title": m.title, "description": " ".join((m.__doc__ or "").split()),
+         "by": list(m.by_options), "view": list(m.view_options),
+         "filters": list(m.filter_names), "options": m.numeric_defaults}
+        for m in METRICS.values()]})
+
+
 @router.get("/analytics/{metric}")
 async def run_metric(
     metric: Annotated[str, Path(max_length=40)],
@@ -32,8 +43,11 @@ async def run_metric(
     channel_id: IdQuery = None,
     sku_id: IdQuery = None,
     sale_id: IdQuery = None,
+    window_hours: Annotated[int | None, Query(ge=1, le=24 * 366)] = None,
+    periods: Annotated[int | None, Query(ge=1, le=104)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> JsonResponse:
-    """Runs one metric (sales, sell_through, funnel) over the caller's tenant."""
+    """Runs one metric over the caller's tenant (``GET /v1/analytics`` lists them)."""
     runner = METRICS.get(metric)
     if runner is None:
         raise NotFound("metric", metric, field="metric")
@@ -43,7 +57,8 @@ async def run_metric(
         raise Forbidden("a key sees only its own tenant's analytics", field="tenant")
     filters = {k: v for k, v in (("channel_id", channel_id), ("sku_id", sku_id),
                                  ("sale_id", sale_id)) if v is not None}
-    params = MetricParams(tenant=scope, start=start, end=end, by=by, view=view, filters=filters)
+    params = MetricParams(tenant=scope, start=start, end=end, by=by, view=view, filters=filters,
+                          window_hours=window_hours, periods=periods, limit=limit)
     runner.to_query(params)  # validates before touching the warehouse
     rows = await run_in_threadpool(runner.run, platform.warehouse, params)
     return JsonResponse({"metric": metric, "tenant": scope, "items": rows})

@@ -44,3 +44,25 @@ def test_analytics_endpoint(make_platform) -> None:
             r = client.get(f"/v1/analytics/sell_through?{query}", headers=acme)
             assert r.status_code == 422, query
             assert r.json()["field"] == field, query
+
+
+def test_metric_options_over_http(make_platform) -> None:
+    platform = make_platform()
+    acme = bearer(platform.keys.create(role=Role.MERCHANT, tenant="acme").token)
+    for client in open_client(platform):
+        listed = client.get("/v1/analytics", headers=acme).json()["items"]
+        assert {m["name"] for m in listed} >= {"funnel", "retention", "apps", "escrow",
+                                               "delivery", "active_devices", "ota_adoption"}
+        retention = next(m for m in listed if m["name"] == "retention")
+        assert retention["view"] == ["weekly", "daily"]
+        assert retention["options"] == {"periods": 8}
+        r = client.get("/v1/analytics/retention?view=daily&periods=3", headers=acme)
+        assert r.status_code == 200
+        assert r.json()["items"] == []
+        for path, field in (("retention?periods=0", "periods"), ("apps?limit=101", "limit"),
+                            ("apps?periods=2", "periods"), ("funnel?window_hours=x",
+                                                            "window_hours")):
+            r = client.get(f"/v1/analytics/{path}", headers=acme)
+            assert r.status_code == 422, path
+            assert r.headers["content-type"] == PROBLEM
+            assert r.json()["field"] == field, path

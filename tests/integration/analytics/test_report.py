@@ -1,0 +1,50 @@
+"""``yunshang report``: terminal tables and offline charts of every section."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from rich.console import Console
+
+from tests.integration.analytics.test_metrics_devices import history  # noqa: F401 - fixture
+from yunshang.analytics.report import SECTIONS, build_report, print_report, write_charts
+from yunshang.platform import Platform
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_tables_and_charts(history: Platform, tmp_path) -> None:  # noqa: F811
+    report = build_report(history.warehouse, "acme")
+    console = Console(record=True, width=160)
+    print_report(console, report)
+    text = console.export_text()
+    # the hand-checked numbers of test_metrics_devices show up in the summary
+    assert "Activation of sold phones" in text
+    assert "Retention by activation week" in text
+    assert "75.0%" in text  # 3 of 4 sold phones activated
+    assert "rol_1" in text and "66.7%" in text  # 2 of 3 reports succeeded
+    files = write_charts(report, tmp_path / "out")
+    names = {p.name for p in files}
+    for section in SECTIONS:
+        assert {f"{section.chart}.png", f"{section.chart}.svg", f"{section.chart}.json"} <= names
+        png = (tmp_path / "out" / f"{section.chart}.png").read_bytes()
+        assert png.startswith(PNG_MAGIC) and len(png) > 2_000
+        ET.parse(tmp_path / "out" / f"{section.chart}.svg")  # well-formed SVG
+    retention_svg = (tmp_path / "out" / "retention.svg").read_text()
+    assert "Retention by activation week" in retention_svg
+    # SVGs are reproducible: the same report draws the same bytes
+    again = write_charts(report, tmp_path / "again")
+    assert (tmp_path / "again" / "retention.svg").read_bytes() == \
+        (tmp_path / "out" / "retention.svg").read_bytes()
+    assert len(again) == len(files)
+
+
+def test_report_on_an_empty_warehouse_says_so(make_platform, tmp_path) -> None:
+    platform = make_platform()
+    report = build_report(platform.warehouse, "acme")
+    console = Console(record=True, width=160)
+    print_report(console, report)
+    assert "no events yet" in console.export_text()
+    files = write_charts(report, tmp_path)
+    assert len(files) == 3 * len(SECTIONS)
+    assert "no events yet" in (tmp_path / "retention.svg").read_text()

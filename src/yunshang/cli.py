@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -155,6 +156,49 @@ def demo(
 
     ok = run_demo(console, buyers=buyers, units=units, fresh=fresh)
     raise typer.Exit(0 if ok else 1)
+
+
+_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+@app.command()
+def report(
+    tenant: Annotated[str, typer.Option(help="Whose analytics (a tenant id).")],
+    out: Annotated[str, typer.Option(help="Folder for the charts (PNG, SVG) and their data.")
+                   ] = "report",
+    start: Annotated[datetime | None, typer.Option(
+        help="From (UTC unless an offset is given).", formats=_DATE_FORMATS)] = None,
+    end: Annotated[datetime | None, typer.Option(
+        help="Until, exclusive.", formats=_DATE_FORMATS)] = None,
+    ingest: Annotated[bool, typer.Option(
+        help="Ingest outstanding outbox events into the warehouse first.")] = True,
+) -> None:
+    """Print every metric of a tenant and write their charts (offline PNG and SVG)."""
+    from pathlib import Path
+
+    from yunshang.analytics.report import build_report, print_report, write_charts
+
+    plat = _platform()
+    plat.migrate()
+    try:
+        if ingest:
+            n = plat.ingestor.drain()
+            console.print(f"ingested {n:,} new events")
+        result = build_report(plat.analytics, tenant, start=_utc(start), end=_utc(end))
+        print_report(console, result)
+        files = write_charts(result, Path(out))
+        console.print(f"[green]✓[/] {len(files)} files written to {Path(out).resolve()}")
+    except DomainError as exc:
+        console.print(f"[red]{exc.data.get('field', 'error')}:[/] {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        plat.stop()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def main() -> None:

@@ -90,11 +90,14 @@ def build_report(engine: QueryEngine, tenant: str, *, start: datetime | None = N
     return report
 
 
-def _cell(value: Any) -> str:
+_RATIOS = ("rate", "share", "stickiness", "sell_through")
+
+
+def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:.1%}" if 0 <= value <= 1 and value != int(value) else f"{value:,.2f}"
+        return f"{value:.1%}" if column.endswith(_RATIOS) else f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, datetime):
@@ -113,7 +116,7 @@ def _table(title: str, rows: Rows, columns: Sequence[str] = (), max_rows: int = 
     for i, row in enumerate(shown):
         if len(rows) > max_rows and i == max_rows // 2:
             table.add_row(*["…"] * len(cols))
-        table.add_row(*[_cell(row.get(c)) for c in cols])
+        table.add_row(*[_cell(row.get(c), c) for c in cols])
     if not rows:
         table.add_row("no events yet", *[""] * (len(cols) - 1))
     return table

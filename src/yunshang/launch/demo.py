@@ -31,6 +31,7 @@ from yunshang.kernel.money import Money
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
 
+from .analytics_day import AnalyticsReport, play_report, play_weeks
 from .devices_day import DevicesReport, manufacturing_batch, play_devices, register_batch
 
 TENANT = "meizu"
@@ -60,6 +61,7 @@ class LaunchReport:
     events: int = 0
     oversold: bool = True
     devices: DevicesReport = field(default_factory=DevicesReport)
+    analytics: AnalyticsReport = field(default_factory=AnalyticsReport)
 
 
 def _demo_settings(fresh: bool) -> Settings:
@@ -230,11 +232,13 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
                   f"{report.completed} confirmed by buyers; escrow holds {Money(held_mid)}")
     report.devices = play_devices(console, platform, clock, rng, merchant=merchant,
                                   shipped=shipped, workdir=platform.settings.var_dir)
+    report.analytics = play_weeks(console, platform, clock, rng, tenant=TENANT,
+                                  imeis=report.devices.activated_imeis,
+                                  packages=report.devices.packages)
+    report.completed += report.analytics.auto_released
+    # whatever is still held falls due by now
     clock.advance(timedelta(days=platform.settings.escrow_auto_release_days, hours=1))
-    auto = svc.release_due_escrow(limit=10_000)
-    report.completed += auto
-    console.print(f"[green]✓[/] {auto} orders auto-released "
-                  f"{platform.settings.escrow_auto_release_days} days after delivery")
+    report.completed += svc.release_due_escrow(limit=10_000)
 
     final = svc.get_flash_sale(merchant, sale.id)
     report.sold, report.left = final.sold, final.left
@@ -249,6 +253,8 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     report.oversold = sum(int(o["quantity"]) for o in by_id.values()  # type: ignore[call-overload]
                           if o["id"] not in unpaid) > report.units
     _print_tables(console, report, per_status, ledger)
+    play_report(console, platform, report.analytics, tenant=TENANT,
+                out_dir=platform.settings.var_dir / "report", outbox_events=report.events)
 
 
 def _outbox_size(platform: Platform) -> int:
@@ -295,6 +301,26 @@ def _print_tables(console: Console, report: LaunchReport, per_status: Counter[st
     console.print(lt)
 
 
+def _analytics_checks(report: LaunchReport) -> dict[str, bool]:
+    """The warehouse's numbers against what the day's own services counted."""
+    a = report.analytics
+    funnel, activation = a.first("funnel"), a.first("activation")
+    sold_devices = sum(int(r["sold"]) for r in (a.report.rows["activation"] if a.report else []))
+    activated = sum(int(r["activated"]) for r in (a.report.rows["activation"] if a.report
+                                                  else []))
+    return {
+        "warehouse holds every outbox event exactly once":
+            a.warehouse_events == a.outbox_events > 0,
+        "funnel: orders created and paid match the sale":
+            funnel.get("created") == report.orders + report.resold
+            and funnel.get("paid") == report.paid,
+        "activation: sold and activated phones match the devices stage":
+            bool(activation) and sold_devices == report.devices.shipped_units
+            and activated == report.devices.activated,
+        "charts written": len(a.files) > 0,
+    }
+
+
 def _summarise(console: Console, report: LaunchReport) -> bool:
     checks = {
         "sold + left = units": report.sold + report.left == report.units,
@@ -307,6 +333,7 @@ def _summarise(console: Console, report: LaunchReport) -> bool:
         and report.devices.updated == report.devices.fleet,
         "delta ≤ 5% of the image": 0 < report.devices.delta_bytes
         <= report.devices.image_bytes * 0.05,
+        **_analytics_checks(report),
     }
     console.rule("Outcome")
     console.print(f"sold {report.sold}/{report.units}, left {report.left}; "

@@ -55,6 +55,10 @@ class DevicesReport:
     install_refusals: Counter[str] = field(default_factory=Counter)
     app_store_note: str = ""
     telemetry_events: int = 0
+    #: IMEIs of the phones activated today, in activation order
+    activated_imeis: list[str] = field(default_factory=list)
+    #: packages published to the store
+    packages: list[str] = field(default_factory=list)
 
     @property
     def activation_rate(self) -> float:
@@ -131,9 +135,14 @@ def play_devices(console: Console, platform: Platform, clock: ManualClock, rng: 
                                                      subject=buyer).token
             phone = Principal(key_id="factory", role=Role.DEVICE, tenant=tenant, subject=imei)
             platform.registry.activate(phone, imei=imei, account_token=tokens[buyer])
+            # a phone that was just set up is in use: its first screen session
+            report.telemetry_events += platform.telemetry.ingest(phone, imei, [
+                {"kind": "session", "at": clock.now(),
+                 "duration_ms": rng.randint(120_000, 1_800_000)}])
             activated.append(imei)
             progress.advance(task)
     report.activated = len(activated)
+    report.activated_imeis = activated
     console.print(f"[green]✓[/] {report.activated} of {report.shipped_units} shipped phones "
                   f"activated with their buyers' accounts ({report.activation_rate:.0%})")
 
@@ -223,6 +232,7 @@ def _apps_and_usage(console: Console, platform: Platform, clock: ManualClock,
             break
         packages.append(app.package)
     report.apps_published = len(packages)
+    report.packages = packages
     for imei in activated:
         phone = Principal(key_id="phone", role=Role.DEVICE, tenant=tenant, subject=imei)
         if packages and rng.random() < 0.45:

@@ -103,6 +103,14 @@ def test_sell_through(make_platform) -> None:
     curve = rows(platform, SellThrough(), view="curve", filters={"sale_id": "sal_1"})
     assert [(r["second"], r["units"], r["cumulative"]) for r in curve] == [
         (0, 3, 3), (1, 1, 4), (3, 1, 5)]
+    # o5 (2 units of sal_2) is cancelled unpaid 10 minutes in: its units go back on sale
+    emit(platform.db, order("order_cancelled", "o5", "chn_a", "sku_1", 2, 2000, at(10),
+                            sale="sal_2"))
+    platform.ingestor.drain()
+    assert [(r["second"], r["units"], r["cumulative"])
+            for r in rows(platform, SellThrough(), view="curve", filters={"sale_id": "sal_2"})
+            ] == [(2, 2, 2), (600, -2, 0)]
+    assert rows(platform, SellThrough(), filters={"sale_id": "sal_2"})[0]["units"] == 0
 
 
 def test_sell_through_without_sales_is_empty(make_platform) -> None:

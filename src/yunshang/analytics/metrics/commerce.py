@@ -48,11 +48,14 @@ class SalesBreakdown(Metric):
 
 
 class SellThrough(Metric):
-    """Flash-sale sell-through from ``commerce.order_created`` against each sale's quantity
-    (``commerce.flash_sale_created``). ``view=summary``: per sale, units sold, sell-through,
-    seconds from the sale's start to selling out (null if it has not), and units per second
-    over that time (or up to the last order). ``view=curve``: per sale and second since
-    start, units claimed that second and cumulatively."""
+    """Flash-sale sell-through: units claimed by ``commerce.order_created`` less those
+    given back by ``commerce.order_cancelled`` (unpaid orders whose units went back on
+    sale), against each sale's quantity (``commerce.flash_sale_created``).
+
+    ``view=summary``: per sale, net units sold, sell-through, seconds from the sale's
+    start to selling out (null if it never did), and units per second over that time
+    (or up to the last claim). ``view=curve``: per sale and second since its start, the
+    net units claimed that second and cumulatively."""
 
     name = "sell_through"
     title = "Flash-sale sell-through"
@@ -68,12 +71,17 @@ class SellThrough(Metric):
             f"WITH sales AS (\n"
             f"  SELECT sale_id, quantity, starts_at FROM ev_commerce_flash_sale_created\n"
             f"  WHERE {sale_filter}\n),\n"
+            f"claims AS (\n"
+            f"  SELECT sale_id, occurred_at, quantity FROM ev_commerce_order_created\n"
+            f"  WHERE {self.where(params, filters=False)}\n"
+            f"  UNION ALL\n"
+            f"  SELECT sale_id, occurred_at, -quantity FROM ev_commerce_order_cancelled\n"
+            f"  WHERE {self.where(params, filters=False)}\n),\n"
             f"seconds AS (\n"
             f"  SELECT o.sale_id,\n"
             f"    CAST(floor(epoch(o.occurred_at) - epoch(s.starts_at)) AS BIGINT) AS second,\n"
             f"    CAST(sum(o.quantity) AS BIGINT) AS units\n"
-            f"  FROM ev_commerce_order_created o JOIN sales s USING (sale_id)\n"
-            f"  WHERE {self.where(params, 'o', filters=False)}\n"
+            f"  FROM claims o JOIN sales s USING (sale_id)\n"
             f"  GROUP BY o.sale_id, second\n),\n"
             f"curve AS (\n"
             f"  SELECT sale_id, second, units,\n"
@@ -85,11 +93,11 @@ class SellThrough(Metric):
                     "FROM curve c JOIN sales s USING (sale_id)\nORDER BY c.sale_id, c.second")
         return (common +
                 "SELECT s.sale_id, s.quantity,\n"
-                "  CAST(coalesce(max(c.cumulative), 0) AS BIGINT) AS units,\n"
-                "  coalesce(max(c.cumulative), 0) / s.quantity AS sell_through,\n"
+                "  CAST(coalesce(sum(c.units), 0) AS BIGINT) AS units,\n"
+                "  coalesce(sum(c.units), 0) / s.quantity AS sell_through,\n"
                 "  min(c.second + 1) FILTER (WHERE c.cumulative >= s.quantity)"
                 " AS sold_out_after_s,\n"
-                "  coalesce(max(c.cumulative), 0) / greatest(coalesce(\n"
+                "  coalesce(sum(c.units), 0) / greatest(coalesce(\n"
                 "    min(c.second + 1) FILTER (WHERE c.cumulative >= s.quantity),"
                 " max(c.second + 1)), 1) AS units_per_second\n"
                 "FROM sales s LEFT JOIN curve c USING (sale_id)\n"

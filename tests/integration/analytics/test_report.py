@@ -48,3 +48,36 @@ def test_report_on_an_empty_warehouse_says_so(make_platform, tmp_path) -> None:
     files = write_charts(report, tmp_path)
     assert len(files) == 3 * len(SECTIONS)
     assert "no events yet" in (tmp_path / "retention.svg").read_text()
+
+
+def test_report_command(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from tests.integration.analytics.support import emit
+    from yunshang.cli import app
+    from yunshang.kernel.settings import Settings
+    from yunshang.platform import Platform
+
+    monkeypatch.setenv("YUNSHANG_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("YUNSHANG_DATABASE_URL", raising=False)
+    monkeypatch.delenv("YUNSHANG_ANALYTICS_ENGINE", raising=False)
+    platform = Platform(Settings())
+    platform.migrate()
+    from datetime import UTC, datetime
+    emit(platform.db, ("commerce.order_paid", "acme", datetime(2026, 11, 11, tzinfo=UTC),
+                       {"order_id": "o1", "channel_id": "chn_a", "sku_id": "sku_1",
+                        "quantity": 2, "amount": 700, "currency": "CNY"}))
+    platform.stop()
+    runner = CliRunner()
+    out = tmp_path / "charts"
+    result = runner.invoke(app, ["report", "--tenant", "acme", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ingested 1 new events" in result.output
+    assert "chn_a" in result.output
+    assert (out / "sales.png").exists() and (out / "sales.json").exists()
+    # the outbox is already ingested: a second report adds nothing
+    again = runner.invoke(app, ["report", "--tenant", "acme", "--out", str(out)])
+    assert "ingested 0 new events" in again.output
+    bad = runner.invoke(app, ["report", "--tenant", "Not A Tenant", "--out", str(out)])
+    assert bad.exit_code == 2
+    assert "tenant" in bad.output

@@ -103,8 +103,9 @@ def _paths(fields: list[str]) -> str:
     return "[" + ", ".join(f"'$.{f}'" for f in fields) + "]"
 
 
-def fill_sql(event_name: str, where: str = "true") -> str:
-    """The ``INSERT`` that types the ``events`` rows of ``event_name`` matching ``where``.
+def fill_sql(event_name: str, where: str = "true", source: str = "events") -> str:
+    """The ``INSERT`` that types the rows of ``event_name`` in ``source`` (``events`` or a
+    relation of its columns) matching ``where``.
 
     Each payload is parsed once for all its text fields (``json_extract_string`` with a
     list of paths, what ``->>`` returns field by field) and once more for JSON fields.
@@ -126,4 +127,4 @@ def fill_sql(event_name: str, where: str = "true") -> str:
     return (f"INSERT INTO {table_name(event_name)}\n"
             f"SELECT {envelope},\n  " + ",\n  ".join(cols) + "\n"
             f"FROM (SELECT {envelope},\n  {', '.join(parsed)}\n"
-            f"  FROM events WHERE name = '{event_name}' AND ({where}))")
+            f"  FROM {source} WHERE name = '{event_name}' AND ({where}))")

@@ -1,6 +1,7 @@
 """The analytics warehouse: one DuckDB file (embedded default) under ``<var_dir>/lake/``.
 
-``events`` holds every outbox event once (primary key: the event id), the payload's
+``events`` holds every outbox event once (by event id: ingestion anti-joins, see
+``ingest.py``; files of schema version 1 also keep their primary key), the payload's
 JSON text untouched (VARCHAR: the outbox wrote valid JSON, and validating it again
 cost ingestion time). ``ingest_checkpoint`` is the outbox position ingested so far;
 it moves in the same DuckDB transaction as the rows it covers. ``lake_pending`` lists
@@ -30,7 +31,7 @@ from .schemas import ENVELOPE, SCHEMAS, fill_sql, table_name, table_sql
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS events (
-        id VARCHAR PRIMARY KEY,
+        id VARCHAR NOT NULL,
         name VARCHAR NOT NULL,
         version INTEGER NOT NULL,
         tenant VARCHAR NOT NULL,

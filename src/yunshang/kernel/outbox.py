@@ -179,6 +179,34 @@ def read_events(
     return _stored(conn.execute(_committed_after(select(outbox), after, limit, postgres)))
 
 
+#: The columns of :func:`read_raw`'s rows, in order.
+RAW_COLUMNS = ("seq", "txid", "event_id", "name", "version", "tenant", "occurred_at", "payload")
+
+
+def read_raw(
+    conn: Connection, *, after: tuple[int, int], limit: int, postgres: bool
+) -> list[tuple[Any, ...]]:
+    """:func:`read_events` for bulk readers, as the driver's tuples (:data:`RAW_COLUMNS`):
+    nothing decoded — ``occurred_at`` is UTC text (``YYYY-MM-DD HH:MM:SS[.ffffff]``),
+    ``payload`` the stored JSON text — and no object built per event."""
+    if postgres:
+        sql = ("SELECT seq, txid, event_id, name, version, tenant, "
+               "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
+               "payload::text FROM outbox WHERE (txid, seq) > (%s, %s) "
+               "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+               "ORDER BY txid, seq LIMIT %s")
+    else:
+        # SQLAlchemy stores SQLite datetimes as UTC text already
+        sql = ("SELECT seq, txid, event_id, name, version, tenant, occurred_at, payload "
+               "FROM outbox WHERE (txid, seq) > (?, ?) ORDER BY txid, seq LIMIT ?")
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, (after[0], after[1], limit))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def read_positions(
     conn: Connection, *, after: tuple[int, int], limit: int, postgres: bool,
     names: frozenset[str],

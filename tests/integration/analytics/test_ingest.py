@@ -174,3 +174,21 @@ def test_relay_killed_mid_run_restarts_with_every_event_exactly_once(
     in_lake = lake_ids(tmp_path / "lake")
     assert [i for i, n in Counter(in_lake).items() if n > 1] == []
     assert sorted(in_lake) == expected
+
+
+def test_both_stacks_ingest_the_envelope_and_payload_text_as_written(platform: Platform) -> None:
+    when = datetime(2026, 11, 11, 9, 30, 15, 123456, tzinfo=UTC)
+    [paid] = emit(platform.db, ("commerce.order_paid", "acme", when,
+                                {"order_id": "o1", "quantity": 2, "amount": 5998}))
+    [midnight] = emit(platform.db, ("commerce.order_paid", "acme", T0.replace(hour=0),
+                                    {"order_id": "o2", "quantity": 1, "amount": 1}))
+    assert platform.ingestor.drain() == 2
+    rows = platform.warehouse.query(
+        "SELECT id, occurred_at, day, payload FROM events ORDER BY occurred_at")
+    assert [(r["id"], r["occurred_at"], str(r["day"])) for r in rows] == [
+        (midnight, T0.replace(hour=0), "2026-11-11"), (paid, when, "2026-11-11")]
+    assert rows[1]["payload"] == '{"order_id":"o1","quantity":2,"amount":5998}'
+    assert platform.warehouse.query(
+        "SELECT order_id, quantity, amount FROM ev_commerce_order_paid ORDER BY order_id") == [
+        {"order_id": "o1", "quantity": 2, "amount": 5998},
+        {"order_id": "o2", "quantity": 1, "amount": 1}]

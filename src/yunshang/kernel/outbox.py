@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -203,6 +203,28 @@ def read_raw(
     try:
         cursor.execute(sql, (after[0], after[1], limit))
         return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def write_raw(conn: Connection, rows: Iterable[tuple[str, str, int, str, str, str]], *,
+              postgres: bool) -> None:
+    """Bulk-appends events given as :func:`read_raw` returns them, in the caller's
+    transaction: ``(event_id, name, version, tenant, occurred_at, payload)`` with
+    ``occurred_at`` as UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` and ``payload`` as JSON
+    text. For generated histories (``yunshang analytics seed``): ``executemany`` on
+    SQLite, ``COPY`` on PostgreSQL (rows get the transaction's id)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cols = "event_id, name, version, tenant, occurred_at, payload"
+    try:
+        if postgres:
+            txid = conn.exec_driver_sql(f"SELECT {PG_TXID_SQL}").scalar_one()
+            with cursor.copy(f"COPY outbox (txid, {cols}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row((txid, r[0], r[1], r[2], r[3], r[4] + "+00", r[5]))
+        else:
+            cursor.executemany("INSERT INTO outbox (txid, event_id, name, version, tenant, "
+                               "occurred_at, payload) VALUES (0, ?, ?, ?, ?, ?, ?)", rows)
     finally:
         cursor.close()
 

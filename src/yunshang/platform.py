@@ -29,6 +29,8 @@ from yunshang.kernel.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from yunshang.analytics import Ingestor, Warehouse
+    from yunshang.analytics.metrics import QueryEngine
+    from yunshang.analytics.spark import SparkEngine
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class Platform:
         self._analytics_lock = threading.Lock()
         self._warehouse: Warehouse | None = None
         self._ingestor: Ingestor | None = None
+        self._spark: SparkEngine | None = None
 
     @property
     def warehouse(self) -> Warehouse:
@@ -94,6 +97,20 @@ class Platform:
 
                 self._ingestor = Ingestor(self.db, warehouse, self.settings.var_dir / "lake")
             return self._ingestor
+
+    @property
+    def analytics(self) -> QueryEngine:
+        """Where metrics run: the DuckDB warehouse, or (``analytics_engine=spark``) Spark
+        over the Parquet lake, which the DuckDB ingestor writes either way."""
+        if self.settings.analytics_engine != "spark":
+            return self.warehouse
+        with self._analytics_lock:
+            if self._spark is None:
+                from yunshang.analytics.spark import SparkEngine
+
+                self._spark = SparkEngine(self.settings.var_dir / "lake",
+                                          master=self.settings.spark_master)
+            return self._spark
 
     def migrate(self) -> None:
         from yunshang.migrate import upgrade
@@ -150,4 +167,6 @@ class Platform:
         self.engine.stop()
         if self._warehouse is not None:
             self._warehouse.close()
+        if self._spark is not None:
+            self._spark.close()
         self.db.dispose()

@@ -60,5 +60,5 @@ async def run_metric(
     params = MetricParams(tenant=scope, start=start, end=end, by=by, view=view, filters=filters,
                           window_hours=window_hours, periods=periods, limit=limit)
     runner.to_query(params)  # validates before touching the warehouse
-    rows = await run_in_threadpool(runner.run, platform.warehouse, params)
+    rows = await run_in_threadpool(runner.run, platform.analytics, params)
     return JsonResponse({"metric": metric, "tenant": scope, "items": rows})

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
     sweep_interval_s: float = Field(default=1.0, gt=0)
     batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")
+    analytics_engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Runs metrics on the DuckDB warehouse, or on Spark over the Parquet lake "
+                    "(ingestion goes through DuckDB either way).")
+    spark_master: str = Field(
+        default="local[2]", description="Spark master URL for analytics_engine=spark.")
     redis_stale_after_s: float = Field(
         default=60.0, gt=0,
         description="Redis engine: a claim admitted this long ago whose order is not in the "

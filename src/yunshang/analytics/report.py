@@ -21,6 +21,7 @@ from rich.table import Table
 
 from . import charts
 from .metrics import METRICS, MetricParams, QueryEngine
+from .metrics.base import lit
 
 Rows = list[dict[str, Any]]
 
@@ -67,6 +68,13 @@ class Report:
     #: section chart name → rows; summary title → rows
     rows: dict[str, Rows] = field(default_factory=dict)
     summaries: dict[str, Rows] = field(default_factory=dict)
+    #: channel id → its name (``commerce.channel_created``), to label keys for people
+    channels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, key: Any) -> Any:
+        """A channel id as its name; anything else unchanged."""
+        name = self.channels.get(key) if isinstance(key, str) else None
+        return name or key
 
 
 def _params(tenant: str, start: datetime | None, end: datetime | None,
@@ -87,6 +95,10 @@ def build_report(engine: QueryEngine, tenant: str, *, start: datetime | None = N
     for title, metric, options in SUMMARIES:
         report.summaries[title] = METRICS[metric].run(
             engine, _params(tenant, start, end, options))
+    # the tenant is validated by MetricParams above, before it reaches this SQL
+    report.channels = {r["channel_id"]: r["name"] for r in engine.query(
+        "SELECT channel_id, min(name) AS name FROM ev_commerce_channel_created "  # noqa: S608
+        f"WHERE tenant = {lit(tenant)} GROUP BY channel_id ORDER BY channel_id")}
     return report
 
 
@@ -107,7 +119,8 @@ def _cell(value: Any, column: str = "") -> str:
     return str(value)
 
 
-def _table(title: str, rows: Rows, columns: Sequence[str] = (), max_rows: int = 12) -> Table:
+def _table(title: str, rows: Rows, columns: Sequence[str] = (), max_rows: int = 12,
+           label: Callable[[Any], Any] = lambda key: key) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False)
     cols = list(columns) or (list(rows[0]) if rows else ["—"])
     for col in cols:
@@ -116,7 +129,8 @@ def _table(title: str, rows: Rows, columns: Sequence[str] = (), max_rows: int = 
     for i, row in enumerate(shown):
         if len(rows) > max_rows and i == max_rows // 2:
             table.add_row(*["…"] * len(cols))
-        table.add_row(*[_cell(row.get(c), c) for c in cols])
+        table.add_row(*[_cell(label(row.get(c)) if c == "key" else row.get(c), c)
+                        for c in cols])
     if not rows:
         table.add_row("no events yet", *[""] * (len(cols) - 1))
     return table
@@ -161,7 +175,7 @@ def print_report(console: Console, report: Report) -> None:
             console.print(_retention_table(rows))
         else:
             console.print(_table(METRICS[section.metric].title, rows, section.columns,
-                                 section.max_rows))
+                                 section.max_rows, report.label))
     for title in ("Escrow in total", "OTA rollouts", "Top apps by usage"):
         console.print(_table(title, report.summaries[title]))
 
@@ -179,7 +193,8 @@ def write_charts(report: Report, folder: Path | str,
     written: list[Path] = []
     for section in SECTIONS:
         rows = report.rows[section.chart]
-        written += charts.render(section.chart, rows, folder, formats)
+        labelled = [{**r, "key": report.label(r["key"])} if "key" in r else r for r in rows]
+        written += charts.render(section.chart, labelled, folder, formats)
         data = folder / f"{section.chart}.json"
         data.write_bytes(orjson.dumps(rows, default=_json_default,
                                       option=orjson.OPT_INDENT_2))

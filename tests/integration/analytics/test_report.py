@@ -81,3 +81,26 @@ def test_report_command(tmp_path, monkeypatch) -> None:
     bad = runner.invoke(app, ["report", "--tenant", "Not A Tenant", "--out", str(out)])
     assert bad.exit_code == 2
     assert "tenant" in bad.output
+
+
+def test_report_names_channels(make_platform, tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from tests.integration.analytics.support import emit
+
+    platform = make_platform()
+    when = datetime(2026, 11, 11, tzinfo=UTC)
+    emit(platform.db,
+         ("commerce.channel_created", "acme", when,
+          {"channel_id": "chn_a", "name": "Tmall", "kind": "marketplace"}),
+         ("commerce.order_paid", "acme", when,
+          {"order_id": "o1", "channel_id": "chn_a", "sku_id": "sku_1", "quantity": 1,
+           "amount": 500, "currency": "CNY"}))
+    platform.ingestor.drain()
+    report = build_report(platform.warehouse, "acme")
+    assert report.channels == {"chn_a": "Tmall"}
+    console = Console(record=True, width=160)
+    print_report(console, report)
+    assert "Tmall" in console.export_text()
+    write_charts(report, tmp_path)
+    assert "chn_a" in (tmp_path / "sales.json").read_text()  # the data keeps the ids

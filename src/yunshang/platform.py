@@ -72,6 +72,7 @@ class Platform:
                                                               event.payload)))
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._ingester: threading.Thread | None = None
         self._claims_settled_at: float | None = None
         # The analytics warehouse (DuckDB) opens on first use, never at start-up.
         self._analytics_lock = threading.Lock()
@@ -124,6 +125,10 @@ class Platform:
             self.relay.start()
             self._sweeper = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
             self._sweeper.start()
+            if self.settings.analytics_ingest_interval_s > 0:
+                self._ingester = threading.Thread(target=self._ingest_loop, name="ingester",
+                                                  daemon=True)
+                self._ingester.start()
 
     def sweep(self) -> dict[str, int]:
         """One pass of the periodic jobs: expire unpaid orders, auto-release escrow,
@@ -159,10 +164,28 @@ class Platform:
             except Exception:  # a failed pass is retried on the next tick
                 log.exception("sweep failed")
 
+    def _ingest_loop(self) -> None:
+        """Keeps the analytics warehouse a few seconds behind the outbox. A server that
+        cannot open the warehouse (another process owns the DuckDB file) says so once
+        and leaves ingestion to that process."""
+        from yunshang.kernel.errors import Unavailable
+
+        while not self._stop.wait(self.settings.analytics_ingest_interval_s):
+            try:
+                while not self._stop.is_set() and self.ingestor.run_once():
+                    pass
+            except Unavailable as exc:
+                log.warning("analytics ingestion off in this process: %s", exc.message)
+                return
+            except Exception:  # retried on the next tick; exactly-once holds across retries
+                log.exception("analytics ingestion failed")
+
     def stop(self) -> None:
         self._stop.set()
         if self._sweeper:
             self._sweeper.join(timeout=5)
+        if self._ingester:
+            self._ingester.join(timeout=30)
         self.relay.stop()
         self.engine.stop()
         if self._warehouse is not None:

@@ -24,9 +24,14 @@ def ingest(
 
     platform = Platform(Settings())
     platform.migrate()
+    from yunshang.kernel.errors import Unavailable
+
     try:
         n = platform.ingestor.drain(batch=batch)
         console.print(f"ingested {n} events; warehouse holds {platform.warehouse.count()}")
+    except Unavailable as exc:  # the warehouse belongs to another process
+        console.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from None
     finally:
         platform.stop()
 

@@ -27,6 +27,8 @@ from typing import Any
 
 import duckdb
 
+from yunshang.kernel.errors import Unavailable
+
 from .schemas import ENVELOPE, SCHEMAS, fill_sql, table_name, table_sql
 
 _DDL = [
@@ -73,7 +75,16 @@ class Warehouse:
             config["memory_limit"] = memory_limit
         if threads is not None:
             config["threads"] = threads
-        self._conn = duckdb.connect(str(self.path), config=config)
+        try:
+            self._conn = duckdb.connect(str(self.path), config=config)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            # DuckDB: one writing process per file
+            raise Unavailable(
+                f"the analytics warehouse {self.path} is open in another process (a running "
+                "`yunshang serve`?): ask that server (GET /v1/analytics/…) or stop it "
+                "first") from None
         self._lock = threading.RLock()
         with self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
                     "(ingestion goes through DuckDB either way).")
     spark_master: str = Field(
         default="local[2]", description="Spark master URL for analytics_engine=spark.")
+    analytics_ingest_interval_s: float = Field(
+        default=5.0, ge=0,
+        description="The server ingests the outbox into the warehouse this often (0: never; "
+                    "then `yunshang analytics ingest` does it).")
     redis_stale_after_s: float = Field(
         default=60.0, gt=0,
         description="Redis engine: a claim admitted this long ago whose order is not in the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")  # offline: never a window, never a display
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import StrMethodFormatter
 
 Rows = list[dict[str, Any]]
 FORMATS = ("png", "svg")
@@ -165,13 +167,18 @@ def escrow(fig: Figure, rows: Rows) -> None:
     if not rows:
         _empty(ax)
         return
-    days = [r["key"] for r in rows]
-    for key, color in (("gmv", _BLUE), ("released", _GREEN), ("refunded", _ORANGE)):
-        ax.plot(days, [r[key] / 100 for r in rows], label=key, color=color, marker="o")
-    ax.plot(days, [r["held_cumulative"] / 100 for r in rows], label="held (balance)",
-            color=_GREY, linestyle="--")
-    ax.set_ylabel("yuan per day")
-    ax.set_title("Escrow: captured, released, refunded, held")
+    # midnight datetimes: a date plus 6 hours would still be the same date
+    days = [datetime.combine(r["key"], time()) for r in rows]
+    width = timedelta(hours=6)
+    for i, (key, color) in enumerate((("gmv", _BLUE), ("released", _GREEN),
+                                      ("refunded", _ORANGE))):
+        ax.bar([d + (i - 1) * width for d in days], [r[key] / 100 for r in rows],
+               width=width, label=key, color=color)
+    ax.step(days, [r["held_cumulative"] / 100 for r in rows], where="post",
+            label="held (balance at day's end)", color=_GREY, linestyle="--")
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_ylabel("yuan")
+    ax.set_title("Escrow per day: captured, released, refunded; balance held")
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
 

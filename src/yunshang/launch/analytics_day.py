@@ -42,9 +42,14 @@ class AnalyticsReport:
         return rows[0] if rows else {}
 
 
-def _daily_use(day: int, rng: random.Random) -> bool:
-    """Chance a phone is used on day ``day`` after launch: 95 % falling to ~35 %."""
-    return rng.random() < 0.35 + 0.60 * 0.85 ** day
+#: chance per day that a phone's owner stops using it for good (~13 % a week)
+CHURN_PER_DAY = 0.02
+
+
+def _daily_use(day: int, engagement: float, rng: random.Random) -> bool:
+    """Whether a phone still in use is picked up on day ``day`` after launch: its
+    owner's engagement, boosted by novelty in the first days."""
+    return rng.random() < min(1.0, engagement * (1 + 0.8 * 0.8 ** day))
 
 
 def play_weeks(console: Console, platform: Platform, clock: ManualClock, rng: random.Random,
@@ -56,6 +61,8 @@ def play_weeks(console: Console, platform: Platform, clock: ManualClock, rng: ra
     phones = [Principal(key_id="phone", role=Role.DEVICE, tenant=tenant, subject=imei)
               for imei in imeis]
     apps = packages or ["com.meizu.music"]
+    engagement = {str(p.subject): rng.uniform(0.25, 0.9) for p in phones}
+    churned: set[str] = set()
     with Progress(TextColumn("[bold blue]the weeks after"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("days"), console=console) as progress:
         task = progress.add_task("weeks", total=result.days)
@@ -63,7 +70,11 @@ def play_weeks(console: Console, platform: Platform, clock: ManualClock, rng: ra
             clock.set(start + timedelta(days=day))
             result.auto_released += platform.commerce.release_due_escrow(limit=10_000)
             for phone in phones:
-                if not _daily_use(day, rng):
+                imei = str(phone.subject)
+                if imei in churned or rng.random() < CHURN_PER_DAY:
+                    churned.add(imei)
+                    continue
+                if not _daily_use(day, engagement[imei], rng):
                     continue
                 at = clock.now() - timedelta(seconds=rng.randint(0, 6 * 3600))
                 pkg = rng.choice(apps)
@@ -72,8 +83,7 @@ def play_weeks(console: Console, platform: Platform, clock: ManualClock, rng: ra
                           "duration_ms": rng.randint(10_000, 1_800_000)},
                          {"kind": "session", "at": at + timedelta(minutes=6),
                           "duration_ms": rng.randint(60_000, 3_600_000)}]
-                result.telemetry_events += platform.telemetry.ingest(phone, str(phone.subject),
-                                                                     batch)
+                result.telemetry_events += platform.telemetry.ingest(phone, imei, batch)
             progress.advance(task)
     console.print(f"[green]✓[/] {weeks} weeks of use: {result.telemetry_events:,} telemetry "
                   f"events; the daily sweep released {result.auto_released} orders' escrow as "

@@ -503,10 +503,11 @@ def telemetry(h: History, rng: np.random.Generator, p: Phones, *, count: int, en
     ended, begin = ended - late, begin - late
     opened, closed = opened - late[session_of], closed - late[session_of]
 
+    table = np.array([versions(m) for m in range(len(MODELS))], dtype=object)
+
     def version(phones: np.ndarray, when: np.ndarray) -> list[str]:
         level = (p.updates[phones] <= when[:, None]).sum(axis=1)
-        return [versions(int(m))[lv] for m, lv in zip(p.model[phones].tolist(), level.tolist(),
-                                                       strict=True)]
+        return list(table[p.model[phones], level].tolist())
 
     names = [MODELS[m][0] for m in p.model.tolist()]
     heads = [f'{{"device_id":{q(d)},"imei":{q(i)},"model":{q(m)},"os_version":'

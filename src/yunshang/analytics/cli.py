@@ -45,7 +45,8 @@ def seed(
     = 2026,
 ) -> None:
     """Write a realistic synthetic event history into the outbox (for demos and benchmarks):
-    sales, orders, devices, telemetry with seasonality and churn, apps, OTA, marketing."""
+    sales, orders, devices, telemetry with seasonality and churn, apps, OTA, marketing.
+    The relay counts it as delivered (no server should run meanwhile)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from yunshang.kernel.settings import Settings
@@ -69,8 +70,12 @@ def seed(
             def show(phase: str, done: int, total: int) -> None:
                 bar.update(task, description=phase, completed=done, total=total)
 
+            # the history holds the events its shipments led to (devices.device_sold):
+            # the relay must not deliver it again; what use cases wrote before, it does
+            platform.relay.drain()
             report = seed_history(platform.db, events=events, now=platform.clock.now(),
                                   tenant=tenant, days=days, seed=seed, progress=show)
+            platform.relay.mark_delivered()
         rate = report.events / (report.generate_s + report.write_s)
         console.print(f"seeded {report.events:,} events for {tenant} from "
                       f"{report.first:%Y-%m-%d} to {report.last:%Y-%m-%d %H:%M} UTC "

@@ -312,6 +312,26 @@ class Relay:
             uow.commit()
             return read
 
+    def mark_delivered(self) -> tuple[int, int]:
+        """Moves every subscriber's checkpoint to the outbox's last committed event (never
+        back) and returns that position: everything up to it counts as delivered.
+
+        For histories written straight into the outbox (``yunshang analytics seed``)
+        that already hold their side effects' events; :meth:`drain` first, so no event
+        written by a use case is skipped.
+        """
+        with self.db.unit_of_work() as uow:
+            row = uow.conn.execute(select(outbox.c.txid, outbox.c.seq)
+                                   .order_by(outbox.c.txid.desc(), outbox.c.seq.desc())
+                                   .limit(1)).first()
+            last = (int(row.txid), int(row.seq)) if row else (-1, 0)
+            for sub in self.subscribers:
+                at = self._checkpoint(uow.conn, sub.name)
+                if at < last:
+                    self._save_checkpoint(uow.conn, sub.name, last, at == (-1, 0))
+            uow.commit()
+        return last
+
     def drain(self, *, batch: int = 500) -> int:
         """Delivers until every subscriber has caught up; returns events read."""
         total = 0

@@ -14,6 +14,7 @@ from tests.conftest import sqlite_settings
 from yunshang.analytics.schemas import SCHEMAS, table_name
 from yunshang.analytics.seed import seed_history
 from yunshang.analytics.seed_world import DAY, US, generate
+from yunshang.devices.store import devices
 from yunshang.kernel.imei import is_valid_imei
 from yunshang.kernel.outbox import outbox
 from yunshang.platform import Platform
@@ -172,6 +173,10 @@ def test_seed_command(tmp_path: Path, monkeypatch) -> None:
             tenants = conn.execute(select(outbox.c.tenant, func.count()).group_by(
                 outbox.c.tenant)).all()
         assert [tuple(r) for r in tenants] == [("acme", 4000)]
+        # the seeded shipments are history: the relay does not register their phones
+        assert platform.relay.drain() == 0
+        with platform.db.read() as conn:
+            assert conn.execute(select(func.count()).select_from(devices)).scalar_one() == 0
     finally:
         platform.stop()
     too_few = runner.invoke(app, ["analytics", "seed", "--events", "1000", "--days", "3650"])

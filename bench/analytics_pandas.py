@@ -1,6 +1,7 @@
 """The pandas baseline of ``bench/analytics.py``: every metric of ``METRICS``, computed the
 obvious way — ``groupby``, ``merge``, ``drop_duplicates`` — from DataFrames of the
-warehouse's typed ``ev_*`` tables.
+warehouse's typed ``ev_*`` tables and of the ``device_days`` rollup, the same inputs
+the metric SQL reads.
 
 One function per metric name, taking the loaded frames and the metric's parameters and
 returning the rows the metric's SQL returns (same columns, same numbers; the docstrings
@@ -54,6 +55,8 @@ TELEMETRY = ("ev_devices_app_opened", "ev_devices_app_closed", "ev_devices_sessi
 for _t in TELEMETRY:
     COLUMNS[_t] = ("tenant", "occurred_at", "day", "device_id", "os_version", "package",
                    "duration_ms")
+#: the rollup DuckDB keeps at ingestion; the activity metrics read it on both sides
+COLUMNS["device_days"] = ("tenant", "device_id", "day", "os_version")
 
 
 class Frames:
@@ -284,9 +287,9 @@ def activation(f: Frames, p: MetricParams) -> list[dict[str, Any]]:
 
 
 def _activity(f: Frames, p: MetricParams) -> pd.DataFrame:
-    """Distinct (device_id, day) pairs with any telemetry."""
-    seen = pd.concat([f.of(t, p)[["device_id", "day"]] for t in TELEMETRY])
-    return seen.dropna(subset=["device_id"]).drop_duplicates()
+    """Distinct (device_id, day) pairs with any telemetry: the ``device_days`` rollup
+    (the metric SQL reads it too)."""
+    return f.of("device_days", p)[["device_id", "day"]]
 
 
 def active_devices(f: Frames, p: MetricParams) -> list[dict[str, Any]]:
@@ -392,10 +395,7 @@ def ota_adoption(f: Frames, p: MetricParams) -> list[dict[str, Any]]:
         out["success_rate"] = (out["succeeded"] / out["reported"]).astype(float).round(4)
         return _records(out.sort_values("rollout_id")[
             ["rollout_id", "to_version", "reported", "succeeded", "failed", "success_rate"]])
-    seen = pd.concat([f.of(t, p)[["device_id", "day", "occurred_at", "os_version"]]
-                      for t in TELEMETRY]).dropna(subset=["device_id", "os_version"])
-    latest = seen.sort_values(["device_id", "day", "occurred_at", "os_version"]).drop_duplicates(
-        ["device_id", "day"], keep="last")
+    latest = f.of("device_days", p).dropna(subset=["os_version"])
     counts = latest.groupby(["day", "os_version"]).size().rename("devices").reset_index()
     counts["share"] = (counts["devices"]
                        / counts.groupby("day")["devices"].transform("sum")).round(4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from matplotlib.ticker import StrMethodFormatter
 
 Rows = list[dict[str, Any]]
 FORMATS = ("png", "svg")
+_EPOCH = date(1970, 1, 1)
 _BLUE, _ORANGE, _GREEN, _GREY = "#2b6cb0", "#dd6b20", "#38a169", "#a0aec0"
 
 
@@ -167,15 +168,17 @@ def escrow(fig: Figure, rows: Rows) -> None:
     if not rows:
         _empty(ax)
         return
-    # midnight datetimes: a date plus 6 hours would still be the same date
-    days = [datetime.combine(r["key"], time()) for r in rows]
-    width = timedelta(hours=6)
+    # matplotlib day numbers: three bars of a quarter day side by side per day
+    # (matplotlib's default epoch is 1970-01-01)
+    days = [float((r["key"] - _EPOCH).days) for r in rows]
+    width = 0.25
     for i, (key, color) in enumerate((("gmv", _BLUE), ("released", _GREEN),
                                       ("refunded", _ORANGE))):
         ax.bar([d + (i - 1) * width for d in days], [r[key] / 100 for r in rows],
                width=width, label=key, color=color)
     ax.step(days, [r["held_cumulative"] / 100 for r in rows], where="post",
             label="held (balance at day's end)", color=_GREY, linestyle="--")
+    ax.xaxis_date()
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_ylabel("yuan")
     ax.set_title("Escrow per day: captured, released, refunded; balance held")

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 from yunshang.kernel.db import Database
 from yunshang.kernel.outbox import RAW_COLUMNS, read_raw
 
+from .rollups import from_batch, merge_statements
 from .schemas import SCHEMAS, fill_sql
 from .warehouse import Warehouse
 
@@ -141,6 +142,8 @@ class Ingestor:
                 cur.execute("INSERT INTO events SELECT * FROM fresh")
                 for name in SCHEMAS:
                     cur.execute(fill_sql(name, source="fresh"))
+                for stmt in merge_statements(from_batch("fresh")):
+                    cur.execute(stmt)
                 cur.execute("INSERT INTO lake_pending VALUES (?)", [number])
                 cur.execute("DELETE FROM ingest_checkpoint")
                 cur.execute("INSERT INTO ingest_checkpoint VALUES (?, ?)", [last_txid, last_seq])

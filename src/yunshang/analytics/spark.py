@@ -44,6 +44,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 
 from .ingest import lake_glob
+from .rollups import ACTIVITY_EVENTS, ROLLUPS
 from .schemas import ENVELOPE, SCHEMAS, view_name
 
 if TYPE_CHECKING:
@@ -63,7 +64,21 @@ _WIDE_INTEGERS = {T.INT128, T.UBIGINT, T.UINT128, T.INT256, T.UINT256}
 
 
 def _schema() -> dict[str, object]:
-    return {view_name(name): dict(ENVELOPE + fields) for name, fields in SCHEMAS.items()}
+    return {**{view_name(name): dict(ENVELOPE + fields) for name, fields in SCHEMAS.items()},
+            **{name: dict(cols) for name, cols in ROLLUPS.items()}}
+
+
+def device_days_sql() -> str:
+    """Spark's ``device_days``: what :mod:`.rollups` keeps in DuckDB at ingestion,
+    computed from the typed views (latest version by (time, version), as ``arg_max``)."""
+    union = " UNION ALL ".join(
+        f"SELECT tenant, device_id, day, occurred_at, os_version FROM {view_name(n)}"  # noqa: S608
+        for n in ACTIVITY_EVENTS)
+    return ("SELECT tenant, device_id, day,"  # noqa: S608 - our own view names
+            " max(occurred_at) FILTER (WHERE os_version IS NOT NULL) AS version_at,"
+            " max_by(os_version, struct(occurred_at, os_version))"
+            " FILTER (WHERE os_version IS NOT NULL) AS os_version"
+            f" FROM ({union}) t WHERE device_id IS NOT NULL GROUP BY tenant, device_id, day")
 
 
 # --- the typed views --------------------------------------------------------------------
@@ -492,6 +507,9 @@ class SparkEngine:
             df = spark.sql(view_sql(name)).persist()
             df.createOrReplaceTempView(view_name(name))
             self._typed.append(df)
+        days = spark.sql(device_days_sql()).persist()
+        days.createOrReplaceTempView("device_days")
+        self._typed.append(days)
         self._files = files
 
     def close(self) -> None:

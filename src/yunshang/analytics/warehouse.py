@@ -31,6 +31,7 @@ import duckdb
 
 from yunshang.kernel.errors import Unavailable
 
+from .rollups import ACTIVITY_EVENTS, DEVICE_DAYS_DDL, from_typed_tables, merge_statements
 from .schemas import ENVELOPE, SCHEMAS, fill_sql, table_name, table_sql
 
 _DDL = [
@@ -154,6 +155,7 @@ def _upgrade(cur: duckdb.DuckDBPyConnection) -> None:
             "AND t.table_name LIKE 'ev\\_%' ESCAPE '\\' "
             "ORDER BY t.table_name, c.ordinal_position").fetchall():
         existing.setdefault(name, (kind, []))[1].append((column, data_type))
+    rebuilt = set()
     for event_name in SCHEMAS:
         table = table_name(event_name)
         kind, columns = existing.get(table, ("", []))
@@ -163,6 +165,15 @@ def _upgrade(cur: duckdb.DuckDBPyConnection) -> None:
         cur.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {table}")
         cur.execute(table_sql(event_name))
         cur.execute(fill_sql(event_name))
+        rebuilt.add(event_name)
+    has_rollup = cur.execute("SELECT count(*) FROM information_schema.tables "
+                             "WHERE table_name = 'device_days'").fetchone()
+    if not (has_rollup and has_rollup[0]) or rebuilt & set(ACTIVITY_EVENTS):
+        # a file from before the rollup, or its sources were rebuilt: fill it from them
+        cur.execute("DROP TABLE IF EXISTS device_days")
+        cur.execute(DEVICE_DAYS_DDL)
+        for stmt in merge_statements(from_typed_tables()):
+            cur.execute(stmt)
 
 
 #: information_schema's names of the types :mod:`.schemas` writes differently

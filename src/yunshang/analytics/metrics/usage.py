@@ -3,22 +3,32 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import ClassVar
 
-from .base import Metric, MetricParams, lit, ts
+from .base import Metric, MetricParams, lit
 
-#: telemetry that proves a device was in use that day
+#: telemetry that proves a device was in use that day (folded into ``device_days``)
 ACTIVITY = ("ev_devices_app_opened", "ev_devices_app_closed", "ev_devices_session_recorded",
             "ev_devices_app_crashed")
 
 
+def _days_where(params: MetricParams, lookback_days: int = 0) -> str:
+    """Tenant and whole UTC days: the days that ``[start, end)`` touches (start's day
+    ``lookback_days`` earlier)."""
+    parts = [f"tenant = {lit(params.tenant)}"]
+    if params.start:
+        first = params.start.astimezone(UTC).date() - timedelta(days=lookback_days)
+        parts.append(f"day >= DATE '{first.isoformat()}'")
+    if params.end:
+        last = (params.end - timedelta(microseconds=1)).astimezone(UTC).date()
+        parts.append(f"day <= DATE '{last.isoformat()}'")
+    return " AND ".join(parts)
+
+
 def _activity(where: str) -> str:
-    """Distinct (device_id, day) pairs with any telemetry."""
-    union = "\n    UNION ALL\n".join(
-        f"    SELECT device_id, day FROM {rel} WHERE {where}" for rel in ACTIVITY)
-    return (f"  SELECT DISTINCT device_id, day FROM (\n{union}\n  ) a"
-            f" WHERE device_id IS NOT NULL")
+    """The (device_id, day) pairs with any telemetry: the ``device_days`` rollup."""
+    return f"  SELECT device_id, day FROM device_days WHERE {where}"
 
 
 def _numbers(count: int) -> str:
@@ -39,12 +49,10 @@ class ActiveDevices(Metric):
     def to_query(self, params: MetricParams) -> str:
         self.check(params)
         # WAU/MAU on the range's first days need the 29 days before it
-        lookback = MetricParams(params.tenant,
-                                params.start - timedelta(days=29) if params.start else None,
-                                params.end)
-        first = f"\nWHERE day >= CAST({ts(params.start)} AS DATE)" if params.start else ""
+        first = (f"\nWHERE day >= DATE '{params.start.astimezone(UTC).date().isoformat()}'"
+                 if params.start else "")
         return (
-            f"WITH activity AS (\n{_activity(self.where(lookback))}\n),\n"
+            f"WITH activity AS (\n{_activity(_days_where(params, lookback_days=29))}\n),\n"
             f"spans AS (\n"
             f"  SELECT device_id, day, lag(day) OVER (PARTITION BY device_id ORDER BY day)"
             f" AS prev\n  FROM activity\n),\n"
@@ -87,7 +95,6 @@ class Retention(Metric):
     def to_query(self, params: MetricParams) -> str:
         view = self.view(self.check(params))
         periods = int(self.number(params, "periods") or 8)
-        tenant = lit(params.tenant)
         offset = ("CAST(floor(date_diff('day', c.cohort, a.day) / 7) AS BIGINT)" if view == "weekly"
                   else "date_diff('day', c.activated_on, a.day)")
         # the period has ended for every device of the cohort by the last telemetry day
@@ -99,7 +106,7 @@ class Retention(Metric):
             f"    CAST(date_trunc('week', min(day)) AS DATE) AS cohort\n"
             f"  FROM ev_devices_device_activated WHERE {self.where(params)}\n"
             f"  GROUP BY device_id\n),\n"
-            f"activity AS (\n{_activity(f'tenant = {tenant}')}\n),\n"
+            f"activity AS (\n{_activity(_days_where(MetricParams(params.tenant)))}\n),\n"
             f"returns AS (\n"
             f"  SELECT c.cohort, {offset} AS period, count(DISTINCT c.device_id) AS active\n"
             f"  FROM cohort_devices c JOIN activity a ON a.device_id = c.device_id\n"
@@ -196,19 +203,12 @@ class OtaAdoption(Metric):
                 f" AS failed,\n"
                 f"  round(sum(ok) / count(*), 4) AS success_rate\n"
                 f"FROM reports\nGROUP BY rollout_id\nORDER BY rollout_id")
-        union = "\n    UNION ALL\n".join(
-            f"    SELECT device_id, day, occurred_at, os_version FROM {rel} WHERE {where}"
-            for rel in ACTIVITY)
         return (
-            f"WITH seen AS (\n"
-            f"  SELECT device_id, day, os_version,\n"
-            f"    row_number() OVER (PARTITION BY device_id, day"
-            f" ORDER BY occurred_at DESC, os_version DESC) AS latest\n"
-            f"  FROM (\n{union}\n  ) t\n"
-            f"  WHERE device_id IS NOT NULL AND os_version IS NOT NULL\n),\n"
-            f"counts AS (\n"
-            f"  SELECT day, os_version, count(*) AS devices FROM seen WHERE latest = 1\n"
+            f"WITH counts AS (\n"
+            f"  SELECT day, os_version, count(*) AS devices FROM device_days\n"
+            f"  WHERE {_days_where(params)} AND os_version IS NOT NULL\n"
             f"  GROUP BY day, os_version\n)\n"
             f"SELECT day, os_version, devices,\n"
             f"  round(devices / sum(devices) OVER (PARTITION BY day), 4) AS share\n"
-            f"FROM counts\nORDER BY day, os_version")
+            f"FROM counts\n"
+            f"ORDER BY day, os_version")

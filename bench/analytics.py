@@ -169,7 +169,7 @@ def phase_duckdb(var: Path) -> dict[str, Any]:
 
 
 def phase_pandas(var: Path) -> dict[str, Any]:
-    from analytics_pandas import BASELINES, Frames
+    from analytics_pandas import BASELINES, ROLLUP_METRICS, Frames
     from yunshang.analytics.metrics import MetricParams
 
     frames = Frames(str(var / "lake" / "warehouse.duckdb"))
@@ -192,6 +192,18 @@ def phase_pandas(var: Path) -> dict[str, Any]:
             runs[label(name, params)] = {"missing": f"no pandas baseline: {exc}"}
             continue
         runs[label(name, params)] = {"s": statistics.median(times), "rows": normalise(rows)}
+        if name in ROLLUP_METRICS:  # the same metric from the rollup DuckDB reads
+            frames.rollup = True
+            try:
+                times = []
+                for _ in range(WARM):
+                    t0 = time.perf_counter()
+                    same_rows = fn(frames, p)
+                    times.append(time.perf_counter() - t0)
+            finally:
+                frames.rollup = False
+            runs[label(name, params)]["rollup_s"] = statistics.median(times)
+            runs[label(name, params)]["rollup_equal"] = normalise(same_rows) == normalise(rows)
     return {"load_s": frames.load_s, "rows_loaded": frames.rows(), "runs": runs,
             "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
@@ -243,6 +255,7 @@ class Line:
     warm_s: float
     pandas_s: float | None
     note: str  # mismatch / missing baseline
+    rollup_s: float | None = None  # pandas starting from the device_days rollup
 
     @property
     def ratio(self) -> float | None:
@@ -257,8 +270,10 @@ def compare(duck: dict[str, Any], pand: dict[str, Any]) -> list[Line]:
             lines.append(Line(key, d["cold_s"], d["warm_s"], None, p["missing"]))
             continue
         diff = same([tuple(r) for r in d["rows"]], [tuple(r) for r in p["rows"]])
+        if not diff and p.get("rollup_equal") is False:
+            diff = "pandas from the rollup differs from pandas from the events"
         note = f"MISMATCH: {diff}" if diff else f"{len(d['rows'])} rows, equal"
-        lines.append(Line(key, d["cold_s"], d["warm_s"], p["s"], note))
+        lines.append(Line(key, d["cold_s"], d["warm_s"], p["s"], note, p.get("rollup_s")))
     return lines
 
 
@@ -315,8 +330,12 @@ def render(machine: dict[str, str], seed: dict[str, Any], duck: dict[str, Any],
     for m in RATIO_METRICS:
         if m in defaults:
             r = defaults[m].ratio
+            rs = defaults[m].rollup_s
+            also = ("" if rs is None else
+                    f" (pandas given DuckDB's `device_days` rollup too: "
+                    f"{rs / defaults[m].warm_s:,.1f}×)")
             out.append(f"| {m}: pandas / DuckDB | "
-                       f"{'no baseline' if r is None else f'**{r:,.1f}×**'} | ≥ 10× | "
+                       f"{'no baseline' if r is None else f'**{r:,.1f}×**'}{also} | ≥ 10× | "
                        f"{met(r is not None and r >= TARGETS['ratio'])} |")
     out += [
         f"| peak RSS, ingestion + DuckDB process | {gib(duck['peak_rss'])} (after ingestion "
@@ -332,14 +351,17 @@ def render(machine: dict[str, str], seed: dict[str, Any], duck: dict[str, Any],
         f"{pand['load_s']:.1f} s (not counted below); its process peaked at "
         f"{gib(pand['peak_rss'])}.",
         "",
-        "| metric | DuckDB cold | DuckDB warm (median of 3) | pandas | pandas / DuckDB | result |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| metric | DuckDB cold | DuckDB warm (median of 3) | pandas | pandas / DuckDB "
+        "| pandas from `device_days` (ratio) | result |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for ln in lines:
         pandas_cell = "—" if ln.pandas_s is None else f"{ln.pandas_s:.3f} s"
         ratio = "—" if ln.ratio is None else f"{ln.ratio:,.1f}×"
+        rollup = ("" if ln.rollup_s is None else
+                  f"{ln.rollup_s:.3f} s ({ln.rollup_s / ln.warm_s:,.1f}×)")
         out.append(f"| `{ln.label}` | {ln.cold_s:.3f} s | {ln.warm_s:.3f} s | {pandas_cell} "
-                   f"| {ratio} | {ln.note} |")
+                   f"| {ratio} | {rollup} | {ln.note} |")
     out += [
         "",
         "Events by name: " + ", ".join(f"`{k}` {v:,}" for k, v in sorted(
@@ -351,7 +373,12 @@ def render(machine: dict[str, str], seed: dict[str, Any], duck: dict[str, Any],
         "and reads the next batch while DuckDB stores the current one. The pandas column is "
         "the obvious DataFrame code (`bench/analytics_pandas.py`: groupby, merge, "
         "drop_duplicates on object-dtype strings, as `.df()` returns them), timed on "
-        "DataFrames already in memory.",
+        "DataFrames already in memory; it gets the events, typed, as every metric's input. "
+        "DAU/WAU/MAU, retention and OTA adoption read `device_days` in DuckDB, a rollup "
+        "(one row per device and day with telemetry) kept at ingestion, whose cost is in "
+        "the ingestion rate above. Given that rollup too, pandas does much better: the "
+        "column \"pandas from `device_days`\" says by how much, so the part of each ratio "
+        "that is the rollup's and the part that is the engine's can both be read.",
         "",
         "Run: `.venv/bin/python bench/analytics.py` (`--events 200000` for a quick run that "
         "leaves this file alone).",

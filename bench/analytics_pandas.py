@@ -1,7 +1,8 @@
 """The pandas baseline of ``bench/analytics.py``: every metric of ``METRICS``, computed the
 obvious way — ``groupby``, ``merge``, ``drop_duplicates`` — from DataFrames of the
-warehouse's typed ``ev_*`` tables and of the ``device_days`` rollup, the same inputs
-the metric SQL reads.
+warehouse's typed ``ev_*`` tables: the events, typed. The activity metrics
+(:data:`ROLLUP_METRICS`) can also start from the ``device_days`` rollup that DuckDB
+keeps at ingestion (``Frames.rollup``), the exact inputs their SQL reads.
 
 One function per metric name, taking the loaded frames and the metric's parameters and
 returning the rows the metric's SQL returns (same columns, same numbers; the docstrings
@@ -63,6 +64,8 @@ class Frames:
     """The typed tables as DataFrames, loaded from the warehouse file (read-only)."""
 
     def __init__(self, path: str) -> None:
+        #: read activity from the device_days rollup instead of the telemetry tables
+        self.rollup = False
         self.frames: dict[str, pd.DataFrame] = {}
         self.load_s = 0.0
         started = time.perf_counter()
@@ -287,9 +290,12 @@ def activation(f: Frames, p: MetricParams) -> list[dict[str, Any]]:
 
 
 def _activity(f: Frames, p: MetricParams) -> pd.DataFrame:
-    """Distinct (device_id, day) pairs with any telemetry: the ``device_days`` rollup
-    (the metric SQL reads it too)."""
-    return f.of("device_days", p)[["device_id", "day"]]
+    """Distinct (device_id, day) pairs with any telemetry, from the telemetry tables —
+    or, for the "same inputs" variant, the ``device_days`` rollup DuckDB keeps."""
+    if f.rollup:
+        return f.of("device_days", p)[["device_id", "day"]]
+    seen = pd.concat([f.of(t, p)[["device_id", "day"]] for t in TELEMETRY])
+    return seen.dropna(subset=["device_id"]).drop_duplicates()
 
 
 def active_devices(f: Frames, p: MetricParams) -> list[dict[str, Any]]:
@@ -395,12 +401,21 @@ def ota_adoption(f: Frames, p: MetricParams) -> list[dict[str, Any]]:
         out["success_rate"] = (out["succeeded"] / out["reported"]).astype(float).round(4)
         return _records(out.sort_values("rollout_id")[
             ["rollout_id", "to_version", "reported", "succeeded", "failed", "success_rate"]])
-    latest = f.of("device_days", p).dropna(subset=["os_version"])
+    if f.rollup:
+        latest = f.of("device_days", p).dropna(subset=["os_version"])
+    else:
+        seen = pd.concat([f.of(t, p)[["device_id", "day", "occurred_at", "os_version"]]
+                          for t in TELEMETRY]).dropna(subset=["device_id", "os_version"])
+        latest = seen.sort_values(["device_id", "day", "occurred_at", "os_version"]
+                                  ).drop_duplicates(["device_id", "day"], keep="last")
     counts = latest.groupby(["day", "os_version"]).size().rename("devices").reset_index()
     counts["share"] = (counts["devices"]
                        / counts.groupby("day")["devices"].transform("sum")).round(4)
     return _records(counts.sort_values(["day", "os_version"]))
 
+
+#: metrics whose SQL reads the device_days rollup
+ROLLUP_METRICS = ("active_devices", "retention", "ota_adoption")
 
 BASELINES: dict[str, Callable[[Frames, MetricParams], list[dict[str, Any]]]] = {
     "sales": sales, "sell_through": sell_through, "funnel": funnel, "activation": activation,

@@ -170,7 +170,7 @@ def phase_duckdb(var: Path) -> dict[str, Any]:
 
 def phase_pandas(var: Path) -> dict[str, Any]:
     from analytics_pandas import BASELINES, ROLLUP_METRICS, Frames
-    from yunshang.analytics.metrics import MetricParams
+    from yunshang.analytics.metrics import METRICS, MetricParams
 
     frames = Frames(str(var / "lake" / "warehouse.duckdb"))
     runs: dict[str, Any] = {}
@@ -192,7 +192,8 @@ def phase_pandas(var: Path) -> dict[str, Any]:
             runs[label(name, params)] = {"missing": f"no pandas baseline: {exc}"}
             continue
         runs[label(name, params)] = {"s": statistics.median(times), "rows": normalise(rows)}
-        if name in ROLLUP_METRICS:  # the same metric from the rollup DuckDB reads
+        if name in ROLLUP_METRICS and "device_days" in METRICS[name].to_query(p):
+            # the same metric from the rollup its SQL reads
             frames.rollup = True
             try:
                 times = []

@@ -26,15 +26,12 @@ import argparse
 import json
 import math
 import os
-import platform as pyplatform
 import resource
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -48,6 +45,8 @@ for entry in (ROOT, ROOT / "bench"):
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
+
+from benchdoc import host_info, now_utc, write_section  # noqa: E402
 
 console = Console()
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -226,27 +225,10 @@ def machine_info() -> dict[str, str]:
     import pandas
     import pyarrow
 
-    cpu = "unknown"
-    with suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = "unknown"
-    with suppress(OSError), open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    return {
-        "CPU": cpu, "cores": str(os.cpu_count()), "RAM": ram,
-        "OS": f"{pyplatform.system()} {pyplatform.release()}",
-        "Python": pyplatform.python_version(), "SQLite": sqlite3.sqlite_version,
-        "DuckDB": duckdb.__version__, "pandas": pandas.__version__,
-        "pyarrow": pyarrow.__version__,
-        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    return {**host_info(), "DuckDB": duckdb.__version__, "pandas": pandas.__version__,
+            "pyarrow": pyarrow.__version__,
+            "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "date": now_utc()}
 
 
 @dataclass
@@ -389,15 +371,7 @@ def render(machine: dict[str, str], seed: dict[str, Any], duck: dict[str, Any],
 
 
 def write_doc(section: str) -> None:
-    """Adds or replaces this bench's section, leaving the rest of the file as it is."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
+    write_section("analytics", section, DOC)
 
 
 def main() -> int:

@@ -26,19 +26,14 @@ import argparse
 import asyncio
 import hashlib
 import itertools
-import os
-import platform as pyplatform
 import random
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +48,7 @@ from rich.table import Table  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from tests.e2e.server import ServerProcess, Stack  # noqa: E402
 
+from benchdoc import host_info, now_utc, write_section  # noqa: E402
 from yunshang.devices.agent import DeviceAgent  # noqa: E402
 from yunshang.devices.domain import rollout_bucket  # noqa: E402
 from yunshang.kernel.auth import Principal, Role  # noqa: E402
@@ -411,32 +407,15 @@ def agent_update(base: str, world: World, tmp: Path, v1: bytes, v2: bytes) -> Ag
 
 
 def machine_info() -> dict[str, str]:
-    cpu = "unknown"
-    with suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = "unknown"
-    with suppress(OSError), open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
     import fastapi
     import tuf
     import uvicorn
 
     return {
-        "CPU": cpu,
-        "cores": str(os.cpu_count()),
-        "RAM": ram,
-        "OS": f"{pyplatform.system()} {pyplatform.release()}",
-        "Python": pyplatform.python_version(),
-        "SQLite": sqlite3.sqlite_version,
+        **host_info(),
         "FastAPI / uvicorn": f"{fastapi.__version__} / {uvicorn.__version__}",
         "python-tuf / bsdiff4": f"{tuf.__version__} / {bsdiff4.__version__}",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now_utc(),
     }
 
 
@@ -510,15 +489,7 @@ def render(machine: dict[str, str], world: World, healthz: HttpRun, check_in: Ht
 
 
 def write_doc(section: str) -> None:
-    """Adds or replaces this bench's section, leaving the rest of the file as it is."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
+    write_section("devices", section, DOC)
 
 
 def main() -> int:

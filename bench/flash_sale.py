@@ -29,11 +29,9 @@ import argparse
 import asyncio
 import itertools
 import os
-import platform as pyplatform
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -60,6 +58,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from tests.factories import seed_sale  # noqa: E402
 from tests.services import PostgresServer, RedisServer, free_port  # noqa: E402
 
+from benchdoc import host_info, now_utc, write_section  # noqa: E402
 from yunshang.app import settle_heap  # noqa: E402
 from yunshang.commerce.domain import Order  # noqa: E402
 from yunshang.commerce.errors import SoldOut  # noqa: E402
@@ -269,18 +268,6 @@ def run_tasks(n: int, body: Callable[[int, Samples], Any], rec: Recorder) -> Non
 
 
 def machine_info(pg: PostgresServer, redis_url: str) -> dict[str, str]:
-    cpu = "unknown"
-    with suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = "unknown"
-    with suppress(OSError), open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
     pg_version = subprocess.run([str(pg.bindir / "postgres"), "--version"], capture_output=True,
                                 text=True).stdout.strip()
     import redis
@@ -297,18 +284,13 @@ def machine_info(pg: PostgresServer, redis_url: str) -> dict[str, str]:
     import uvicorn
 
     return {
-        "CPU": cpu,
-        "cores": str(os.cpu_count()),
-        "RAM": ram,
-        "OS": f"{pyplatform.system()} {pyplatform.release()}",
-        "Python": pyplatform.python_version(),
+        **host_info(),
         "PostgreSQL": pg_version.replace("postgres (PostgreSQL) ", ""),
         "Redis": redis_version,
-        "SQLite": sqlite3.sqlite_version,
         "FastAPI / uvicorn": f"{fastapi.__version__} / {uvicorn.__version__}",
         "load generator": wrk_version,
         "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now_utc(),
     }
 
 
@@ -1067,21 +1049,7 @@ class Report:
         return "\n".join(lines) + "\n"
 
     def write(self, path: Path) -> None:
-        section = self.markdown()
-        if path.exists():
-            doc = path.read_text()
-        else:
-            doc = ("# Benchmarks\n\nEach `bench/<name>.py` measures one capability against a "
-                   "baseline in the same run and writes its section here, with the machine it "
-                   "ran on. Timings are never asserted in tests.\n\n")
-        if BEGIN in doc and END in doc:
-            head, rest = doc.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
-            doc = head + section.rstrip("\n") + tail
-        else:
-            doc = doc.rstrip("\n") + "\n\n" + section
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(doc)
+        write_section("flash_sale", self.markdown(), path)
 
 
 METHOD = """

@@ -86,7 +86,8 @@ class Platform:
             if self._warehouse is None:
                 from yunshang.analytics import Warehouse
 
-                self._warehouse = Warehouse(self.settings.var_dir / "lake" / "warehouse.duckdb")
+                self._warehouse = Warehouse(self.settings.var_dir / "lake" / "warehouse.duckdb",
+                                            memory_limit=self.settings.analytics_memory_limit)
             return self._warehouse
 
     @property

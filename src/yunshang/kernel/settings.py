@@ -43,6 +43,10 @@ class Settings(BaseSettings):
                     "(ingestion goes through DuckDB either way).")
     spark_master: str = Field(
         default="local[2]", description="Spark master URL for analytics_engine=spark.")
+    analytics_memory_limit: str = Field(
+        default="1GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory limit for the analytics warehouse (DuckDB's own default "
+                    "is 80 % of RAM, too much beside the platform).")
     analytics_ingest_interval_s: float = Field(
         default=5.0, ge=0,
         description="The server ingests the outbox into the warehouse this often (0: never; "

@@ -38,3 +38,19 @@ def test_background_ingestion(tmp_path, clock) -> None:
         assert "open in another process" in " ".join(other.stdout.split())
     finally:
         platform.stop()
+
+
+def test_memory_limit_setting(tmp_path, clock) -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    settings = sqlite_settings(tmp_path).model_copy(update={"analytics_memory_limit": "300MB"})
+    platform = Platform(settings, clock)
+    platform.migrate()
+    try:
+        limit = platform.warehouse.query("SELECT current_setting('memory_limit') AS m")[0]["m"]
+        assert limit.replace(" ", "") in {"286.1MiB", "300.0MB", "300MB"}, limit
+    finally:
+        platform.stop()
+    with pytest.raises(ValidationError, match="analytics_memory_limit"):
+        type(settings)(analytics_memory_limit="lots")

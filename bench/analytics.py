@@ -167,6 +167,32 @@ def phase_duckdb(var: Path) -> dict[str, Any]:
             "warehouse_bytes": (var / "lake" / "warehouse.duckdb").stat().st_size}
 
 
+def phase_spark(var: Path) -> dict[str, Any]:
+    """Every variant on Spark (local mode, this machine's cores) over the Parquet lake."""
+    from yunshang.analytics.metrics import METRICS, MetricParams
+    from yunshang.analytics.spark import SparkEngine
+
+    started = time.perf_counter()
+    engine = SparkEngine(var / "lake", master=f"local[{os.cpu_count() or 2}]",
+                         driver_memory="6g")
+    try:
+        engine.query("SELECT count(*) AS n FROM device_days")  # session, views, first scan
+        ready_s = time.perf_counter() - started
+        runs = {}
+        for name, params in variants():
+            metric, p = METRICS[name], MetricParams(TENANT, **params)  # type: ignore[arg-type]
+            times, rows = [], []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                rows = metric.run(engine, p)
+                times.append(time.perf_counter() - t0)
+            runs[label(name, params)] = {"cold_s": times[0], "warm_s": times[1],
+                                         "rows": normalise(rows)}
+    finally:
+        engine.close()
+    return {"ready_s": ready_s, "runs": runs}
+
+
 def phase_pandas(var: Path) -> dict[str, Any]:
     from analytics_pandas import BASELINES, ROLLUP_METRICS, Frames
     from yunshang.analytics.metrics import METRICS, MetricParams
@@ -264,8 +290,26 @@ def gib(n: float) -> str:
     return f"{n / 1024 ** 3:.2f} GiB"
 
 
+def spark_lines(duck: dict[str, Any], spark: dict[str, Any]) -> list[str]:
+    """The Spark subsection: each variant's time there and whether its rows equal DuckDB's."""
+    out = ["", "### The same metrics on Spark", "",
+           f"Spark (pyspark, `local[{os.cpu_count()}]`, one machine) read the same Parquet "
+           f"lake; the session, the typed views and `device_days` were ready in "
+           f"{spark['ready_s']:.0f} s. Each metric's SQL is the DuckDB SQL translated by "
+           "sqlglot (`yunshang.analytics.spark`); its rows are compared with DuckDB's.", "",
+           "| metric | Spark first run | Spark second run | DuckDB warm | rows |",
+           "| --- | --- | --- | --- | --- |"]
+    for key, d in duck["runs"].items():
+        sp = spark["runs"][key]
+        diff = same([tuple(r) for r in d["rows"]], [tuple(r) for r in sp["rows"]])
+        out.append(f"| `{key}` | {sp['cold_s']:.2f} s | {sp['warm_s']:.2f} s "
+                   f"| {d['warm_s']:.3f} s | {'MISMATCH: ' + diff if diff else 'equal'} |")
+    return out
+
+
 def render(machine: dict[str, str], seed: dict[str, Any], duck: dict[str, Any],
-           pand: dict[str, Any], lines: list[Line], elapsed: float) -> tuple[str, bool]:
+           pand: dict[str, Any], lines: list[Line], elapsed: float,
+           spark: dict[str, Any] | None = None) -> tuple[str, bool]:
     rate = duck["ingested"] / duck["ingest_s"]
     seed_rate = seed["events"] / (seed["generate_s"] + seed["write_s"])
     slowest = max(lines, key=lambda x: x.warm_s)
@@ -363,10 +407,13 @@ def render(machine: dict[str, str], seed: dict[str, Any], duck: dict[str, Any],
         "column \"pandas from `device_days`\" says by how much, so the part of each ratio "
         "that is the rollup's and the part that is the engine's can both be read.",
         "",
-        "Run: `.venv/bin/python bench/analytics.py` (`--events 200000` for a quick run that "
-        "leaves this file alone).",
-        END,
+        "Run: `.venv/bin/python bench/analytics.py [--spark]` (`--events 200000` for a quick "
+        "run that leaves this file alone).",
     ]
+    if spark is not None:
+        out += spark_lines(duck, spark)
+        checks["spark_equal"] = not any("MISMATCH" in line for line in spark_lines(duck, spark))
+    out.append(END)
     return "\n".join(out) + "\n", all(checks.values())
 
 
@@ -377,14 +424,18 @@ def write_doc(section: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--phase", choices=("seed", "duckdb", "pandas"), help=argparse.SUPPRESS)
+    parser.add_argument("--spark", action="store_true",
+                        help="also run every metric on Spark (local mode) over the lake")
+    parser.add_argument("--phase", choices=("seed", "duckdb", "pandas", "spark"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--var", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
         phases = {"seed": lambda: phase_seed(args.var, args.events),
                   "duckdb": lambda: phase_duckdb(args.var),
-                  "pandas": lambda: phase_pandas(args.var)}
+                  "pandas": lambda: phase_pandas(args.var),
+                  "spark": lambda: phase_spark(args.var)}
         args.out.write_text(json.dumps(phases[args.phase](), default=str))
         return 0
     full = args.events >= 10_000_000
@@ -400,8 +451,13 @@ def main() -> int:
         console.print(f"  {duck['ingested'] / duck['ingest_s']:,.0f} events/s")
         console.print("pandas baseline …")
         pand = child("pandas", var, args.events)
+        spark = None
+        if args.spark:
+            console.print("Spark over the Parquet lake …")
+            spark = child("spark", var, args.events)
     lines = compare(duck, pand)
-    section, ok = render(machine, seed, duck, pand, lines, time.perf_counter() - started)
+    section, ok = render(machine, seed, duck, pand, lines, time.perf_counter() - started,
+                         spark)
     table = Table("metric", "DuckDB warm", "pandas", "ratio", "result", title="bench/analytics.py")
     for ln in lines:
         style = "red" if ln.note.startswith("MISMATCH") else ""

@@ -111,7 +111,8 @@ class Platform:
                 from yunshang.analytics.spark import SparkEngine
 
                 self._spark = SparkEngine(self.settings.var_dir / "lake",
-                                          master=self.settings.spark_master)
+                                          master=self.settings.spark_master,
+                                          driver_memory=self.settings.spark_driver_memory)
             return self._spark
 
     def migrate(self) -> None:

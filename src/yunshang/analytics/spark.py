@@ -447,9 +447,10 @@ class SparkEngine:
     """Runs metric SQL on a local (or configured) Spark over the Parquet lake."""
 
     def __init__(self, lake_dir: Path | str, *, master: str = "local[2]",
-                 session: SparkSession | None = None) -> None:
+                 driver_memory: str = "2g", session: SparkSession | None = None) -> None:
         self.lake_dir = Path(lake_dir)
         self.master = master
+        self.driver_memory = driver_memory
         self._session = session
         self._owns_session = False
         self._lock = threading.RLock()
@@ -461,7 +462,8 @@ class SparkEngine:
         """The Spark session, started on first use (or the process's active one)."""
         with self._lock:
             if self._session is None:
-                self._session, self._owns_session = start_session(self.master)
+                self._session, self._owns_session = start_session(self.master,
+                                                                  self.driver_memory)
             return self._session
 
     def query(self, sql: str) -> list[dict[str, Any]]:
@@ -523,7 +525,8 @@ class SparkEngine:
             self._typed = []
 
 
-def start_session(master: str = "local[2]") -> tuple[SparkSession, bool]:
+def start_session(master: str = "local[2]",
+                  driver_memory: str = "2g") -> tuple[SparkSession, bool]:
     """The process's active Spark session, or a new local one; and whether it is new.
 
     Small data on one machine: 4 shuffle partitions, no UI, UTC, quiet logs. ANSI mode
@@ -536,7 +539,9 @@ def start_session(master: str = "local[2]") -> tuple[SparkSession, bool]:
     # stopping it to whoever started it. (getActiveSession is per thread; this is not.)
     if SparkContext._active_spark_context is not None:
         return SparkSession.builder.getOrCreate(), False
+    # the driver's heap is fixed when its JVM starts, i.e. here (local mode: it does the work)
     session = (SparkSession.builder.master(master).appName("yunshang-analytics")
+               .config("spark.driver.memory", driver_memory)
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")

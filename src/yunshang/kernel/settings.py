@@ -43,6 +43,9 @@ class Settings(BaseSettings):
                     "(ingestion goes through DuckDB either way).")
     spark_master: str = Field(
         default="local[2]", description="Spark master URL for analytics_engine=spark.")
+    spark_driver_memory: str = Field(
+        default="2g", pattern=r"^[0-9]+[kmgt]?$",
+        description="Heap of the Spark driver (in local mode it does the work), e.g. 4g.")
     analytics_memory_limit: str = Field(
         default="1GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="DuckDB's memory limit for the analytics warehouse (DuckDB's own default "

@@ -130,23 +130,27 @@ def sell_through(f: Frames, p: MetricParams) -> list[dict[str, Any]]:
     cancelled = f.of("ev_commerce_order_cancelled", p)[["sale_id", "occurred_at", "quantity"]]
     claims = pd.concat([created, cancelled.assign(quantity=-cancelled["quantity"])])
     claims = claims.merge(sales_[["sale_id", "starts_at"]], on="sale_id")
-    claims["second"] = np.floor(
-        (claims["occurred_at"] - claims["starts_at"]).dt.total_seconds()).astype("int64")
-    curve = claims.groupby(["sale_id", "second"])["quantity"].sum().rename("units").reset_index()
-    curve = curve.sort_values(["sale_id", "second"])
+    ms = p.bucket_ms or 1000
+    claims["bucket"] = np.floor(
+        (claims["occurred_at"] - claims["starts_at"]).dt.total_seconds() * 1000 / ms
+    ).astype("int64")
+    curve = claims.groupby(["sale_id", "bucket"])["quantity"].sum().rename("units").reset_index()
+    curve = curve.sort_values(["sale_id", "bucket"])
     curve["cumulative"] = curve.groupby("sale_id")["units"].cumsum()
     if (p.view or "summary") == "curve":
         out = curve.merge(sales_[["sale_id", "quantity"]], on="sale_id")
-        return _records(out.sort_values(["sale_id", "second"])[
+        out["second"] = out["bucket"] * ms / 1000
+        return _records(out.sort_values(["sale_id", "bucket"])[
             ["sale_id", "second", "units", "cumulative", "quantity"]])
     joined = sales_.merge(curve, on="sale_id", how="left")
-    joined["out_at"] = (joined["second"] + 1).where(joined["cumulative"] >= joined["quantity"])
+    joined["out_at"] = (joined["bucket"] + 1).where(joined["cumulative"] >= joined["quantity"])
     per = joined.groupby(["sale_id", "quantity"]).agg(
-        units=("units", "sum"), sold_out_after_s=("out_at", "min"),
-        last=("second", "max")).reset_index()
+        units=("units", "sum"), out_bucket=("out_at", "min"),
+        last=("bucket", "max")).reset_index()
     per["units"] = per["units"].fillna(0).astype("int64")
     per["sell_through"] = per["units"] / per["quantity"]
-    span = per["sold_out_after_s"].fillna(per["last"] + 1).clip(lower=1).fillna(1)
+    per["sold_out_after_s"] = per["out_bucket"] * ms / 1000
+    span = per["out_bucket"].fillna(per["last"] + 1).clip(lower=1).fillna(1) * ms / 1000
     per["units_per_second"] = per["units"] / span
     return _records(per.sort_values("sale_id")[
         ["sale_id", "quantity", "units", "sell_through", "sold_out_after_s",

@@ -46,6 +46,7 @@ async def run_metric(
     window_hours: Annotated[int | None, Query(ge=1, le=24 * 366)] = None,
     periods: Annotated[int | None, Query(ge=1, le=104)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100)] = None,
+    bucket_ms: Annotated[int | None, Query(ge=1, le=3_600_000)] = None,
 ) -> JsonResponse:
     """Runs one metric over the caller's tenant (``GET /v1/analytics`` lists them)."""
     runner = METRICS.get(metric)
@@ -58,7 +59,8 @@ async def run_metric(
     filters = {k: v for k, v in (("channel_id", channel_id), ("sku_id", sku_id),
                                  ("sale_id", sale_id)) if v is not None}
     params = MetricParams(tenant=scope, start=start, end=end, by=by, view=view, filters=filters,
-                          window_hours=window_hours, periods=periods, limit=limit)
+                          window_hours=window_hours, periods=periods, limit=limit,
+                          bucket_ms=bucket_ms)
     runner.to_query(params)  # validates before touching the warehouse
     rows = await run_in_threadpool(runner.run, platform.analytics, params)
     return JsonResponse({"metric": metric, "tenant": scope, "items": rows})

@@ -62,15 +62,21 @@ def sell_through(fig: Figure, rows: Rows) -> None:
     if not rows:
         _empty(ax)
         return
-    per_sale: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    per_sale: dict[str, list[tuple[float, int]]] = defaultdict(list)
     quantity: dict[str, int] = {}
     for r in rows:
-        per_sale[r["sale_id"]].append((int(r["second"]), int(r["cumulative"])))
+        per_sale[r["sale_id"]].append((float(r["second"]), int(r["cumulative"])))
         quantity[r["sale_id"]] = int(r["quantity"])
     for sale, points in per_sale.items():
-        xs, ys = zip(*sorted(points), strict=True)
+        xs, ys = zip(*sorted([(0.0, 0), *points]), strict=True)
         ax.step(xs, ys, where="post", label=f"{sale} ({quantity[sale]:,} units)")
         ax.axhline(quantity[sale], color=_GREY, linestyle=":", linewidth=1)
+    last = max(float(r["second"]) for r in rows)
+    if last > 60:
+        # a sale that sells out in seconds and sees cancelled units resold minutes later:
+        # linear up to 1 s, logarithmic after, so both show
+        ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(left=0)
     ax.set_xlabel("seconds since the sale opened")
     ax.set_ylabel("units claimed (cumulative)")
     ax.set_title("Flash-sale sell-through")

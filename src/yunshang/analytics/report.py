@@ -60,6 +60,10 @@ SUMMARIES: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 
 
+#: every sale sold out within this many seconds: the curve in 100 ms buckets
+FAST_SALE_S = 10
+
+
 @dataclass
 class Report:
     tenant: str
@@ -87,12 +91,19 @@ def build_report(engine: QueryEngine, tenant: str, *, start: datetime | None = N
                  progress: Callable[[str], None] | None = None) -> Report:
     """Runs every section and summary for ``tenant`` on ``engine``."""
     report = Report(tenant, start, end)
+    # sales that sold out within seconds are drawn in 100 ms buckets, not one point
+    sales = METRICS["sell_through"].run(engine, _params(tenant, start, end, {}))
+    fast = bool(sales) and all(r["sold_out_after_s"] is not None
+                               and r["sold_out_after_s"] <= FAST_SALE_S for r in sales)
+    tuned = {"bucket_ms": 100} if fast else {}
     for section in SECTIONS:
         if progress:
             progress(section.chart)
+        options = {**section.options, **(tuned if section.metric == "sell_through" else {})}
         report.rows[section.chart] = METRICS[section.metric].run(
-            engine, _params(tenant, start, end, section.options))
+            engine, _params(tenant, start, end, options))
     for title, metric, options in SUMMARIES:
+        options = {**options, **(tuned if metric == "sell_through" else {})}
         report.summaries[title] = METRICS[metric].run(
             engine, _params(tenant, start, end, options))
     # the tenant is validated by MetricParams above, before it reaches this SQL

@@ -74,11 +74,16 @@ def _demo_settings(fresh: bool) -> Settings:
     return settings
 
 
-async def _rush(platform: Platform, sale_id: str, crowd: list[tuple[str, int, Principal]],
-                report: LaunchReport, progress: Progress, task: object) -> list[dict[str, object]]:
+async def _rush(platform: Platform, clock: ManualClock, sale_id: str,
+                crowd: list[tuple[str, int, Principal]], report: LaunchReport,
+                progress: Progress, task: object) -> list[dict[str, object]]:
     placed: list[dict[str, object]] = []
+    # the simulated clock follows the real rush, so orders carry the times they really
+    # got through (the sell-through curve shows the sale selling out, not one instant)
+    opened, t0 = clock.now(), time.perf_counter()
 
     async def one(buyer: str, qty: int, who: Principal) -> None:
+        clock.set(opened + timedelta(seconds=time.perf_counter() - t0))
         try:
             future = platform.commerce.place_flash_order(who, sale_id, buyer_id=buyer,
                                                          quantity=qty)
@@ -155,7 +160,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
                   console=console) as progress:
         task = progress.add_task("rush", total=len(crowd), sold=0)
         t0 = time.perf_counter()
-        placed = asyncio.run(_rush(platform, sale.id, crowd, report, progress, task))
+        placed = asyncio.run(_rush(platform, clock, sale.id, crowd, report, progress, task))
         report.seconds_to_sell_out = time.perf_counter() - t0
         progress.update(task, sold=sum(int(o["quantity"]) for o in placed))  # type: ignore[call-overload]
     report.orders = len(placed)
@@ -187,7 +192,8 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     with Progress(TextColumn("[bold blue]second wave"), BarColumn(), MofNCompleteColumn(),
                   console=console) as progress:
         task = progress.add_task("wave", total=len(waitlist))
-        second = asyncio.run(_rush(platform, sale.id, waitlist, report, progress, task))
+        second = asyncio.run(_rush(platform, clock, sale.id, waitlist, report, progress,
+                                   task))
     report.resold = len(second)
     for o in second:
         report.per_channel[names[str(o["channel_id"])]] += 1

@@ -103,6 +103,15 @@ def test_sell_through(make_platform) -> None:
     curve = rows(platform, SellThrough(), view="curve", filters={"sale_id": "sal_1"})
     assert [(r["second"], r["units"], r["cumulative"]) for r in curve] == [
         (0, 3, 3), (1, 1, 4), (3, 1, 5)]
+    # in 500 ms buckets: 0.2 s → bucket 0, 0.7 → 1, 1.5 → 3, 3.1 → 6; sold out at the end
+    # of bucket 6 = 3.5 s, 5 units / 3.5 s
+    fine = rows(platform, SellThrough(), view="curve", filters={"sale_id": "sal_1"},
+                bucket_ms=500)
+    assert [(r["second"], r["units"], r["cumulative"]) for r in fine] == [
+        (0.0, 1, 1), (0.5, 2, 3), (1.5, 1, 4), (3.0, 1, 5)]
+    fine_summary = rows(platform, SellThrough(), filters={"sale_id": "sal_1"}, bucket_ms=500)[0]
+    assert fine_summary["sold_out_after_s"] == 3.5
+    assert fine_summary["units_per_second"] == pytest.approx(5 / 3.5)
     # o5 (2 units of sal_2) is cancelled unpaid 10 minutes in: its units go back on sale
     emit(platform.db, order("order_cancelled", "o5", "chn_a", "sku_1", 2, 2000, at(10),
                             sale="sal_2"))

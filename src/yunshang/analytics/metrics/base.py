@@ -30,7 +30,8 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 #: optional numeric parameters: name → (smallest, largest) accepted value
 NUMERIC_LIMITS: dict[str, tuple[int, int]] = {
-    "window_hours": (1, 24 * 366), "periods": (1, 104), "limit": (1, 100)}
+    "window_hours": (1, 24 * 366), "periods": (1, 104), "limit": (1, 100),
+    "bucket_ms": (1, 3_600_000)}
 
 
 class QueryEngine(Protocol):
@@ -53,7 +54,7 @@ def ts(value: datetime) -> str:
 class MetricParams:
     """What a metric takes: tenant (required), a time range, grouping, filters, and the
     optional ``window_hours`` (funnel conversion window, delivery promise), ``periods``
-    (retention table width) and ``limit`` (top-N)."""
+    (retention table width), ``limit`` (top-N) and ``bucket_ms`` (curve resolution)."""
 
     tenant: str
     start: datetime | None = None
@@ -64,6 +65,7 @@ class MetricParams:
     window_hours: int | None = None
     periods: int | None = None
     limit: int | None = None
+    bucket_ms: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.tenant, str) or not _TENANT.match(self.tenant):

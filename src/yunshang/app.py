@@ -1,10 +1,13 @@
-"""The web application: every context's router, and the one error-to-HTTP mapping."""
+"""The web application: every context's router and the exception handlers.
+
+The mapping from domain errors to HTTP statuses is :mod:`yunshang.web.problems`.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,74 +16,16 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from yunshang.kernel.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-    IdempotencyMismatch,
-    InvalidInput,
-    KernelCode,
-    NotFound,
-    Unauthenticated,
-    Unavailable,
-)
+from yunshang.kernel.errors import DomainError, KernelCode
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
-from yunshang.web import JsonResponse
+from yunshang.web.problems import JsonResponse, ProblemResponse, problem, problem_for
 
 log = logging.getLogger(__name__)
-
-#: The one place where domain error families become HTTP status codes.
-STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
-    (NotFound, 404),
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (InvalidInput, 422),
-    (IdempotencyMismatch, 422),
-    (Conflict, 409),
-    (Unavailable, 503),
-]
-
-_TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 411: "Length required",
-           413: "Request too large",
-           415: "Unsupported media type", 422: "Unprocessable content",
-           500: "Internal error", 503: "Unavailable"}
-
-
-class ProblemResponse(JsonResponse):
-    media_type = "application/problem+json"
-
-
-#: Members RFC 9457 and our contract define; an error's data never overrides them.
-_RESERVED = frozenset({"type", "title", "status", "detail", "code", "instance"})
-
-
-def problem(status: int, code: str, detail: str, instance: str, **extra: Any) -> ProblemResponse:
-    """An RFC 9457 problem document with our stable ``code``."""
-    return problem_with(status, code, detail, instance, extra)
-
-
-def problem_with(status: int, code: str, detail: str, instance: str,
-                 extra: Mapping[str, Any]) -> ProblemResponse:
-    """:func:`problem` with the extension members as a mapping (any keys, reserved ones dropped)."""
-    body = {"type": f"/problems/{code}", "title": _TITLES.get(status, "Error"), "status": status,
-            "detail": detail, "code": code, "instance": instance}
-    body.update((k, v) for k, v in extra.items() if k not in _RESERVED)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return ProblemResponse(body, status_code=status, headers=headers)
-
 
 def _malformed(instance: str, why: str) -> ProblemResponse:
     return problem(400, "malformed_json", "the body is not valid JSON", instance, field="body",
                    errors=[{"field": "body", "message": why, "type": "json_invalid"}])
-
-
-def status_for(exc: DomainError) -> int:
-    for family, status in STATUS_BY_ERROR:
-        if isinstance(exc, family):
-            return status
-    return 409
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -243,8 +188,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> ProblemResponse:
-        return problem_with(status_for(exc), exc.code.value, exc.message, request.url.path,
-                            exc.data)
+        return problem_for(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:

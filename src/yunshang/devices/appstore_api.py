@@ -113,8 +113,8 @@ def install_view(i: Install) -> dict[str, Any]:
 
 def _problem(request: Request, status: int, code: str, detail: str,
              headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    # imported here: yunshang.app imports this router, and owns the problem format
-    from yunshang.app import problem
+    # (replaced by typed errors in the devices split)
+    from yunshang.web.problems import problem
 
     response = problem(status, code, detail, request.url.path, **extra)
     response.headers.update(headers or {})

@@ -8,11 +8,17 @@ DomainError
 ├── Conflict            the request clashes with current state (409)
 │   └── InvalidState    a state machine refuses the transition (409)
 ├── IdempotencyMismatch same Idempotency-Key, other request (422)
+├── MalformedRequest    the request cannot be read at all (400)
+├── TooLarge            a body or file over its limit; names the field (413)
+├── UnsupportedMedia    a body of a content type the operation does not take (415)
+├── RangeNotSatisfiable a byte range outside the resource (416)
 └── Unavailable         a dependency is down; retry later (503)
 
 Each error carries a stable ``code`` (a member of a ``str`` Enum defined by the
-owning context) and structured ``data``. ``yunshang.app`` maps families to HTTP
-status codes in one place; nothing below the API layer knows about HTTP.
+owning context) and structured ``data``; ``headers`` are the few protocol facts an answer must
+carry (``Content-Range`` for 416, ``Retry-After`` for 503). ``yunshang.web``
+maps families to HTTP status codes in one place; nothing below the API layer
+knows about HTTP.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ class KernelCode(StrEnum):
     IDEMPOTENCY_MISMATCH = "idempotency_key_reused"
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     UNAVAILABLE = "unavailable"
+    TOO_LARGE = "body_too_large"
+    MALFORMED = "malformed_request"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 
 
 class DomainError(Exception):
@@ -43,6 +53,7 @@ class DomainError(Exception):
         self.message = message
         self.code: StrEnum = code or self.default_code
         self.data: dict[str, Any] = data
+        self.headers: dict[str, str] = {}
 
 
 class NotFound(DomainError):
@@ -84,3 +95,35 @@ class IdempotencyMismatch(DomainError):
 
 class Unavailable(DomainError):
     default_code = KernelCode.UNAVAILABLE
+
+
+class TooLarge(DomainError):
+    default_code = KernelCode.TOO_LARGE
+
+    def __init__(self, field: str, message: str, *, limit: int,
+                 code: StrEnum | None = None) -> None:
+        super().__init__(message, code=code, field=field, limit=limit)
+
+
+class UnsupportedMedia(DomainError):
+    default_code = KernelCode.UNSUPPORTED_MEDIA_TYPE
+
+    def __init__(self, message: str, *, accepted: list[str],
+                 code: StrEnum | None = None) -> None:
+        super().__init__(message, code=code, field="content-type", accepted=accepted)
+
+
+class RangeNotSatisfiable(DomainError):
+    default_code = KernelCode.RANGE_NOT_SATISFIABLE
+
+    def __init__(self, size: int, *, code: StrEnum | None = None) -> None:
+        super().__init__(f"the range is outside the {size}-byte resource", code=code,
+                         field="range", size=size)
+        self.headers["Content-Range"] = f"bytes */{size}"
+
+
+class MalformedRequest(DomainError):
+    default_code = KernelCode.MALFORMED
+
+    def __init__(self, field: str, message: str, *, code: StrEnum | None = None) -> None:
+        super().__init__(message, code=code, field=field)

@@ -16,7 +16,6 @@ from tests.apk_support import (
     rebuild,
     require_apksigner,
 )
-from yunshang.app import STATUS_BY_ERROR
 from yunshang.devices.apk import ApkSigner, inspect_apk, parse_report
 from yunshang.devices.errors import (
     ApkBadSignature,
@@ -26,6 +25,7 @@ from yunshang.devices.errors import (
     DeviceCode,
 )
 from yunshang.kernel.errors import DomainError
+from yunshang.web.problems import STATUS_BY_ERROR
 
 
 @pytest.fixture

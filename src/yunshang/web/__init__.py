@@ -1,4 +1,9 @@
-"""HTTP plumbing shared by every context's router: dependencies, schemas, idempotency."""
+"""HTTP plumbing shared by every context's router: dependencies, schemas, idempotency.
+
+Problem documents and the one mapping from domain errors to status codes are
+in :mod:`yunshang.web.problems`; routers raise typed errors and never build
+error answers themselves.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Header, Query, Request
-from fastapi.responses import Response
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -33,6 +36,8 @@ from yunshang.kernel.idempotency import (
 )
 from yunshang.kernel.pagination import PageRequest, page_request
 from yunshang.platform import Platform
+
+from .problems import JsonResponse
 
 #: What our ids (``ord_…``) and the strings that name them may contain.
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -81,13 +86,6 @@ class MoneyIn(Schema):
 class MoneyOut(BaseModel):
     amount: int
     currency: str
-
-
-class JsonResponse(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 async def get_platform(request: Request) -> Platform:

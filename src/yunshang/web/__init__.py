@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -34,13 +34,20 @@ from yunshang.kernel.idempotency import (
     remember_rows,
     request_fingerprint,
 )
-from yunshang.kernel.pagination import PageRequest, page_request
+from yunshang.kernel.pagination import Page, PageRequest, page_request
 from yunshang.platform import Platform
 
 from .problems import JsonResponse
 
 #: What our ids (``ord_…``) and the strings that name them may contain.
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+#: An IMEI in a path: digits only, so a typo is a 422; whether it is a valid,
+#: registered IMEI is the registry's question (404 otherwise).
+IMEI_PATTERN = r"^[0-9]{1,32}$"
+Imei = Annotated[str, Path(pattern=IMEI_PATTERN, description="The phone's IMEI.")]
+
+T = TypeVar("T")
 
 
 def _has_nul(value: Any) -> bool:
@@ -127,8 +134,20 @@ def paging(
 PageDep = Annotated[PageRequest, Depends(paging)]
 
 
+class PageRead(BaseModel, Generic[T]):
+    """One page of a list; pass ``next_cursor`` back as ``cursor`` for the next."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
 def page_body(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
+
+
+def page_view(page: Page[Any], view: Callable[[Any], Any]) -> dict[str, Any]:
+    """A service's page as the body of a :class:`PageRead` answer, each item through ``view``."""
+    return page_body([view(item) for item in page.items], page.next_cursor)
 
 
 def idempotent_request(principal: Principal, key: str | None, request: Request,

@@ -24,7 +24,7 @@ from yunshang.kernel.blobs import BlobStore
 from yunshang.kernel.clock import Clock, SystemClock
 from yunshang.kernel.db import Database
 from yunshang.kernel.idempotency import purge_expired
-from yunshang.kernel.outbox import FunctionSubscriber, Relay
+from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ from .events import DomainEvent
 from .ids import new_id
 from .imei import is_valid_imei, make_imei
 from .money import Money, MoneyError
-from .outbox import FunctionSubscriber, Relay, Subscriber
 from .pagination import Page, PageRequest, page_request
+from .relay import FunctionSubscriber, Relay, Subscriber
 from .settings import Settings, get_settings
 
 __all__ = [

@@ -1,10 +1,7 @@
-"""Transactional outbox and the relay that delivers it.
+"""The transactional outbox: its table, writing events, reading them in commit order.
 
-Use cases write events into ``outbox`` in their own transaction. The relay
-hands them to each subscriber in commit order, at least once; a subscriber's
-checkpoint advances in the same transaction as its handler's writes, so a
-crash replays at most the batch that was in flight, and handlers that write
-elsewhere must be idempotent (dedup by ``event.id``).
+Use cases write events into ``outbox`` in their own transaction (the unit of
+work does it on commit); :mod:`.relay` hands them to subscribers.
 
 Commit order on PostgreSQL: sequence values are handed out at insert time, so
 a row with a lower ``seq`` can commit after one with a higher ``seq``. Each
@@ -16,11 +13,9 @@ so ``seq`` alone is commit order there.
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from sqlalchemy import (
@@ -39,10 +34,8 @@ from sqlalchemy import (
 )
 
 from .clock import ensure_utc
-from .db import BigSerial, Database, insert_many, metadata
 from .events import DomainEvent
-
-log = logging.getLogger(__name__)
+from .sql import BigSerial, insert_many, metadata
 
 outbox = Table(
     "outbox",
@@ -119,31 +112,6 @@ class StoredEvent:
     seq: int
     txid: int
     event: DomainEvent
-
-
-class Subscriber(Protocol):
-    """Receives events in commit order; writes on ``conn`` commit with its checkpoint."""
-
-    name: str
-
-    def wants(self, event_name: str) -> bool: ...
-
-    def handle(self, conn: Connection, event: DomainEvent) -> None: ...
-
-
-@dataclass
-class FunctionSubscriber:
-    """A subscriber made of a name, the event names it wants and one function."""
-
-    name: str
-    event_names: frozenset[str]
-    fn: Callable[[Connection, DomainEvent], object]
-
-    def wants(self, event_name: str) -> bool:
-        return not self.event_names or event_name in self.event_names
-
-    def handle(self, conn: Connection, event: DomainEvent) -> None:
-        self.fn(conn, event)
 
 
 def _committed_after(stmt: Any, after: tuple[int, int], limit: int, postgres: bool) -> Any:
@@ -247,114 +215,3 @@ def read_positions(
     return len(positions), (positions[-1].txid, positions[-1].seq), events
 
 
-class Relay:
-    """Delivers outbox events to subscribers; one checkpoint per subscriber."""
-
-    def __init__(self, db: Database, subscribers: Sequence[Subscriber] = ()) -> None:
-        self.db = db
-        self.subscribers: list[Subscriber] = list(subscribers)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self.subscribers.append(subscriber)
-
-    def _checkpoint(self, conn: Connection, name: str) -> tuple[int, int]:
-        row = conn.execute(
-            select(relay_checkpoints.c.txid, relay_checkpoints.c.seq).where(
-                relay_checkpoints.c.subscriber == name
-            )
-        ).first()
-        return (row.txid, row.seq) if row else (-1, 0)
-
-    def _save_checkpoint(self, conn: Connection, name: str, at: tuple[int, int], new: bool) -> None:
-        if new:
-            conn.execute(relay_checkpoints.insert().values(subscriber=name, txid=at[0], seq=at[1]))
-        else:
-            conn.execute(
-                relay_checkpoints.update()
-                .where(relay_checkpoints.c.subscriber == name)
-                .values(txid=at[0], seq=at[1])
-            )
-
-    def deliver_once(self, subscriber: Subscriber, *, batch: int = 500) -> int:
-        """Delivers the next batch to one subscriber; returns events handled."""
-        names = getattr(subscriber, "event_names", None)
-        if isinstance(subscriber, FunctionSubscriber) and names:
-            return self._deliver_named(subscriber, names, batch)
-        with self.db.unit_of_work() as uow:
-            at = self._checkpoint(uow.conn, subscriber.name)
-            stored = read_events(uow.conn, after=at, limit=batch, postgres=self.db.is_postgres)
-            if not stored:
-                return 0
-            handled = 0
-            for item in stored:
-                if subscriber.wants(item.event.name):
-                    subscriber.handle(uow.conn, item.event)
-                    handled += 1
-            last = stored[-1]
-            self._save_checkpoint(uow.conn, subscriber.name, (last.txid, last.seq), at == (-1, 0))
-            uow.commit()
-            return len(stored)
-
-    def _deliver_named(self, subscriber: Subscriber, names: frozenset[str], batch: int) -> int:
-        """:meth:`deliver_once` for a subscriber that names its events: the others (most
-        of the outbox, for most subscribers) only move the checkpoint."""
-        with self.db.unit_of_work() as uow:
-            at = self._checkpoint(uow.conn, subscriber.name)
-            read, last, wanted = read_positions(uow.conn, after=at, limit=batch,
-                                                postgres=self.db.is_postgres, names=names)
-            if not read:
-                return 0
-            for item in wanted:
-                subscriber.handle(uow.conn, item.event)
-            self._save_checkpoint(uow.conn, subscriber.name, last, at == (-1, 0))
-            uow.commit()
-            return read
-
-    def mark_delivered(self) -> tuple[int, int]:
-        """Moves every subscriber's checkpoint to the outbox's last committed event (never
-        back) and returns that position: everything up to it counts as delivered.
-
-        For histories written straight into the outbox (``yunshang analytics seed``)
-        that already hold their side effects' events; :meth:`drain` first, so no event
-        written by a use case is skipped.
-        """
-        with self.db.unit_of_work() as uow:
-            row = uow.conn.execute(select(outbox.c.txid, outbox.c.seq)
-                                   .order_by(outbox.c.txid.desc(), outbox.c.seq.desc())
-                                   .limit(1)).first()
-            last = (int(row.txid), int(row.seq)) if row else (-1, 0)
-            for sub in self.subscribers:
-                at = self._checkpoint(uow.conn, sub.name)
-                if at < last:
-                    self._save_checkpoint(uow.conn, sub.name, last, at == (-1, 0))
-            uow.commit()
-        return last
-
-    def drain(self, *, batch: int = 500) -> int:
-        """Delivers until every subscriber has caught up; returns events read."""
-        total = 0
-        for sub in self.subscribers:
-            while n := self.deliver_once(sub, batch=batch):
-                total += n
-        return total
-
-    def start(self, interval_s: float = 0.5) -> None:
-        """Runs :meth:`drain` in a background thread until :meth:`stop`."""
-
-        def loop() -> None:
-            while not self._stop.is_set():
-                try:
-                    self.drain()
-                except Exception:  # keep relaying; the next pass retries the batch
-                    log.exception("outbox relay pass failed")
-                self._stop.wait(interval_s)
-
-        self._thread = threading.Thread(target=loop, name="outbox-relay", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)

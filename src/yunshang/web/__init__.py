@@ -37,7 +37,7 @@ from yunshang.kernel.idempotency import (
 from yunshang.kernel.pagination import Page, PageRequest, page_request
 from yunshang.platform import Platform
 
-from .problems import JsonResponse
+from .problems import JsonResponse as JsonResponse
 
 #: What our ids (``ord_…``) and the strings that name them may contain.
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"

@@ -11,7 +11,7 @@ from yunshang.kernel.auth import Role, api_keys
 from yunshang.kernel.db import Database
 from yunshang.kernel.errors import InvalidInput, Unauthenticated
 from yunshang.kernel.events import DomainEvent
-from yunshang.kernel.outbox import FunctionSubscriber, Relay
+from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.platform import Platform
 
 

@@ -30,6 +30,7 @@ from typing import IO, Any
 import httpx
 
 import yunshang
+from tests.http_support import bearer
 from tests.services import free_port
 from yunshang.kernel.auth import PLATFORM_TENANT, Role
 from yunshang.kernel.settings import Settings
@@ -211,10 +212,6 @@ class ServerProcess:
 # ----------------------------------------------------------------------------- the API
 
 
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _ok(response: httpx.Response, status: int = 201) -> dict[str, Any]:
     assert response.status_code == status, (response.request.url, response.status_code,
                                             response.text)
@@ -225,7 +222,7 @@ def _ok(response: httpx.Response, status: int = 201) -> dict[str, Any]:
 def seed_flash_sale(client: httpx.Client, keys: Keys, *, quantity: int, price: int,
                     per_buyer_limit: int = 1, model: str = "Meizu 22") -> dict[str, Any]:
     """``model`` listed on two channels and a sale of ``quantity`` units open now, over HTTP."""
-    h = auth(keys.merchant)
+    h = bearer(keys.merchant)
     product = _ok(client.post("/v1/products", headers=h, json={
         "name": model, "brand": "Meizu",
         "skus": [{"color": "Black", "storage_gb": 256, "price": {"amount": 399_900},
@@ -244,7 +241,7 @@ def seed_flash_sale(client: httpx.Client, keys: Keys, *, quantity: int, price: i
 
 
 def get_sale(client: httpx.Client, keys: Keys, sale_id: str) -> dict[str, Any]:
-    return _ok(client.get(f"/v1/flash-sales/{sale_id}", headers=auth(keys.merchant)), 200)
+    return _ok(client.get(f"/v1/flash-sales/{sale_id}", headers=bearer(keys.merchant)), 200)
 
 
 def list_sale_orders(client: httpx.Client, keys: Keys, sale_id: str,
@@ -256,7 +253,7 @@ def list_sale_orders(client: httpx.Client, keys: Keys, sale_id: str,
         params: dict[str, Any] = {"sale_id": sale_id, "limit": 200}
         if cursor:
             params["cursor"] = cursor
-        page = _ok(client.get("/v1/orders", headers=auth(keys.merchant), params=params), 200)
+        page = _ok(client.get("/v1/orders", headers=bearer(keys.merchant), params=params), 200)
         items.extend(page["items"])
         cursor = page["next_cursor"]
         if not cursor:
@@ -266,7 +263,7 @@ def list_sale_orders(client: httpx.Client, keys: Keys, sale_id: str,
 
 def ledger(client: httpx.Client, keys: Keys) -> dict[str, Any]:
     """The escrow ledger of the test's tenant, as the platform admin sees it."""
-    return _ok(client.get("/v1/ledger/balances", headers=auth(keys.admin),
+    return _ok(client.get("/v1/ledger/balances", headers=bearer(keys.admin),
                           params={"tenant": keys.tenant}), 200)
 
 
@@ -347,7 +344,7 @@ async def place_orders(base_url: str, token: str, sale_id: str, batch: list[Atte
         size = -(-connections // n_clients)
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         clients = [await stack.enter_async_context(
-            httpx.AsyncClient(base_url=base_url, headers=auth(token), limits=limits,
+            httpx.AsyncClient(base_url=base_url, headers=bearer(token), limits=limits,
                               timeout=httpx.Timeout(timeout, pool=timeout)))
             for _ in range(n_clients)]
         work = [one(clients[i % n_clients], a) for i, a in enumerate(batch)]
@@ -363,5 +360,5 @@ def buy(base_url: str, token: str, sale_id: str, batch: list[Attempt],
 
 def pay_all(client: httpx.Client, keys: Keys, order_ids: list[str]) -> None:
     for oid in order_ids:
-        _ok(client.post(f"/v1/orders/{oid}/pay", headers={**auth(keys.buyer),
+        _ok(client.post(f"/v1/orders/{oid}/pay", headers={**bearer(keys.buyer),
                                                           "Idempotency-Key": f"pay-{oid}"}), 200)

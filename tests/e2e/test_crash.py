@@ -32,7 +32,6 @@ from tests.e2e.server import (
     ServerProcess,
     Stack,
     attempts,
-    auth,
     balance,
     buy,
     create_keys,
@@ -43,6 +42,7 @@ from tests.e2e.server import (
     seed_flash_sale,
 )
 from tests.factories import random_tenant
+from tests.http_support import bearer
 
 BUYERS = 3_000
 UNITS = 1_000
@@ -130,7 +130,7 @@ def test_kill_9_mid_sale_loses_no_acknowledged_order_and_sells_exactly_the_quant
     server.start()
     with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
         for oid, a in acked.items():
-            r = client.get(f"/v1/orders/{oid}", headers=auth(keys.merchant))
+            r = client.get(f"/v1/orders/{oid}", headers=bearer(keys.merchant))
             assert r.status_code == 200, (oid, r.status_code, r.text)
             assert (r.json()["buyer_id"], r.json()["sale_id"]) == (a.buyer, sale_id)
 

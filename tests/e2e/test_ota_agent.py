@@ -27,8 +27,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import ServerProcess, Stack, auth
+from tests.e2e.server import ServerProcess, Stack
 from tests.factories import random_tenant
+from tests.http_support import bearer
 from tests.integration.devices.ota_support import (
     HEADER,
     MODEL,
@@ -135,7 +136,7 @@ def make_lab(tmp_path: Path, make_server: Callable[[Stack], ServerProcess]
             platform.db.dispose()
         server = make_server(stack)
         server.start()
-        return Lab(stack, server, tenant, auth(merchant.token),
+        return Lab(stack, server, tenant, bearer(merchant.token),
                    [Phone(i, t, tmp_path / f"phone-{i}") for i, t in zip(imeis, tokens,
                                                                           strict=True)], root)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tests.http_support import PROBLEM, bearer, open_client
 from tests.integration.analytics.support import emit
-from tests.integration.commerce.api_support import PROBLEM, bearer, open_client
 from yunshang.kernel.auth import Role
 
 T0 = datetime(2026, 11, 11, 9, 0, tzinfo=UTC)
@@ -23,7 +23,7 @@ def test_analytics_endpoint(make_platform) -> None:
     platform.ingestor.drain()
     acme = bearer(platform.keys.create(role=Role.MERCHANT, tenant="acme").token)
     buyer = bearer(platform.keys.create(role=Role.BUYER, tenant="acme", subject="b1").token)
-    for client in open_client(platform):
+    with open_client(platform) as client:
         r = client.get("/v1/analytics/sales?by=channel", headers=acme)
         assert r.status_code == 200
         assert r.json()["items"] == [{"key": "chn_a", "currency": "CNY", "orders": 2,
@@ -49,7 +49,7 @@ def test_analytics_endpoint(make_platform) -> None:
 def test_metric_options_over_http(make_platform) -> None:
     platform = make_platform()
     acme = bearer(platform.keys.create(role=Role.MERCHANT, tenant="acme").token)
-    for client in open_client(platform):
+    with open_client(platform) as client:
         listed = client.get("/v1/analytics", headers=acme).json()["items"]
         assert {m["name"] for m in listed} >= {"funnel", "retention", "apps", "escrow",
                                                "delivery", "active_devices", "ota_adoption"}

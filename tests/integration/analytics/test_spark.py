@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from tests.http_support import bearer, open_client
 from tests.integration.analytics.dataset import FILTER_VALUES, RANGE, T0, events
 from tests.integration.analytics.support import emit
-from tests.integration.commerce.api_support import bearer, open_client
 from yunshang.analytics import METRICS, Metric, MetricParams
 from yunshang.analytics.metrics.base import NUMERIC_LIMITS
 from yunshang.analytics.spark import SparkEngine, start_session, to_spark_sql
@@ -258,7 +258,7 @@ def test_engine_setting_makes_the_api_answer_from_spark(
     emit(platform.db, *[e for e in events() if e[1] == "zeta"])
     platform.ingestor.drain()
     key = bearer(platform.keys.create(role=Role.MERCHANT, tenant="zeta").token)
-    for client in open_client(platform):
+    with open_client(platform) as client:
         r = client.get("/v1/analytics/funnel?by=channel", headers=key)
         assert r.status_code == 200
         items = r.json()["items"]

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import PlatformFactory
-from tests.integration.commerce.api_support import World, build_world, open_client
+from tests.http_support import open_client
+from tests.integration.commerce.api_support import World, build_world
 from yunshang.platform import Platform
 
 
@@ -15,12 +16,12 @@ from yunshang.platform import Platform
 def world(make_platform: PlatformFactory) -> Iterator[World]:
     """Two seeded tenants on SQLite, and a client."""
     platform = make_platform()
-    for client in open_client(platform):
+    with open_client(platform) as client:
         yield build_world(platform, client)
 
 
 @pytest.fixture
 def world_any(platform: Platform) -> Iterator[World]:
     """Two seeded tenants on each stack (SQLite; PostgreSQL + Redis), and a client."""
-    for client in open_client(platform):
+    with open_client(platform) as client:
         yield build_world(platform, client)

@@ -21,19 +21,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import PlatformFactory, sqlite_settings
-from tests.integration.commerce.api_support import (
+from tests.http_support import (
     PROBLEM,
-    World,
     assert_problem,
     assert_validation,
-    bad_luhn,
     bearer,
-    build_world,
     collect,
-    imei,
-    iso,
     open_client,
 )
+from tests.integration.commerce.api_support import World, bad_luhn, build_world, imei, iso
 from yunshang.kernel.auth import Role
 from yunshang.kernel.ids import new_id
 
@@ -399,7 +395,7 @@ def test_oversized_bodies_are_refused_before_parsing(make_platform: PlatformFact
                                                      tmp_path: Path, name: str,
                                                      chunked: bool) -> None:
     platform = make_platform(sqlite_settings(tmp_path, max_body_bytes=1024))
-    for client in open_client(platform):
+    with open_client(platform) as client:
         w = build_world(platform, client)
         before = w.snapshot()
         blob = b'{"reason": "' + b"x" * 2048 + b'"}'

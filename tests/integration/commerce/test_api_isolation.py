@@ -12,16 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.commerce.api_support import (
-    Tenant,
-    World,
-    assert_problem,
-    bearer,
-    collect,
-    imei,
-    iso,
-    shared_listing,
-)
+from tests.http_support import assert_problem, bearer, collect
+from tests.integration.commerce.api_support import Tenant, World, imei, iso, shared_listing
 from yunshang.kernel.auth import Role
 
 

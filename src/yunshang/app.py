@@ -220,6 +220,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
                        request.url.path)
 
     effective = platform.settings if platform else (settings or Settings())
+    app.state.fast_paths = effective.fast_paths
     app.add_middleware(BodyLimit, limit=effective.max_body_bytes,
                        upload_limit=effective.max_upload_bytes,
                        upload_paths=(*ota_uploads, *apk_uploads))

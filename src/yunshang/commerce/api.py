@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar, cast
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, StrictInt, ValidationError
+from pydantic import BaseModel, Field, StrictInt
 
 from yunshang.kernel.idempotency import StoredResponse
 from yunshang.kernel.money import Money
@@ -23,12 +22,11 @@ from yunshang.web import (
     PrincipalDep,
     Schema,
     UtcDatetime,
-    get_platform,
-    get_principal,
     idempotent_request,
     page_body,
     run_idempotent,
 )
+from yunshang.web.fastpath import FastRoute
 
 from .domain import Channel, ChannelKind, FlashSale, Listing, OrderStatus, Product, StockMode
 from .reservations import awaited
@@ -319,64 +317,6 @@ def get_flash_sale(sale_id: Id, platform: PlatformDep, who: PrincipalDep) -> Jso
                                   platform.clock.now()))
 
 
-class _FlashOrderRoute(APIRoute):
-    """The flash-sale order route, with a fast path for the well-formed request.
-
-    On this hot path FastAPI's per-request parameter machinery costs more than
-    the order itself. A request with ``Content-Type: application/json`` whose
-    path parameter and body validate is parsed here (pydantic straight from the
-    JSON bytes), authenticated by the same dependency function and handed to the
-    same endpoint function. Anything else — a parse or validation failure, any
-    other content type — goes to FastAPI's own handler, so errors, edge cases and
-    the OpenAPI document are FastAPI's. The fast path switches itself off if the
-    endpoint's parameters ever stop being the ones it knows.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        standard = super().get_route_handler()
-        d = self.dependant
-        deps = {dep.call: dep for dep in d.dependencies}
-        auth = deps.get(get_principal)
-        model = self.body_field.field_info.annotation if self.body_field else None
-        known = (
-            self.endpoint is place_flash_order
-            and isinstance(model, type) and issubclass(model, BaseModel)
-            and [p.name for p in d.path_params] == ["sale_id"] and not d.query_params
-            and not d.cookie_params and [h.alias for h in d.header_params] == ["Idempotency-Key"]
-            and set(deps) == {get_platform, get_principal} and d.request_param_name == "request"
-            and auth is not None and [h.name for h in auth.header_params] == ["authorization"]
-            and not (auth.dependencies or auth.query_params or auth.path_params)
-        )
-        if not known:
-            return standard
-        body_model = cast(type[BaseModel], model)
-        path_field = d.path_params[0]
-        names = {dep.call: str(dep.name) for dep in d.dependencies}
-        header = d.header_params[0].name
-
-        async def handler(request: Request) -> Response:
-            if request.headers.get("content-type") == "application/json":
-                sale_id, errors = path_field.validate(request.path_params.get("sale_id"), {},
-                                                      loc=("path", "sale_id"))
-                if not errors:
-                    try:
-                        body = body_model.model_validate_json(await request.body())
-                    except ValidationError:
-                        pass
-                    else:
-                        headers = request.headers
-                        who = await get_principal(request, headers.get("authorization"))
-                        kwargs: dict[str, Any] = {
-                            "sale_id": sale_id, "body": body, "request": request,
-                            names[get_platform]: await get_platform(request),
-                            names[get_principal]: who,
-                            header: headers.get("idempotency-key")}
-                        return await place_flash_order(**kwargs)
-            return await standard(request)
-
-        return handler
-
-
 async def place_flash_order(sale_id: Id, body: OrderCreate, request: Request,
                             platform: PlatformDep, who: PrincipalDep,
                             idempotency_key: IdempotencyKey = None) -> JsonResponse:
@@ -393,7 +333,7 @@ router.add_api_route(
     "/flash-sales/{sale_id}/orders", place_flash_order, methods=["POST"], status_code=201,
     response_model=OrderRead,
     responses={409: {"description": "sold_out, limit_exceeded, not_started or sale_ended"}},
-    route_class_override=_FlashOrderRoute,
+    route_class_override=FastRoute,
 )
 
 

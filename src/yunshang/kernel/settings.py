@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         default=128 * 1024 * 1024, ge=0,
         description="Largest OS image diffed against the model's previous release (bsdiff4 "
                     "needs about 16 bytes of memory per image byte); larger ones ship whole.")
+    fast_paths: bool = Field(
+        default=True,
+        description="Serve well-formed requests of the hot routes (flash-sale orders, "
+                    "check-in) without FastAPI's parameter machinery; off only to measure it.")
     auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
     sweep_interval_s: float = Field(default=1.0, gt=0)
     batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")

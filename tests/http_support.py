@@ -9,6 +9,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
 
 from yunshang.app import create_app
 from yunshang.platform import Platform
@@ -27,9 +30,74 @@ def bearer(token: str) -> dict[str, str]:
 
 @contextmanager
 def open_client(platform: Platform) -> Iterator[TestClient]:
-    """A TestClient over ``create_app(platform=...)``; server errors surface as exceptions."""
-    with TestClient(create_app(platform=platform)) as client:
+    """A TestClient over ``create_app(platform=...)``; server errors surface as exceptions.
+
+    Every successful JSON answer is checked against the operation's documented
+    response model (:class:`ResponseContract`), so what is served cannot drift
+    from the OpenAPI document.
+    """
+    app = create_app(platform=platform)
+    contract = ResponseContract(app)
+    with TestClient(app) as client:
+        client.event_hooks = {"response": [contract.check]}
         yield client
+
+
+def api_routes(app: FastAPI) -> Iterator[APIRoute]:
+    """Every APIRoute of ``app``, included routers' routes too."""
+    stack: list[Any] = list(app.router.routes)
+    while stack:
+        route = stack.pop()
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # FastAPI's included router
+            stack.extend(route.original_router.routes)
+
+
+def _shape(value: Any) -> Any:
+    """The keys of every object in a JSON value, recursively (values themselves ignored)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return None
+
+
+class ResponseContract:
+    """Checks answers against the response model their operation documents.
+
+    A 2xx JSON body must validate against the route's ``response_model`` and
+    carry exactly its fields: a missing field fails validation, an undocumented
+    one is dropped by the model and shows as a different shape.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.routes = [(r, TypeAdapter(r.response_model)) for r in api_routes(app)
+                       if r.response_model is not None]
+        self.checked: set[str] = set()
+
+    def check(self, response: httpx.Response) -> None:
+        if not 200 <= response.status_code < 300:
+            return
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            return
+        response.read()
+        path, method = response.request.url.path, response.request.method
+        for route, adapter in self.routes:
+            if method in route.methods and route.path_regex.match(path):
+                body = response.json()
+                try:
+                    served = adapter.dump_python(adapter.validate_json(response.content),
+                                                 mode="json")
+                except ValidationError as exc:
+                    raise AssertionError(
+                        f"{method} {path} answered a body its documented model "
+                        f"({route.response_model}) refuses: {exc}\n{body}") from None
+                assert _shape(served) == _shape(body), (
+                    f"{method} {path} answered fields its documented model "
+                    f"({route.response_model}) does not have:\n{body}\n{served}")
+                self.checked.add(f"{method} {route.path}")
+                return
 
 
 def assert_problem(r: httpx.Response, status: int, code: str,

@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from tests.conftest import PlatformFactory, sqlite_settings
 from tests.factories import seed_sale
-from tests.http_support import TestClient, assert_validation, bearer, open_client
+from tests.http_support import TestClient, api_routes, assert_validation, bearer, open_client
 from yunshang.app import create_app
 from yunshang.kernel.settings import Settings
 from yunshang.web import JsonResponse, PlatformDep, PrincipalDep
@@ -22,15 +21,6 @@ from yunshang.web.fastpath import FastRoute
 HOT_ROUTES = {("POST", "/v1/flash-sales/{sale_id}/orders"), ("POST", "/v1/devices/{imei}/check-in")}
 
 
-def api_routes(app: FastAPI) -> Iterator[APIRoute]:
-    """Every APIRoute of ``app``, included routers' routes too."""
-    stack: list[Any] = list(app.router.routes)
-    while stack:
-        route = stack.pop()
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):  # FastAPI's included router
-            stack.extend(route.original_router.routes)
 
 
 def fast_routes(app: FastAPI) -> dict[tuple[str, str], FastRoute]:

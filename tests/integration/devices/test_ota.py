@@ -30,11 +30,10 @@ from tests.integration.devices.ota_support import (
     register,
     upload,
 )
+from yunshang.agent import DeviceAgent
 from yunshang.app import create_app
-from yunshang.devices.agent import DeviceAgent
-from yunshang.devices.domain import rollout_bucket
-from yunshang.devices.errors import RolloutActive
-from yunshang.devices.store import devices
+from yunshang.devices.ota import RolloutActive, rollout_bucket
+from yunshang.devices.registry.store import devices
 from yunshang.kernel.auth import PLATFORM_TENANT, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.outbox import outbox

@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from yunshang.kernel.auth import Role
 from yunshang.kernel.errors import UnsupportedMedia
-from yunshang.web import Imei, JsonResponse, PageDep, PageRead, PlatformDep, PrincipalDep, page_view
+from yunshang.web import Imei, PageDep, PageRead, PlatformDep, PrincipalDep, page_view
+from yunshang.web.problems import JsonResponse
 from yunshang.web.ranges import file_response
 from yunshang.web.uploads import receive_to_file
 

@@ -26,7 +26,6 @@ from yunshang.web import (
     ID_PATTERN,
     IMEI_PATTERN,
     Imei,
-    JsonResponse,
     PageDep,
     PageRead,
     PlatformDep,
@@ -36,6 +35,7 @@ from yunshang.web import (
     get_principal,
     page_view,
 )
+from yunshang.web.problems import JsonResponse
 from yunshang.web.ranges import file_response
 from yunshang.web.uploads import receive_to_file
 

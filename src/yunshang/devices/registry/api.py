@@ -12,7 +12,6 @@ from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 from yunshang.kernel.errors import InvalidInput
 from yunshang.web import (
     Imei,
-    JsonResponse,
     PageDep,
     PageRead,
     PlatformDep,
@@ -20,6 +19,7 @@ from yunshang.web import (
     Schema,
     page_view,
 )
+from yunshang.web.problems import JsonResponse
 
 from .domain import MAX_ATTRS, MAX_BATCH, MAX_FIELD, Device, DeviceState
 

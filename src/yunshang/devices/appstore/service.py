@@ -39,7 +39,7 @@ from yunshang.kernel.errors import InvalidInput, NotFound, Unavailable
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
 from yunshang.kernel.pagination import Page, PageRequest, make_page
-from yunshang.kernel.tenancy import owned_row, tenant_scope
+from yunshang.kernel.tenancy import owned_page, owned_row, tenant_scope
 
 from ..registry import Device, RegistryService
 from .apk import ApkSigner, inspect_apk
@@ -151,14 +151,9 @@ class AppStoreService:
     def list_apps(self, principal: Principal, req: PageRequest) -> Page[App]:
         """The caller's apps (the platform admin's: every app), oldest first."""
         principal.require(Role.DEVELOPER)
-        stmt = select(apps)
-        if (tenant := tenant_scope(principal)) is not None:
-            stmt = stmt.where(apps.c.tenant == tenant)
-        if req.after is not None:
-            stmt = stmt.where(apps.c.id > req.after)
         with self.db.read() as conn:
-            rows = conn.execute(stmt.order_by(apps.c.id).limit(req.limit + 1)).all()
-        return make_page([app_from_row(r) for r in rows], req, lambda a: a.id)
+            return owned_page(conn, select(apps), apps, tenant_scope(principal), req,
+                              app_from_row)
 
     def get_app(self, principal: Principal, package: str) -> App:
         """One app: its developer's, or any app for a device (the store is public to them)."""

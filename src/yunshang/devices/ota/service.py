@@ -35,7 +35,7 @@ from yunshang.kernel.errors import InvalidInput, NotFound
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
 from yunshang.kernel.pagination import Page, PageRequest, make_page
-from yunshang.kernel.tenancy import tenant_scope
+from yunshang.kernel.tenancy import owned_page, tenant_scope
 
 from ..registry import identity_by_imei, load_device, record_os_update
 from .domain import (
@@ -182,15 +182,11 @@ class OtaService:
                       model: str | None = None) -> Page[OsRelease]:
         principal.require(Role.MERCHANT)
         stmt = select(releases)
-        if (tenant := tenant_scope(principal)) is not None:
-            stmt = stmt.where(releases.c.tenant == tenant)
         if model is not None:
             stmt = stmt.where(releases.c.model == check_model(model))
-        if req.after:
-            stmt = stmt.where(releases.c.id > req.after)
         with self.db.read() as conn:
-            rows = conn.execute(stmt.order_by(releases.c.id).limit(req.limit + 1)).all()
-        return make_page([release_from_row(r) for r in rows], req, lambda r: r.id)
+            return owned_page(conn, stmt, releases, tenant_scope(principal), req,
+                              release_from_row)
 
     # ------------------------------------------------------------------ rollouts
 
@@ -240,17 +236,13 @@ class OtaService:
                       state: RolloutState | None = None) -> Page[Rollout]:
         principal.require(Role.MERCHANT)
         stmt = select(rollouts)
-        if (tenant := tenant_scope(principal)) is not None:
-            stmt = stmt.where(rollouts.c.tenant == tenant)
         if model is not None:
             stmt = stmt.where(rollouts.c.model == check_model(model))
         if state is not None:
             stmt = stmt.where(rollouts.c.state == state.value)
-        if req.after:
-            stmt = stmt.where(rollouts.c.id > req.after)
         with self.db.read() as conn:
-            rows = conn.execute(stmt.order_by(rollouts.c.id).limit(req.limit + 1)).all()
-        return make_page([rollout_from_row(r) for r in rows], req, lambda r: r.id)
+            return owned_page(conn, stmt, rollouts, tenant_scope(principal), req,
+                              rollout_from_row)
 
     def pause(self, principal: Principal, rollout_id: str) -> Rollout:
         return self._transition(principal, rollout_id, lambda r, now: r.pause(now))

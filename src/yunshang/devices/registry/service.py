@@ -16,8 +16,8 @@ from yunshang.kernel.errors import Forbidden, InvalidInput, NotFound, Unauthenti
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
 from yunshang.kernel.outbox import write_events
-from yunshang.kernel.pagination import Page, PageRequest, make_page
-from yunshang.kernel.tenancy import tenant_scope
+from yunshang.kernel.pagination import Page, PageRequest
+from yunshang.kernel.tenancy import owned_page, tenant_scope
 
 from .domain import Device, DeviceState, count_models, parse_batch, validate_batch
 from .errors import ImportRejected
@@ -78,17 +78,13 @@ class RegistryService:
              state: DeviceState | None = None) -> Page[Device]:
         principal.require(Role.MERCHANT)
         stmt = select(devices)
-        if (tenant := tenant_scope(principal)) is not None:
-            stmt = stmt.where(devices.c.tenant == tenant)
         if model:
             stmt = stmt.where(devices.c.model == model)
         if state:
             stmt = stmt.where(devices.c.state == state.value)
-        if req.after:
-            stmt = stmt.where(devices.c.id > req.after)
         with self.db.read() as conn:
-            rows = conn.execute(stmt.order_by(devices.c.id).limit(req.limit + 1)).all()
-        return make_page([device_from_row(r) for r in rows], req, lambda d: d.id)
+            return owned_page(conn, stmt, devices, tenant_scope(principal), req,
+                              device_from_row)
 
     # ------------------------------------------------------------------ sold → activated
 

@@ -49,8 +49,8 @@ from sqlalchemy import event  # noqa: E402
 from tests.e2e.server import ServerProcess, Stack  # noqa: E402
 
 from benchdoc import host_info, now_utc, write_section  # noqa: E402
-from yunshang.devices.agent import DeviceAgent  # noqa: E402
-from yunshang.devices.domain import rollout_bucket  # noqa: E402
+from yunshang.agent import DeviceAgent  # noqa: E402
+from yunshang.devices import rollout_bucket  # noqa: E402
 from yunshang.kernel.auth import Principal, Role  # noqa: E402
 from yunshang.kernel.imei import make_imei  # noqa: E402
 from yunshang.kernel.settings import Settings  # noqa: E402

@@ -163,19 +163,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(commerce_router)
 
+    from yunshang.devices.api import UPLOAD_PATHS as device_uploads
     from yunshang.devices.api import router as devices_router
 
     app.include_router(devices_router)
-
-    from yunshang.devices.ota_api import UPLOAD_PATHS as ota_uploads
-    from yunshang.devices.ota_api import router as ota_router
-
-    app.include_router(ota_router)
-
-    from yunshang.devices.appstore_api import UPLOAD_PATHS as apk_uploads
-    from yunshang.devices.appstore_api import router as appstore_router
-
-    app.include_router(appstore_router)
 
     from yunshang.analytics.api import router as analytics_router
 
@@ -223,5 +214,5 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.state.fast_paths = effective.fast_paths
     app.add_middleware(BodyLimit, limit=effective.max_body_bytes,
                        upload_limit=effective.max_upload_bytes,
-                       upload_paths=(*ota_uploads, *apk_uploads))
+                       upload_paths=device_uploads)
     return app

@@ -27,8 +27,9 @@ app.add_typer(keys_app, name="keys")
 
 
 def _add_context_apps() -> None:
+    from yunshang.agent.cli import device_app
     from yunshang.analytics.cli import analytics_app
-    from yunshang.devices.cli import device_app, devices_app
+    from yunshang.devices.cli import devices_app
 
     app.add_typer(devices_app, name="devices")
     app.add_typer(device_app, name="device")

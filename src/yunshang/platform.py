@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 
 from yunshang.commerce.reservations import RedisEngine, ReservationEngine, build_engine
 from yunshang.commerce.service import CommerceService
-from yunshang.devices.appstore import AppStoreService
-from yunshang.devices.ota import OtaService
-from yunshang.devices.registry import RegistryService
-from yunshang.devices.telemetry import TelemetryService
-from yunshang.devices.tuf_repo import TufRepository
+from yunshang.devices import (
+    AppStoreService,
+    OtaService,
+    RegistryService,
+    TelemetryService,
+    TufRepository,
+)
 from yunshang.kernel.auth import KeyStore
 from yunshang.kernel.blobs import BlobStore
 from yunshang.kernel.clock import Clock, SystemClock

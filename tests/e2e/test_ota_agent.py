@@ -36,8 +36,8 @@ from tests.integration.devices.ota_support import (
     make_image,
     next_image,
 )
-from yunshang.devices.agent import DeviceAgent, UpdateResult
-from yunshang.devices.tuf_repo import TufRepository, tenant_role
+from yunshang.agent import DeviceAgent, UpdateResult
+from yunshang.devices.ota import TufRepository, tenant_role
 from yunshang.kernel.auth import Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.imei import make_imei

@@ -9,7 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from yunshang.kernel.auth import Role
 from yunshang.kernel.errors import Forbidden, NotFound
-from yunshang.web import JsonResponse, PlatformDep, PrincipalDep, UtcDatetime
+from yunshang.web import PlatformDep, PrincipalDep, UtcDatetime
+from yunshang.web.problems import JsonResponse
 
 from .metrics import METRICS, MetricParams
 

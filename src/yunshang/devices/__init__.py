@@ -1,24 +1,48 @@
-"""Device cloud: registry, activation, OTA updates (TUF), app store, telemetry.
+"""Device cloud: registry and activation, OTA updates (TUF), app store, telemetry.
 
-``yunshang.devices.agent`` is the phone-side client. Other contexts use this
-facade only, or react to ``devices.*`` events (docs/events.md).
+Three sub-packages, each with the usual files (``domain``, ``errors``,
+``service``, ``store``, ``api``): :mod:`.registry` (devices, activation,
+telemetry) is the base; :mod:`.ota` and :mod:`.appstore` build on it through
+its facade and never on each other. The phone-side client is the separate
+package :mod:`yunshang.agent`. Other contexts use this facade only, or react
+to ``devices.*`` events (docs/events.md).
 """
 
 from __future__ import annotations
 
-from .domain import Device, DeviceState, OsRelease, Rollout, RolloutState, rollout_bucket
-from .errors import ActivationLocked, DeviceCode, ImportRejected, NotOwner
-from .ota import Offer, OtaService
-from .registry import ImportResult, RegistryService
-from .telemetry import TelemetryService
+from .appstore import App, AppStoreService, AppVersion, Install
+from .errors import DeviceCode
+from .ota import (
+    Offer,
+    OsRelease,
+    OtaService,
+    Rollout,
+    RolloutState,
+    TufRepository,
+    rollout_bucket,
+)
+from .registry import (
+    ActivationLocked,
+    Device,
+    DeviceState,
+    ImportRejected,
+    ImportResult,
+    NotOwner,
+    RegistryService,
+    TelemetryService,
+)
 
 __all__ = [
     "ActivationLocked",
+    "App",
+    "AppStoreService",
+    "AppVersion",
     "Device",
     "DeviceCode",
     "DeviceState",
     "ImportRejected",
     "ImportResult",
+    "Install",
     "NotOwner",
     "Offer",
     "OsRelease",
@@ -27,5 +51,6 @@ __all__ = [
     "Rollout",
     "RolloutState",
     "TelemetryService",
+    "TufRepository",
     "rollout_bucket",
 ]

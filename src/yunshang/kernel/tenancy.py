@@ -6,12 +6,16 @@ existence is not ours to reveal.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import Column, Connection, Row, Table, select
+from sqlalchemy import Column, Connection, Row, Select, Table, select
 
 from .auth import Principal
 from .errors import NotFound
+from .pagination import Page, PageRequest, make_page
+
+T = TypeVar("T")
 
 
 def tenant_scope(principal: Principal) -> str | None:
@@ -38,3 +42,19 @@ def owned_row(conn: Connection, table: Table, ident: str, tenant: str | None, ki
     if row is None:
         raise NotFound(kind, ident, field=field)
     return row
+
+
+def owned_page(conn: Connection, stmt: Select[Any], table: Table, tenant: str | None,
+               req: PageRequest, item: Callable[[Row[Any]], T]) -> Page[T]:
+    """One page of ``stmt`` (a select of ``table``, other filters applied) in ``id`` order.
+
+    Limited to ``tenant``'s rows (None: any tenant); ``item`` maps a row to what
+    the page holds, and the cursor is the last row's id.
+    """
+    if tenant is not None:
+        stmt = stmt.where(table.c.tenant == tenant)
+    if req.after:
+        stmt = stmt.where(table.c.id > req.after)
+    rows: list[Row[Any]] = list(conn.execute(stmt.order_by(table.c.id).limit(req.limit + 1)))
+    page = make_page(rows, req, lambda row: str(row.id))
+    return Page(items=[item(row) for row in page.items], next_cursor=page.next_cursor)

@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from yunshang.agent import DeviceAgent
 from yunshang.app import create_app
-from yunshang.devices.agent import DeviceAgent
-from yunshang.devices.domain import RolloutState
+from yunshang.devices import RolloutState
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.errors import DomainError, Unavailable

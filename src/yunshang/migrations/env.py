@@ -6,8 +6,9 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import yunshang.commerce.store
-import yunshang.devices.appstore_store
-import yunshang.devices.store
+import yunshang.devices.appstore.store
+import yunshang.devices.ota.store
+import yunshang.devices.registry.store
 import yunshang.kernel.auth
 import yunshang.kernel.idempotency
 import yunshang.kernel.outbox  # noqa: F401

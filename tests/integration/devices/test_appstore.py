@@ -26,10 +26,9 @@ from tests.conftest import PlatformFactory, sqlite_settings
 from tests.factories import random_tenant
 from tests.integration.commerce.api_support import assert_problem, bearer
 from yunshang.app import create_app
-from yunshang.devices.apk import ApkSigner
-from yunshang.devices.appstore_store import app_installs, app_versions, apps
-from yunshang.devices.errors import (
+from yunshang.devices.appstore import (
     ApkBadSignature,
+    ApkSigner,
     ApkUnsigned,
     ApkVerifierUnavailable,
     CertificateMismatch,
@@ -37,6 +36,7 @@ from yunshang.devices.errors import (
     PackageTaken,
     VersionNotNewer,
 )
+from yunshang.devices.appstore.store import app_installs, app_versions, apps
 from yunshang.kernel.auth import PLATFORM_TENANT, IssuedKey, Principal, Role
 from yunshang.kernel.errors import Forbidden, NotFound
 from yunshang.kernel.imei import make_imei

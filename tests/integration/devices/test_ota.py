@@ -30,11 +30,10 @@ from tests.integration.devices.ota_support import (
     register,
     upload,
 )
+from yunshang.agent import DeviceAgent
 from yunshang.app import create_app
-from yunshang.devices.agent import DeviceAgent
-from yunshang.devices.domain import rollout_bucket
-from yunshang.devices.errors import RolloutActive
-from yunshang.devices.store import devices
+from yunshang.devices.ota import RolloutActive, rollout_bucket
+from yunshang.devices.registry.store import devices
 from yunshang.kernel.auth import PLATFORM_TENANT, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.outbox import outbox
@@ -480,6 +479,12 @@ def test_the_tuf_mirror_serves_metadata_and_targets_with_ranges(
     assert r.status_code == 206
     assert r.content == V2[100:200]
     assert r.headers["content-range"] == f"bytes 100-199/{len(V2)}"
+    # bad ranges are problems, as on the APK downloads (one parser for both)
+    beyond = client.get(url, headers={"Range": f"bytes={len(V2)}-"})
+    assert_problem(beyond, 416, "range_not_satisfiable", "range")
+    assert beyond.headers["content-range"] == f"bytes */{len(V2)}"
+    assert_problem(client.get(url, headers={"Range": "bytes=9-1"}), 400, "invalid_range",
+                   "range")
     # only signed targets, under their own hash: no other blob is reachable
     wrong = f"/v1/tuf/targets/{directory}/{second['delta']['sha256']}.{name}"
     assert_problem(client.get(wrong), 404, "not_found", "target")

@@ -13,7 +13,7 @@ from tests.conftest import PlatformFactory
 from tests.factories import random_tenant, seed_sale
 from tests.integration.commerce.api_support import assert_problem, bearer
 from yunshang.app import create_app
-from yunshang.devices.store import devices
+from yunshang.devices.registry.store import devices
 from yunshang.kernel.auth import Role
 from yunshang.kernel.imei import make_imei
 from yunshang.kernel.outbox import outbox

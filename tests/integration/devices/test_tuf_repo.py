@@ -13,7 +13,7 @@ from tuf.api.metadata import Metadata
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
-from yunshang.devices.tuf_repo import TargetSpec, TufRepository
+from yunshang.devices.ota import TargetSpec, TufRepository
 from yunshang.kernel.blobs import BlobStore
 from yunshang.kernel.clock import ManualClock
 

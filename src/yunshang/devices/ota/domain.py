@@ -1,4 +1,4 @@
-"""Device-cloud rules: registry, activation lock, staged rollouts, telemetry limits.
+"""OTA rules: OS release versions, TUF target paths, staged rollouts.
 
 Plain Python; no database, no web framework.
 """
@@ -14,101 +14,18 @@ from typing import Any
 
 from yunshang.kernel.errors import InvalidInput
 from yunshang.kernel.events import DomainEvent
-from yunshang.kernel.imei import is_valid_imei
 
-from .errors import ActivationLocked, DeviceCode, NotOwner, RolloutStateError
-
-# --------------------------------------------------------------------------- registry
-
-
-class DeviceState(StrEnum):
-    REGISTERED = "registered"  # built, in the registry
-    SOLD = "sold"  # shipped to a buyer through an order
-    ACTIVATED = "activated"  # bound to an account
-
-
-def check_imei(value: str, field: str = "imei") -> str:
-    if not is_valid_imei(value):
-        raise InvalidInput(field, f"{value!r} is not a valid IMEI (15 digits, Luhn check digit)",
-                           code=DeviceCode.INVALID_IMEI)
-    return value
-
-
-@dataclass(slots=True)
-class Device:
-    id: str
-    tenant: str
-    imei: str
-    model: str
-    serial: str
-    os_version: str
-    api_level: int
-    state: DeviceState
-    registered_at: datetime
-    account_id: str | None = None
-    buyer_id: str | None = None
-    order_id: str | None = None
-    sku_id: str | None = None
-    sold_at: datetime | None = None
-    activated_at: datetime | None = None
-    events: list[DomainEvent] = field(default_factory=list)
-
-    def _record(self, name: str, now: datetime, **extra: Any) -> None:
-        payload: dict[str, Any] = {"device_id": self.id, "imei": self.imei, "model": self.model,
-                                   "state": self.state.value}
-        payload.update(extra)
-        self.events.append(DomainEvent(name, self.tenant, now, payload))
-
-    def pull_events(self) -> list[DomainEvent]:
-        out, self.events = self.events, []
-        return out
-
-    def mark_sold(self, *, order_id: str, buyer_id: str, sku_id: str | None,
-                  now: datetime) -> bool:
-        """Commerce shipped this unit in ``order_id``; False when already recorded."""
-        if self.order_id == order_id:
-            return False
-        self.order_id, self.buyer_id, self.sku_id, self.sold_at = order_id, buyer_id, sku_id, now
-        if self.state is DeviceState.REGISTERED:
-            self.state = DeviceState.SOLD
-        self._record("devices.device_sold", now, order_id=order_id, buyer_id=buyer_id,
-                     sku_id=sku_id)
-        return True
-
-    def activate(self, account_id: str, now: datetime) -> bool:
-        """Binds the device to an account; False when it already was (idempotent).
-
-        A device bound to one account cannot be activated by another until
-        the owner releases it (the anti-theft lock).
-        """
-        if self.account_id == account_id and self.state is DeviceState.ACTIVATED:
-            return False
-        if self.account_id is not None and self.account_id != account_id:
-            raise ActivationLocked(self.imei)
-        self.account_id, self.state, self.activated_at = account_id, DeviceState.ACTIVATED, now
-        self._record("devices.device_activated", now, account_id=account_id,
-                     order_id=self.order_id, buyer_id=self.buyer_id, sku_id=self.sku_id,
-                     sold_at=self.sold_at.isoformat() if self.sold_at else None)
-        return True
-
-    def release(self, account_id: str, now: datetime) -> None:
-        """The owner lifts the activation lock (e.g. before selling the phone on)."""
-        if self.account_id != account_id:
-            raise NotOwner(self.imei)
-        self.account_id = None
-        self.state = DeviceState.SOLD if self.order_id else DeviceState.REGISTERED
-        self._record("devices.device_released", now, account_id=account_id)
-
-    def update_os(self, version: str, now: datetime) -> None:
-        previous, self.os_version = self.os_version, version
-        self._record("devices.os_updated", now, from_version=previous, to_version=version)
-
+from .errors import OsVersionNotNewer, ReleaseExists, RolloutStateError
 
 # --------------------------------------------------------------------------- OS releases
 
 #: An OS release version: dot-separated numbers ("14.2.1"), compared numerically.
 OS_VERSION_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$"
 _OS_VERSION = re.compile(OS_VERSION_PATTERN)
+_MODEL_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NOTES = 2000
+MAX_DETAIL = 500
+DEFAULT_STAGES = (1, 10, 50, 100)
 
 
 def os_version_key(version: str) -> tuple[int, ...] | None:
@@ -158,6 +75,52 @@ class OsRelease:
     delta_length: int | None
     notes: str
     created_at: datetime
+
+
+def check_model(model: str) -> str:
+    model = model.strip()
+    if not 1 <= len(model) <= 100 or not model.isprintable():
+        raise InvalidInput("model", "a model name is 1-100 printable characters")
+    return model
+
+
+def check_version(version: str, field: str = "version") -> str:
+    if not _OS_VERSION.match(version):
+        raise InvalidInput(field, "a release version is 1-4 dot-separated numbers, e.g. 14.2.1")
+    return version
+
+
+def check_notes(notes: str) -> str:
+    if len(notes) > MAX_NOTES or "\x00" in notes:
+        raise InvalidInput("notes", f"at most {MAX_NOTES} characters, no NUL")
+    return notes
+
+
+def check_newer(previous: OsRelease | None, version: str) -> None:
+    """A model's releases only move forward: refuses a version already released or older."""
+    if previous is None:
+        return
+    if os_version_key(version) == os_version_key(previous.version):
+        raise ReleaseExists(f"{previous.model} {version} is already released",
+                            release_id=previous.id)
+    if not is_newer_version(version, previous.version):
+        raise OsVersionNotNewer(version, previous.version)
+
+
+def model_key(model: str) -> str:
+    """The model as one URL- and glob-safe TUF path segment (distinct models stay distinct)."""
+    slug = _MODEL_SAFE.sub("-", model).strip("-.")
+    if slug == model:
+        return slug
+    return f"{slug or 'model'}~{hashlib.sha256(model.encode()).hexdigest()[:8]}"
+
+
+def image_target(tenant: str, model: str, version: str) -> str:
+    return f"{tenant}/{model_key(model)}/{version}/image.bin"
+
+
+def delta_target(tenant: str, model: str, from_version: str, to_version: str) -> str:
+    return f"{tenant}/{model_key(model)}/{from_version}-{to_version}/delta.bsdiff"
 
 
 # --------------------------------------------------------------------------- staged rollouts
@@ -302,58 +265,52 @@ class Rollout:
         self._record("devices.rollout_halted", now, reason=reason)
 
 
-# --------------------------------------------------------------------------- telemetry
 
-TELEMETRY_KINDS = frozenset({"app_open", "app_close", "session", "crash"})
-MAX_BATCH = 500
-MAX_FIELD = 256
-MAX_ATTRS = 16
+
+# --------------------------------------------------------------------------- check-ins and reports
 
 
 @dataclass(frozen=True, slots=True)
-class UsageEvent:
-    kind: str
-    at: datetime
-    package: str | None
-    duration_ms: int | None
-    attrs: dict[str, str]
+class Offer:
+    """What a device is told at check-in: the release, and which files to fetch.
+
+    ``delta_*`` is set only for a device on the release's previous version.
+    Lengths are informative; the device trusts only the TUF metadata.
+    """
+
+    rollout_id: str
+    release_id: str
+    version: str
+    image_target: str
+    image_length: int
+    delta_from: str | None
+    delta_target: str | None
+    delta_length: int | None
+
+    @staticmethod
+    def of(rollout: Rollout, release: OsRelease, current: str) -> Offer:
+        """The offer of ``release`` to a device running ``current`` (a delta from the previous)."""
+        on_previous = (release.delta_from is not None
+                       and os_version_key(current) == os_version_key(release.delta_from))
+        return Offer(rollout_id=rollout.id, release_id=release.id, version=release.version,
+                     image_target=release.image_target, image_length=release.image_length,
+                     delta_from=release.delta_from if on_previous else None,
+                     delta_target=release.delta_target if on_previous else None,
+                     delta_length=release.delta_length if on_previous else None)
 
 
-def validate_batch(raw: list[dict[str, Any]], *, now: datetime,
-                   max_skew_s: int = 7 * 24 * 3600) -> list[UsageEvent]:
-    """Checks a whole batch; the first bad event refuses it all, naming its field."""
-    if not raw:
-        raise InvalidInput("events", "a batch needs at least one event")
-    if len(raw) > MAX_BATCH:
-        raise InvalidInput("events", f"at most {MAX_BATCH} events per batch")
-    out = []
-    for i, item in enumerate(raw):
-        where = f"events[{i}]"
-        kind = item.get("kind")
-        if kind not in TELEMETRY_KINDS:
-            raise InvalidInput(f"{where}.kind", f"kind must be one of {sorted(TELEMETRY_KINDS)}")
-        at = item.get("at")
-        if not isinstance(at, datetime) or at.tzinfo is None:
-            raise InvalidInput(f"{where}.at", "a timezone-aware timestamp is required")
-        if abs((at - now).total_seconds()) > max_skew_s:
-            raise InvalidInput(f"{where}.at", "timestamp is more than 7 days from the server's")
-        package = item.get("package")
-        if kind in ("app_open", "app_close", "crash") and not package:
-            raise InvalidInput(f"{where}.package", f"{kind} events name the app package")
-        if package is not None and (not isinstance(package, str) or len(package) > MAX_FIELD):
-            raise InvalidInput(f"{where}.package", f"at most {MAX_FIELD} characters")
-        duration = item.get("duration_ms")
-        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int)
-                                     or not 0 <= duration <= 86_400_000):
-            raise InvalidInput(f"{where}.duration_ms", "milliseconds between 0 and one day")
-        attrs = item.get("attrs") or {}
-        if not isinstance(attrs, dict) or len(attrs) > MAX_ATTRS:
-            raise InvalidInput(f"{where}.attrs", f"at most {MAX_ATTRS} string attributes")
-        for k, v in attrs.items():
-            if (not isinstance(k, str) or not isinstance(v, str) or len(k) > 64
-                    or len(v) > MAX_FIELD):
-                raise InvalidInput(f"{where}.attrs.{k}",
-                                   f"attribute keys ≤ 64 and values ≤ {MAX_FIELD} characters")
-        out.append(UsageEvent(kind=str(kind), at=at, package=package, duration_ms=duration,
-                              attrs=dict(attrs)))
-    return out
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    rollout_id: str
+    device_id: str
+    imei: str
+    success: bool
+    detail: str
+    reported_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOutcome:
+    report: UpdateReport
+    rollout: Rollout
+    created: bool  # False: the device had reported already; nothing changed

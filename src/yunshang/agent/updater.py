@@ -40,7 +40,7 @@ from tuf.api.metadata import TargetFile
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
-from .domain import is_newer_version, os_version_key
+from .versions import is_newer_version, os_version_key
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from yunshang.devices.domain import (
+from yunshang.devices.ota import (
     Rollout,
     RolloutState,
+    RolloutStateError,
     is_newer_version,
     os_version_key,
     rollout_bucket,
 )
-from yunshang.devices.errors import RolloutStateError
 from yunshang.kernel.errors import InvalidInput
 from yunshang.kernel.imei import make_imei
 

@@ -16,14 +16,16 @@ from tests.apk_support import (
     rebuild,
     require_apksigner,
 )
-from yunshang.devices.apk import ApkSigner, inspect_apk, parse_report
-from yunshang.devices.errors import (
+from yunshang.devices import DeviceCode
+from yunshang.devices.appstore import (
     ApkBadSignature,
     ApkInvalid,
+    ApkSigner,
     ApkUnsigned,
     ApkVerifierUnavailable,
-    DeviceCode,
+    inspect_apk,
 )
+from yunshang.devices.appstore.apk import parse_report
 from yunshang.kernel.errors import DomainError
 from yunshang.web.problems import STATUS_BY_ERROR
 

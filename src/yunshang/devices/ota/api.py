@@ -24,17 +24,32 @@ from starlette.requests import ClientDisconnect
 from yunshang.kernel.errors import InvalidInput, NotFound
 from yunshang.web import (
     ID_PATTERN,
-    JsonResponse,
+    IMEI_PATTERN,
+    Imei,
     PageDep,
+    PageRead,
     PlatformDep,
     PrincipalDep,
     Schema,
     get_platform,
     get_principal,
+    page_view,
 )
+from yunshang.web.problems import JsonResponse
+from yunshang.web.ranges import file_response
+from yunshang.web.uploads import receive_to_file
 
-from .domain import OS_VERSION_PATTERN, OsRelease, Rollout, RolloutState
-from .ota import DEFAULT_STAGES, MAX_DETAIL, MAX_NOTES, Offer, UpdateReport
+from .domain import (
+    DEFAULT_STAGES,
+    MAX_DETAIL,
+    MAX_NOTES,
+    OS_VERSION_PATTERN,
+    Offer,
+    OsRelease,
+    Rollout,
+    RolloutState,
+    UpdateReport,
+)
 
 router = APIRouter(prefix="/v1", tags=["ota"])
 
@@ -42,16 +57,13 @@ router = APIRouter(prefix="/v1", tags=["ota"])
 UPLOAD_PATHS = ("/v1/releases",)
 
 Id = Annotated[str, Path(min_length=3, max_length=40, pattern=ID_PATTERN)]
-IMEI_PATTERN = r"^[0-9]{1,32}$"
 _IMEI = re.compile(IMEI_PATTERN)
-Imei = Annotated[str, Path(pattern=IMEI_PATTERN, description="The phone's IMEI.")]
 Model = Annotated[str, Query(min_length=1, max_length=100, description="The phone model, as "
                                                                        "in the registry.")]
 Version = Annotated[str, Query(max_length=40, pattern=OS_VERSION_PATTERN,
                                description="Dot-separated numbers, newer than the model's "
                                            "latest release.")]
 VersionText = Annotated[str, Field(max_length=40)]
-_CHUNK = 1 << 20
 
 # ---------------------------------------------------------------- schemas
 
@@ -77,11 +89,6 @@ class ReleaseRead(BaseModel):
     delta: DeltaRead | None
     notes: str
     created_at: datetime
-
-
-class ReleasePage(BaseModel):
-    items: list[ReleaseRead]
-    next_cursor: str | None
 
 
 class RolloutCreate(Schema):
@@ -117,11 +124,6 @@ class RolloutRead(BaseModel):
     created_at: datetime
 
 
-class RolloutPage(BaseModel):
-    items: list[RolloutRead]
-    next_cursor: str | None
-
-
 class ReportRead(BaseModel):
     rollout_id: str
     device_id: str
@@ -129,11 +131,6 @@ class ReportRead(BaseModel):
     success: bool
     detail: str
     reported_at: datetime
-
-
-class ReportPage(BaseModel):
-    items: list[ReportRead]
-    next_cursor: str | None
 
 
 class CheckInCreate(Schema):
@@ -244,8 +241,8 @@ async def create_release(request: Request, platform: PlatformDep, who: Principal
     if content_type.startswith(("multipart/", "application/x-www-form-urlencoded")):
         raise InvalidInput("body", "send the image as the raw request body "
                                    "(application/octet-stream), not as a form")
-    image = await _receive_to_file(request, platform.blobs.root,
-                                   platform.settings.max_upload_bytes)
+    image = await _receive_image(request, platform.blobs.root,
+                                 platform.settings.max_upload_bytes)
     try:
         release = await run_in_threadpool(platform.ota.create_release, who, model=model,
                                           version=version, image=image, notes=notes)
@@ -254,35 +251,29 @@ async def create_release(request: Request, platform: PlatformDep, who: Principal
     return JsonResponse(release_view(release), status_code=201)
 
 
-async def _receive_to_file(request: Request, directory: FsPath, limit: int) -> FsPath:
+async def _receive_image(request: Request, directory: FsPath, limit: int) -> FsPath:
     fd, name = tempfile.mkstemp(dir=directory, prefix=".upload-")
+    os.close(fd)
     path = FsPath(name)
-    seen = 0
     try:
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                seen += len(chunk)
-                if seen > limit:
-                    raise InvalidInput("body", f"the image is larger than {limit} bytes")
-                out.write(chunk)
+        received = await receive_to_file(request, path, limit=limit, what="the image")
     except ClientDisconnect:
         path.unlink(missing_ok=True)
         raise InvalidInput("body", "the upload was cut off before its end") from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    if seen == 0:
+    if received == 0:
         path.unlink(missing_ok=True)
         raise InvalidInput("body", "the image is empty")
     return path
 
 
-@router.get("/releases", response_model=ReleasePage)
+@router.get("/releases", response_model=PageRead[ReleaseRead])
 def list_releases(platform: PlatformDep, who: PrincipalDep, page: PageDep,
                   model: Annotated[str | None, Query(max_length=100)] = None) -> JsonResponse:
     result = platform.ota.list_releases(who, page, model=model)
-    return JsonResponse({"items": [release_view(r) for r in result.items],
-                         "next_cursor": result.next_cursor})
+    return JsonResponse(page_view(result, release_view))
 
 
 @router.get("/releases/{release_id}", response_model=ReleaseRead)
@@ -307,13 +298,12 @@ def create_rollout(body: RolloutCreate, platform: PlatformDep,
     return JsonResponse(rollout_view(rollout), status_code=201)
 
 
-@router.get("/rollouts", response_model=RolloutPage)
+@router.get("/rollouts", response_model=PageRead[RolloutRead])
 def list_rollouts(platform: PlatformDep, who: PrincipalDep, page: PageDep,
                   model: Annotated[str | None, Query(max_length=100)] = None,
                   state: RolloutState | None = None) -> JsonResponse:
     result = platform.ota.list_rollouts(who, page, model=model, state=state)
-    return JsonResponse({"items": [rollout_view(r) for r in result.items],
-                         "next_cursor": result.next_cursor})
+    return JsonResponse(page_view(result, rollout_view))
 
 
 @router.get("/rollouts/{rollout_id}", response_model=RolloutRead)
@@ -321,13 +311,12 @@ def get_rollout(rollout_id: Id, platform: PlatformDep, who: PrincipalDep) -> Jso
     return JsonResponse(rollout_view(platform.ota.get_rollout(who, rollout_id)))
 
 
-@router.get("/rollouts/{rollout_id}/reports", response_model=ReportPage)
+@router.get("/rollouts/{rollout_id}/reports", response_model=PageRead[ReportRead])
 def list_reports(rollout_id: Id, platform: PlatformDep, who: PrincipalDep,
                  page: PageDep) -> JsonResponse:
     """What the devices reported, failures with their reason."""
     result = platform.ota.list_reports(who, rollout_id, page)
-    return JsonResponse({"items": [report_view(r) for r in result.items],
-                         "next_cursor": result.next_cursor})
+    return JsonResponse(page_view(result, report_view))
 
 
 @router.post("/rollouts/{rollout_id}/pause", response_model=RolloutRead,
@@ -442,16 +431,18 @@ def tuf_metadata(name: Annotated[str, Path(max_length=120)], platform: PlatformD
 
 @router.get("/tuf/targets/{target:path}", tags=["tuf"], response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}},
-                       206: {"description": "a byte range (Range: bytes=…)"}})
-def tuf_target(target: Annotated[str, Path(max_length=400)],
+                       206: {"description": "a byte range (Range: bytes=…)"},
+                       416: {"description": "range_not_satisfiable"}})
+def tuf_target(target: Annotated[str, Path(max_length=400)], request: Request,
                platform: PlatformDep) -> FileResponse:
     """A target file, as ``<dir>/<sha256>.<name>``: an OS image or delta. Public; supports
     HTTP range requests, so an interrupted download can resume."""
     digest = platform.tuf.target_blob(target)
     if digest is None or not platform.blobs.exists(digest):
         raise NotFound("tuf target", target, field="target")
-    return FileResponse(platform.blobs.path(digest), media_type="application/octet-stream",
-                        headers={"Cache-Control": _IMMUTABLE})
+    return file_response(request, platform.blobs.path(digest),
+                         media_type="application/octet-stream",
+                         headers={"Cache-Control": _IMMUTABLE})
 
 
 __all__ = ["UPLOAD_PATHS", "router"]

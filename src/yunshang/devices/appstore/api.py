@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
-from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from yunshang.kernel.auth import Role
-from yunshang.web import JsonResponse, PageDep, PlatformDep, PrincipalDep, page_body
+from yunshang.kernel.errors import UnsupportedMedia
+from yunshang.web import Imei, PageDep, PageRead, PlatformDep, PrincipalDep, page_view
+from yunshang.web.problems import JsonResponse
+from yunshang.web.ranges import file_response
+from yunshang.web.uploads import receive_to_file
 
 from .apk import MAX_VERSION_CODE
-from .appstore_store import App, AppVersion, Install
+from .domain import App, AppVersion, Install
 
 router = APIRouter(prefix="/v1", tags=["app store"])
 
@@ -30,14 +32,6 @@ Package = Annotated[str, Path(min_length=3, max_length=255,
                               pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$",
                               description="Android application id, e.g. com.example.app")]
 VersionCode = Annotated[int, Path(ge=1, le=MAX_VERSION_CODE)]
-Imei = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9]+$")]
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
 
 
 class AppRead(BaseModel):
@@ -105,20 +99,15 @@ def version_view(v: AppVersion) -> dict[str, Any]:
             "created_at": v.created_at.isoformat()}
 
 
+def available_view(pair: tuple[App, AppVersion]) -> dict[str, Any]:
+    app, version = pair
+    return {"app": app_view(app), "version": version_view(version)}
+
+
 def install_view(i: Install) -> dict[str, Any]:
     return {"id": i.id, "package": i.package, "version_code": i.version_code,
             "installed_at": i.installed_at.isoformat(),
             "uninstalled_at": i.uninstalled_at.isoformat() if i.uninstalled_at else None}
-
-
-def _problem(request: Request, status: int, code: str, detail: str,
-             headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    # (replaced by typed errors in the devices split)
-    from yunshang.web.problems import problem
-
-    response = problem(status, code, detail, request.url.path, **extra)
-    response.headers.update(headers or {})
-    return response
 
 
 # ---------------------------------------------------------------- developers
@@ -143,32 +132,24 @@ def _problem(request: Request, status: int, code: str, detail: str,
 async def upload_app(request: Request, platform: PlatformDep, who: PrincipalDep) -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in _UPLOAD_TYPES:
-        return _problem(request, 415, "unsupported_media_type",
-                        f"send the APK as the raw body with Content-Type {APK_MEDIA_TYPE}",
-                        field="content-type")
+        raise UnsupportedMedia(f"send the APK as the raw body with Content-Type {APK_MEDIA_TYPE}",
+                               accepted=sorted(_UPLOAD_TYPES))
     who.require(Role.DEVELOPER)  # before receiving megabytes the service would refuse
-    limit = platform.settings.max_upload_bytes
     with platform.appstore.staged_upload() as staged:
         # streamed to disk: an APK can be hundreds of megabytes
-        received = 0
-        async with await anyio.open_file(staged, "wb") as out:
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit:
-                    return _problem(request, 413, "body_too_large",
-                                    f"APK uploads are limited to {limit} bytes", field="body")
-                await out.write(chunk)
+        await receive_to_file(request, staged, limit=platform.settings.max_upload_bytes,
+                              what="the APK")
         app, version = await run_in_threadpool(platform.appstore.upload, who, staged)
     return JsonResponse({"app": app_view(app), "version": version_view(version)},
                         status_code=201,
                         headers={"Location": version_view(version)["download_url"]})
 
 
-@router.get("/apps", response_model=Page[AppRead])
+@router.get("/apps", response_model=PageRead[AppRead])
 def list_apps(platform: PlatformDep, who: PrincipalDep, page: PageDep) -> JsonResponse:
     """The caller's apps (developer key)."""
     result = platform.appstore.list_apps(who, page)
-    return JsonResponse(page_body([app_view(a) for a in result.items], result.next_cursor))
+    return JsonResponse(page_view(result, app_view))
 
 
 @router.get("/apps/{package}", response_model=AppRead)
@@ -177,12 +158,12 @@ def get_app(package: Package, platform: PlatformDep, who: PrincipalDep) -> JsonR
     return JsonResponse(app_view(platform.appstore.get_app(who, package)))
 
 
-@router.get("/apps/{package}/versions", response_model=Page[VersionRead])
+@router.get("/apps/{package}/versions", response_model=PageRead[VersionRead])
 def list_versions(package: Package, platform: PlatformDep, who: PrincipalDep,
                   page: PageDep) -> JsonResponse:
     """The app's versions, newest first."""
     result = platform.appstore.versions(who, package, page)
-    return JsonResponse(page_body([version_view(v) for v in result.items], result.next_cursor))
+    return JsonResponse(page_view(result, version_view))
 
 
 @router.get(
@@ -194,19 +175,9 @@ def download_apk(package: Package, version_code: VersionCode, request: Request,
                  platform: PlatformDep, who: PrincipalDep) -> Response:
     """The APK file. Supports `Range` (206 Partial Content) and `If-Range` to resume."""
     version, path = platform.appstore.apk_file(who, package, version_code)
-    etag = f'"{version.blob_sha256}"'
-    wanted = request.headers.get("range")
-    if wanted is not None and request.headers.get("if-range") is None:
-        try:  # answer bad ranges as problems, not as plain text
-            FileResponse._parse_range_header(wanted, version.size)
-        except MalformedRangeHeader as exc:
-            return _problem(request, 400, "invalid_range", exc.content, field="range")
-        except RangeNotSatisfiable:
-            return _problem(request, 416, "range_not_satisfiable",
-                            f"the APK has {version.size} bytes", field="range",
-                            headers={"Content-Range": f"bytes */{version.size}"})
-    return FileResponse(path, media_type=APK_MEDIA_TYPE,
-                        filename=f"{package}-{version_code}.apk", headers={"ETag": etag})
+    return file_response(request, path, media_type=APK_MEDIA_TYPE,
+                         filename=f"{package}-{version_code}.apk",
+                         headers={"ETag": f'"{version.blob_sha256}"'})
 
 
 # HEAD too, for download managers (one OpenAPI operation is enough)
@@ -217,21 +188,20 @@ router.add_api_route("/apps/{package}/versions/{version_code}/apk", download_apk
 # ---------------------------------------------------------------- devices
 
 
-@router.get("/devices/{imei}/apps/available", response_model=Page[AvailableRead])
+@router.get("/devices/{imei}/apps/available", response_model=PageRead[AvailableRead])
 def available_apps(imei: Imei, platform: PlatformDep, who: PrincipalDep,
                    page: PageDep) -> JsonResponse:
     """Apps this device can run, each with the newest version its API level allows."""
     result = platform.appstore.compatible_apps(who, imei, page)
-    return JsonResponse(page_body([{"app": app_view(a), "version": version_view(v)}
-                                   for a, v in result.items], result.next_cursor))
+    return JsonResponse(page_view(result, available_view))
 
 
-@router.get("/devices/{imei}/apps", response_model=Page[InstallRead])
+@router.get("/devices/{imei}/apps", response_model=PageRead[InstallRead])
 def installed_apps(imei: Imei, platform: PlatformDep, who: PrincipalDep,
                    page: PageDep) -> JsonResponse:
     """The apps installed on the device now."""
     result = platform.appstore.installed(who, imei, page)
-    return JsonResponse(page_body([install_view(i) for i in result.items], result.next_cursor))
+    return JsonResponse(page_view(result, install_view))
 
 
 @router.post("/devices/{imei}/apps/{package}/install", response_model=InstallRead)

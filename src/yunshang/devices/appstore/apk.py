@@ -4,7 +4,7 @@ An app store must never publish an APK whose signature it has not checked:
 androguard parses but does not verify, so verification is delegated to AOSP's
 reference verifier, ``apksigner verify``, run as a subprocess with a timeout.
 When ``apksigner`` is not installed every inspection fails with
-:class:`~yunshang.devices.errors.ApkVerifierUnavailable` (HTTP 503).
+:class:`~yunshang.devices.appstore.errors.ApkVerifierUnavailable` (HTTP 503).
 
 **Which API levels the signature must hold for.** apksigner checks that the
 signature is valid on every Android version from the APK's own ``minSdkVersion``
@@ -35,6 +35,7 @@ from typing import Any
 
 from loguru import logger
 
+from .domain import ApkInfo
 from .errors import ApkBadSignature, ApkInvalid, ApkUnsigned, ApkVerifierUnavailable
 
 # androguard logs every parsing step through loguru; its messages are not ours to print.
@@ -56,28 +57,6 @@ _DEX = re.compile(r"^classes\d*\.dex$")
 _DEX_MAGIC = re.compile(rb"^dex\n0\d\d\x00$")
 _SCHEME_LINE = re.compile(r"^Verified using (v[0-9.]+) scheme \(.*\): (true|false)$")
 _CERT_LINE = re.compile(r"^Signer #\d+ certificate SHA-256 digest: ([0-9a-f]{64})$")
-
-
-@dataclass(frozen=True, slots=True)
-class ApkInfo:
-    """What the store knows about one verified APK."""
-
-    package: str
-    version_code: int
-    version_name: str | None
-    label: str | None
-    min_sdk: int
-    target_sdk: int
-    #: The lowest API level on which this APK installs: its minSdk, raised to the
-    #: first level that can check its signature scheme when that is higher.
-    effective_min_api: int
-    permissions: tuple[str, ...]
-    #: SHA-256 of each signer's X.509 certificate (DER), sorted.
-    certificates: tuple[str, ...]
-    #: The signature schemes apksigner verified (``v1``, ``v2``, ``v3``, ...).
-    schemes: tuple[str, ...]
-    size: int
-    sha256: str
 
 
 @dataclass(frozen=True, slots=True)

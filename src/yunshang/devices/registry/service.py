@@ -1,42 +1,33 @@
-"""Registry and activation use cases: import batches, mark sold, activate, release."""
+"""Registry use cases (import batches, mark sold, activate, release) and telemetry."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from yunshang.kernel.auth import KeyStore, Principal, Role
 from yunshang.kernel.clock import Clock
-from yunshang.kernel.db import Database, UnitOfWork
+from yunshang.kernel.db import Database
 from yunshang.kernel.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
-from yunshang.kernel.imei import is_valid_imei
 from yunshang.kernel.outbox import write_events
-from yunshang.kernel.pagination import Page, PageRequest, make_page
+from yunshang.kernel.pagination import Page, PageRequest
+from yunshang.kernel.tenancy import owned_page, tenant_scope
 
-from .domain import Device, DeviceState
-from .errors import DeviceCode, ImportRejected
-from .store import device_from_row, device_values, devices
-
-CSV_COLUMNS = ("imei", "model", "serial", "os_version", "api_level")
-MAX_IMPORT_ROWS = 1_000_000
+from .domain import Device, DeviceState, count_models, parse_batch, validate_batch
+from .errors import ImportRejected
+from .store import device_from_row, device_values, devices, known_imeis, load_device, save_device
 
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     imported: int
     model_counts: dict[str, int]
-
-
-def _scope(principal: Principal) -> str | None:
-    return None if principal.is_platform_admin else principal.tenant
 
 
 class RegistryService:
@@ -49,54 +40,13 @@ class RegistryService:
 
     # ------------------------------------------------------------------ import
 
-    def parse_batch(self, text: str) -> list[dict[str, object]]:
-        """Parses a manufacturing batch CSV; raises ImportRejected listing every bad row."""
-        reader = csv.DictReader(io.StringIO(text))
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in CSV_COLUMNS if c not in header]
-        if missing:
-            raise InvalidInput("header", f"CSV header lacks {', '.join(missing)}; expected "
-                               + ",".join(CSV_COLUMNS), code=DeviceCode.IMPORT_REJECTED)
-        rows: list[dict[str, object]] = []
-        errors: list[dict[str, object]] = []
-        seen: dict[str, int] = {}
-        for line, raw in enumerate(reader, start=2):
-            if len(rows) + len(errors) >= MAX_IMPORT_ROWS:
-                raise InvalidInput("rows", f"at most {MAX_IMPORT_ROWS} rows per batch")
-            rec = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
-
-            def bad(field: str, message: str, line: int = line) -> None:
-                errors.append({"line": line, "field": field, "message": message})
-
-            imei = rec.get("imei", "")
-            if not is_valid_imei(imei):
-                bad("imei", f"{imei!r} is not a valid IMEI (15 digits, Luhn check digit)")
-            elif imei in seen:
-                bad("imei", f"{imei} also appears on line {seen[imei]}")
-            else:
-                seen[imei] = line
-            for col, limit in (("model", 100), ("serial", 64), ("os_version", 40)):
-                if not rec.get(col):
-                    bad(col, f"{col} is required")
-                elif len(rec[col]) > limit:
-                    bad(col, f"{col} is longer than {limit} characters")
-            api = rec.get("api_level", "")
-            if not api.isdigit() or not 1 <= int(api) <= 100:
-                bad("api_level", f"api_level must be an integer from 1 to 100, got {api!r}")
-            rows.append({"line": line, **rec})
-        if not rows and not errors:
-            raise InvalidInput("rows", "the batch has no rows")
-        if errors:
-            raise ImportRejected(errors)
-        return rows
-
     def import_batch(self, principal: Principal, text: str) -> ImportResult:
         """Registers a whole batch or nothing: any bad or already-known row refuses it."""
         principal.require(Role.MERCHANT)
-        rows = self.parse_batch(text)
+        rows = parse_batch(text)
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
-            known = _existing(uow.conn, [str(r["imei"]) for r in rows])
+            known = known_imeis(uow.conn, [str(r["imei"]) for r in rows])
             if known:
                 raise ImportRejected([
                     {"line": r["line"], "field": "imei",
@@ -109,9 +59,7 @@ class RegistryService:
                 "registered_at": now} for r in rows]
             for start in range(0, len(values), 5000):
                 uow.conn.execute(devices.insert(), values[start:start + 5000])
-            counts: dict[str, int] = {}
-            for r in rows:
-                counts[str(r["model"])] = counts.get(str(r["model"]), 0) + 1
+            counts = count_models(rows)
             uow.publish(DomainEvent("devices.batch_imported", principal.tenant, now,
                                     {"devices": len(rows), "models": counts}))
             uow.commit()
@@ -121,7 +69,7 @@ class RegistryService:
 
     def get(self, principal: Principal, imei: str) -> Device:
         with self.db.read() as conn:
-            device = _load(conn, imei, _scope(principal))
+            device = load_device(conn, imei, tenant_scope(principal))
         if principal.role is Role.DEVICE and principal.subject != device.imei:
             raise NotFound("device", imei)
         return device
@@ -130,17 +78,13 @@ class RegistryService:
              state: DeviceState | None = None) -> Page[Device]:
         principal.require(Role.MERCHANT)
         stmt = select(devices)
-        if (tenant := _scope(principal)) is not None:
-            stmt = stmt.where(devices.c.tenant == tenant)
         if model:
             stmt = stmt.where(devices.c.model == model)
         if state:
             stmt = stmt.where(devices.c.state == state.value)
-        if req.after:
-            stmt = stmt.where(devices.c.id > req.after)
         with self.db.read() as conn:
-            rows = conn.execute(stmt.order_by(devices.c.id).limit(req.limit + 1)).all()
-        return make_page([device_from_row(r) for r in rows], req, lambda d: d.id)
+            return owned_page(conn, stmt, devices, tenant_scope(principal), req,
+                              device_from_row)
 
     # ------------------------------------------------------------------ sold → activated
 
@@ -167,7 +111,7 @@ class RegistryService:
             if device.mark_sold(order_id=str(payload["order_id"]),
                                 buyer_id=str(payload["buyer_id"]),
                                 sku_id=str(payload.get("sku_id") or "") or None, now=now):
-                _save(conn, device)
+                save_device(conn, device)
                 events.extend(device.pull_events())
                 changed += 1
         if events:
@@ -216,40 +160,45 @@ class RegistryService:
                 act: Callable[[Device, datetime], object]) -> Device:
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
-            device = _load(uow.conn, imei, _scope(principal), lock=True)
+            device = load_device(uow.conn, imei, tenant_scope(principal), lock=True)
             act(device, now)
-            _commit_device(uow, device)
+            save_device(uow.conn, device)
+            uow.publish(*device.pull_events())
+            uow.commit()
         return device
 
 
-def _existing(conn: Connection, imeis: Iterable[str]) -> set[str]:
-    found: set[str] = set()
-    batch = list(imeis)
-    for start in range(0, len(batch), 900):
-        found.update(conn.execute(select(devices.c.imei).where(
-            devices.c.imei.in_(batch[start:start + 900]))).scalars())
-    return found
+#: The event each kind of usage event is recorded as.
+EVENT_NAMES = {
+    "app_open": "devices.app_opened",
+    "app_close": "devices.app_closed",
+    "session": "devices.session_recorded",
+    "crash": "devices.app_crashed",
+}
 
 
-def _load(conn: Connection, imei: str, tenant: str | None, *, lock: bool = False) -> Device:
-    stmt = select(devices).where(devices.c.imei == imei)
-    if tenant is not None:
-        stmt = stmt.where(devices.c.tenant == tenant)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
-    if row is None:
-        raise NotFound("device", imei, field="imei")
-    return device_from_row(row)
+class TelemetryService:
+    def __init__(self, *, db: Database, clock: Clock, registry: RegistryService) -> None:
+        self.db = db
+        self.clock = clock
+        self.registry = registry
 
+    def ingest(self, principal: Principal, imei: str, raw: list[dict[str, Any]]) -> int:
+        """Validates the whole batch (all or nothing) and records it; returns events accepted."""
+        principal.require(Role.DEVICE)
+        device = self.registry.get(principal, imei)
+        now = self.clock.now()
+        events = validate_batch(raw, now=now)
+        out = [
+            DomainEvent(EVENT_NAMES[e.kind], device.tenant, e.at, {
+                "device_id": device.id, "imei": device.imei, "model": device.model,
+                "os_version": device.os_version, "account_id": device.account_id,
+                "package": e.package, "duration_ms": e.duration_ms, "attrs": e.attrs,
+                "received_at": now.isoformat()})
+            for e in events
+        ]
+        with self.db.unit_of_work() as uow:
+            uow.publish(*out)
+            uow.commit()
+        return len(out)
 
-def _save(conn: Connection, device: Device) -> None:
-    values = device_values(device)
-    del values["id"]
-    conn.execute(update(devices).where(devices.c.id == device.id).values(**values))
-
-
-def _commit_device(uow: UnitOfWork, device: Device) -> None:
-    _save(uow.conn, device)
-    uow.publish(*device.pull_events())
-    uow.commit()

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from yunshang.devices.domain import Device, DeviceState, check_imei, validate_batch
-from yunshang.devices.errors import ActivationLocked, NotOwner
+from yunshang.devices.registry import ActivationLocked, Device, DeviceState, NotOwner
+from yunshang.devices.registry.domain import check_imei, validate_batch
 from yunshang.kernel.errors import InvalidInput
 from yunshang.kernel.imei import make_imei
 

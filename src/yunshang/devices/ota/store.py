@@ -1,4 +1,4 @@
-"""Device-cloud tables and row mapping."""
+"""OTA tables and row mapping: OS releases, rollouts and the devices' update reports."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Float,
     ForeignKey,
@@ -17,35 +18,16 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    select,
     text,
+    update,
 )
 
 from yunshang.kernel.clock import ensure_utc
 from yunshang.kernel.db import metadata
+from yunshang.kernel.tenancy import owned_row
 
-from .domain import Device, DeviceState, OsRelease, Rollout, RolloutState
-
-devices = Table(
-    "devices",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False),
-    Column("imei", String(15), nullable=False, unique=True),
-    Column("model", String(100), nullable=False),
-    Column("serial", String(64), nullable=False),
-    Column("os_version", String(40), nullable=False),
-    Column("api_level", Integer, nullable=False),
-    Column("state", String(20), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
-    Column("account_id", String(64)),
-    Column("buyer_id", String(64)),
-    Column("order_id", String(40)),
-    Column("sku_id", String(40)),
-    Column("sold_at", DateTime(timezone=True)),
-    Column("activated_at", DateTime(timezone=True)),
-    Index("ix_devices_tenant_id", "tenant", "id"),
-    Index("ix_devices_tenant_model", "tenant", "model"),
-)
+from .domain import OsRelease, Rollout, RolloutState, UpdateReport
 
 releases = Table(
     "os_releases",
@@ -109,27 +91,6 @@ update_reports = Table(
 )
 
 
-def device_from_row(row: Any) -> Device:
-    return Device(
-        id=row.id, tenant=row.tenant, imei=row.imei, model=row.model, serial=row.serial,
-        os_version=row.os_version, api_level=row.api_level, state=DeviceState(row.state),
-        registered_at=ensure_utc(row.registered_at), account_id=row.account_id,
-        buyer_id=row.buyer_id, order_id=row.order_id, sku_id=row.sku_id,
-        sold_at=ensure_utc(row.sold_at) if row.sold_at else None,
-        activated_at=ensure_utc(row.activated_at) if row.activated_at else None,
-    )
-
-
-def device_values(d: Device) -> dict[str, Any]:
-    return {
-        "id": d.id, "tenant": d.tenant, "imei": d.imei, "model": d.model, "serial": d.serial,
-        "os_version": d.os_version, "api_level": d.api_level, "state": d.state.value,
-        "registered_at": d.registered_at, "account_id": d.account_id, "buyer_id": d.buyer_id,
-        "order_id": d.order_id, "sku_id": d.sku_id, "sold_at": d.sold_at,
-        "activated_at": d.activated_at,
-    }
-
-
 def rollout_from_row(row: Any) -> Rollout:
     return Rollout(
         id=row.id, tenant=row.tenant, release_id=row.release_id, model=row.model,
@@ -172,3 +133,35 @@ def release_values(r: OsRelease) -> dict[str, Any]:
         "delta_sha256": r.delta_sha256, "delta_length": r.delta_length, "notes": r.notes,
         "created_at": r.created_at,
     }
+
+
+def report_from_row(row: Any) -> UpdateReport:
+    return UpdateReport(rollout_id=row.rollout_id, device_id=row.device_id, imei=row.imei,
+                        success=row.success, detail=row.detail,
+                        reported_at=ensure_utc(row.reported_at))
+
+
+def latest_release(conn: Connection, tenant: str, model: str) -> OsRelease | None:
+    row = conn.execute(select(releases).where(
+        releases.c.tenant == tenant, releases.c.model == model,
+    ).order_by(releases.c.version_order.desc()).limit(1)).first()
+    return release_from_row(row) if row is not None else None
+
+
+def load_release(conn: Connection, release_id: str, tenant: str | None, *,
+                 field: str | None = None) -> OsRelease:
+    return release_from_row(owned_row(conn, releases, release_id, tenant, "release",
+                                      field=field))
+
+
+def load_rollout(conn: Connection, rollout_id: str, tenant: str | None, *,
+                 lock: bool = False, field: str | None = None) -> Rollout:
+    return rollout_from_row(owned_row(conn, rollouts, rollout_id, tenant, "rollout",
+                                      field=field, lock=lock))
+
+
+def save_rollout(conn: Connection, rollout: Rollout) -> None:
+    conn.execute(update(rollouts).where(rollouts.c.id == rollout.id).values(
+        state=rollout.state.value, stage=rollout.stage,
+        stage_successes=rollout.stage_successes, stage_failures=rollout.stage_failures,
+        successes=rollout.successes, failures=rollout.failures))

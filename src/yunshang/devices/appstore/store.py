@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +20,8 @@ from sqlalchemy import (
 
 from yunshang.kernel.clock import ensure_utc
 from yunshang.kernel.db import metadata
+
+from .domain import App, AppVersion, Install
 
 apps = Table(
     "apps",
@@ -79,46 +79,6 @@ app_installs = Table(
           sqlite_where=text("uninstalled_at IS NULL"),
           postgresql_where=text("uninstalled_at IS NULL")),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class App:
-    id: str
-    package: str
-    tenant: str
-    label: str | None
-    certificates: tuple[str, ...]
-    latest_version_code: int
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AppVersion:
-    id: str
-    app_id: str
-    package: str
-    version_code: int
-    version_name: str | None
-    min_sdk: int
-    target_sdk: int
-    effective_min_api: int
-    permissions: tuple[str, ...]
-    certificates: tuple[str, ...]
-    schemes: tuple[str, ...]
-    blob_sha256: str
-    size: int
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Install:
-    id: str
-    device_id: str
-    package: str
-    version_code: int
-    installed_at: datetime
-    uninstalled_at: datetime | None
 
 
 def app_from_row(row: Any) -> App:

@@ -39,12 +39,13 @@ from yunshang.kernel.errors import InvalidInput, NotFound, Unavailable
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
 from yunshang.kernel.pagination import Page, PageRequest, make_page
+from yunshang.kernel.tenancy import owned_page, owned_row, tenant_scope
 
-from .apk import ApkInfo, ApkSigner, inspect_apk
-from .appstore_store import (
-    App,
-    AppVersion,
-    Install,
+from ..registry import Device, RegistryService
+from .apk import ApkSigner, inspect_apk
+from .domain import ApkInfo, App, AppVersion, Install, check_update
+from .errors import Incompatible
+from .store import (
     app_from_row,
     app_installs,
     app_versions,
@@ -52,21 +53,8 @@ from .appstore_store import (
     install_from_row,
     version_from_row,
 )
-from .domain import Device
-from .errors import CertificateMismatch, Incompatible, PackageTaken, VersionNotNewer
-from .registry import RegistryService
 
 T = TypeVar("T")
-
-
-def check_update(app: App, info: ApkInfo, tenant: str) -> None:
-    """Android's rules for a new version of a published app (raises when one is broken)."""
-    if app.tenant != tenant:
-        raise PackageTaken(app.package)
-    if set(info.certificates) != set(app.certificates):
-        raise CertificateMismatch(app.package, list(app.certificates), list(info.certificates))
-    if info.version_code <= app.latest_version_code:
-        raise VersionNotNewer(app.package, info.version_code, app.latest_version_code)
 
 
 class AppStoreService:
@@ -163,14 +151,9 @@ class AppStoreService:
     def list_apps(self, principal: Principal, req: PageRequest) -> Page[App]:
         """The caller's apps (the platform admin's: every app), oldest first."""
         principal.require(Role.DEVELOPER)
-        stmt = select(apps)
-        if not principal.is_platform_admin:
-            stmt = stmt.where(apps.c.tenant == principal.tenant)
-        if req.after is not None:
-            stmt = stmt.where(apps.c.id > req.after)
         with self.db.read() as conn:
-            rows = conn.execute(stmt.order_by(apps.c.id).limit(req.limit + 1)).all()
-        return make_page([app_from_row(r) for r in rows], req, lambda a: a.id)
+            return owned_page(conn, select(apps), apps, tenant_scope(principal), req,
+                              app_from_row)
 
     def get_app(self, principal: Principal, package: str) -> App:
         """One app: its developer's, or any app for a device (the store is public to them)."""
@@ -311,10 +294,9 @@ class AppStoreService:
 
 
 def _load_app(conn: Connection, package: str) -> App:
-    row = conn.execute(select(apps).where(apps.c.package == package)).first()
-    if row is None:
-        raise NotFound("app", package, field="package")
-    return app_from_row(row)
+    # package names are global, as on Android: who may see the app is _visible_app's question
+    return app_from_row(owned_row(conn, apps, package, None, "app", field="package",
+                                  key=apps.c.package))
 
 
 def _current_install(conn: Connection, device_id: str, package: str, *,

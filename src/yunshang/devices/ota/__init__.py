@@ -1,0 +1,45 @@
+"""Over-the-air OS updates: releases published through TUF, staged rollouts, check-ins.
+
+Builds on the registry (through its facade) for the devices it updates; the
+TUF repository (:mod:`.tuf_repo`) signs every byte a phone installs.
+"""
+
+from __future__ import annotations
+
+from .domain import (
+    OS_VERSION_PATTERN,
+    Offer,
+    OsRelease,
+    ReportOutcome,
+    Rollout,
+    RolloutState,
+    UpdateReport,
+    is_newer_version,
+    os_version_key,
+    rollout_bucket,
+)
+from .errors import NotInRollout, OsVersionNotNewer, ReleaseExists, RolloutActive, RolloutStateError
+from .service import OtaService
+from .tuf_repo import TargetSpec, TufRepository, tenant_role
+
+__all__ = [
+    "OS_VERSION_PATTERN",
+    "NotInRollout",
+    "Offer",
+    "OsRelease",
+    "OsVersionNotNewer",
+    "OtaService",
+    "ReleaseExists",
+    "ReportOutcome",
+    "Rollout",
+    "RolloutActive",
+    "RolloutState",
+    "RolloutStateError",
+    "TargetSpec",
+    "TufRepository",
+    "UpdateReport",
+    "is_newer_version",
+    "os_version_key",
+    "rollout_bucket",
+    "tenant_role",
+]

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from tests.conftest import PlatformFactory, sqlite_settings
 from tests.factories import seed_sale
 from tests.http_support import TestClient, api_routes, assert_validation, bearer, open_client
+from tests.integration.devices.ota_support import device_key, new_maker, register
 from yunshang.app import create_app
 from yunshang.kernel.settings import Settings
 from yunshang.web import JsonResponse, PlatformDep, PrincipalDep
@@ -146,3 +147,26 @@ def test_switched_off_by_setting_the_same_request_gets_the_same_answer(
         assert r.status_code == 201, r.text
         assert r.json()["quantity"] == 2
         assert route.fast_path_hits == before
+
+
+def test_a_check_in_takes_the_fast_path_and_a_bad_one_gets_fastapis_answer(
+        live: tuple[Any, TestClient]) -> None:
+    platform, client = live
+    maker = new_maker(platform)
+    imei = register(platform, maker, 1)[0]
+    token = device_key(platform, maker.tenant, imei)
+    route = fast_routes(client.app)[("POST", "/v1/devices/{imei}/check-in")]  # type: ignore[arg-type]
+    before = route.fast_path_hits
+    r = client.post(f"/v1/devices/{imei}/check-in", json={"current_version": "1.0.0"},
+                    headers=bearer(token))
+    assert r.status_code == 200, r.text
+    assert r.json()["update"] is None
+    r = client.post(f"/v1/devices/{imei}/check-in", content=b"", headers={
+        **bearer(token), "content-type": "application/json"})
+    assert r.status_code == 200, r.text  # the body is optional
+    assert route.fast_path_hits == before + 2
+    assert_validation(client.post(f"/v1/devices/{imei}/check-in", json={"current_version": 7},
+                                  headers=bearer(token)), "current_version")
+    assert_validation(client.post("/v1/devices/35x/check-in", json={}, headers=bearer(token)),
+                      "imei")
+    assert route.fast_path_hits == before + 2

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from tests.factories import random_tenant
+from tests.http_support import bearer
 from yunshang.kernel.auth import Role
 from yunshang.kernel.imei import make_imei
 from yunshang.platform import Platform
@@ -17,10 +18,6 @@ from yunshang.platform import Platform
 HEADER = "imei,model,serial,os_version,api_level\n"
 MODEL = "Meizu 22"
 _serials = itertools.count(1)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.apk_support import (
@@ -24,8 +23,7 @@ from tests.apk_support import (
 )
 from tests.conftest import PlatformFactory, sqlite_settings
 from tests.factories import random_tenant
-from tests.integration.commerce.api_support import assert_problem, bearer
-from yunshang.app import create_app
+from tests.http_support import TestClient, assert_problem, bearer, open_client
 from yunshang.devices.appstore import (
     ApkBadSignature,
     ApkSigner,
@@ -358,7 +356,7 @@ def test_racing_claims_and_installs_settle_as_if_sequential(store_any: Store,
 
 @pytest.fixture
 def http(store: Store) -> Iterator[tuple[Store, TestClient]]:
-    with TestClient(create_app(platform=store.platform)) as client:
+    with open_client(store.platform) as client:
         yield store, client
 
 
@@ -459,7 +457,7 @@ def test_oversize_uploads_are_refused_with_413(make_platform: PlatformFactory,
                                                tmp_path: Path) -> None:
     platform = make_platform(sqlite_settings(tmp_path / "small", max_upload_bytes=100_000))
     dev = platform.keys.create(role=Role.DEVELOPER, tenant=random_tenant())
-    with TestClient(create_app(platform=platform)) as client:
+    with open_client(platform) as client:
         r = upload(client, dev, fixture("TestActivity.apk"))  # 175 kB
         assert_problem(r, 413, "body_too_large", "body")
     assert count(platform, apps) == 0

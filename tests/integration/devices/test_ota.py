@@ -13,15 +13,19 @@ from typing import Any
 
 import bsdiff4
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Table, event, select
 
 from tests.conftest import PlatformFactory, sqlite_settings
-from tests.integration.commerce.api_support import assert_problem, assert_validation
+from tests.http_support import (
+    TestClient,
+    assert_problem,
+    assert_validation,
+    bearer,
+    open_client,
+)
 from tests.integration.devices.ota_support import (
     MODEL,
     Maker,
-    bearer,
     created,
     device_key,
     make_image,
@@ -31,7 +35,6 @@ from tests.integration.devices.ota_support import (
     upload,
 )
 from yunshang.agent import DeviceAgent
-from yunshang.app import create_app
 from yunshang.devices.ota import RolloutActive, rollout_bucket
 from yunshang.devices.registry.store import devices
 from yunshang.kernel.auth import PLATFORM_TENANT, Role
@@ -53,14 +56,14 @@ def clock() -> ManualClock:
 @pytest.fixture
 def env(make_platform: PlatformFactory) -> Iterator[tuple[Platform, TestClient]]:
     platform = make_platform()
-    with TestClient(create_app(platform=platform)) as client:
+    with open_client(platform) as client:
         yield platform, client
 
 
 @pytest.fixture
 def env_both(platform: Platform) -> Iterator[tuple[Platform, TestClient]]:
     """``env`` on both stacks: PostgreSQL refuses some input SQLite takes (NUL in text)."""
-    with TestClient(create_app(platform=platform)) as client:
+    with open_client(platform) as client:
         yield platform, client
 
 
@@ -139,7 +142,7 @@ def test_images_over_the_json_body_limit_upload_but_the_upload_limit_holds(
     platform = make_platform(sqlite_settings(tmp_path, max_body_bytes=8192,
                                              max_upload_bytes=100_000))
     maker = new_maker(platform)
-    with TestClient(create_app(platform=platform)) as client:
+    with open_client(platform) as client:
         created(upload(client, maker, "1.0.0", V1))  # 64 KiB > the 8 KiB body limit
         r = upload(client, maker, "1.1.0", make_image(100_001))
         assert_problem(r, 413, "body_too_large", "body")

@@ -6,13 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.conftest import PlatformFactory
 from tests.factories import random_tenant, seed_sale
-from tests.integration.commerce.api_support import assert_problem, bearer
-from yunshang.app import create_app
+from tests.http_support import TestClient, assert_problem, bearer, open_client
 from yunshang.devices.registry.store import devices
 from yunshang.kernel.auth import Role
 from yunshang.kernel.imei import make_imei
@@ -40,7 +38,7 @@ class Maker:
 @pytest.fixture
 def env(make_platform: PlatformFactory) -> Iterator[tuple[Platform, TestClient]]:
     platform = make_platform()
-    with TestClient(create_app(platform=platform)) as client:
+    with open_client(platform) as client:
         yield platform, client
 
 

@@ -7,34 +7,29 @@ byte they serve is verified by the device against signed metadata.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, ValidationError
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from yunshang.kernel.errors import InvalidInput, NotFound
 from yunshang.web import (
     ID_PATTERN,
-    IMEI_PATTERN,
     Imei,
     PageDep,
     PageRead,
     PlatformDep,
     PrincipalDep,
     Schema,
-    get_platform,
-    get_principal,
     page_view,
 )
+from yunshang.web.fastpath import FastRoute
 from yunshang.web.problems import JsonResponse
 from yunshang.web.ranges import file_response
 from yunshang.web.uploads import receive_to_file
@@ -57,7 +52,6 @@ router = APIRouter(prefix="/v1", tags=["ota"])
 UPLOAD_PATHS = ("/v1/releases",)
 
 Id = Annotated[str, Path(min_length=3, max_length=40, pattern=ID_PATTERN)]
-_IMEI = re.compile(IMEI_PATTERN)
 Model = Annotated[str, Query(min_length=1, max_length=100, description="The phone model, as "
                                                                        "in the registry.")]
 Version = Annotated[str, Query(max_length=40, pattern=OS_VERSION_PATTERN,
@@ -340,39 +334,6 @@ def halt_rollout(rollout_id: Id, platform: PlatformDep, who: PrincipalDep) -> Js
 # ---------------------------------------------------------------- devices
 
 
-class _CheckInRoute(APIRoute):
-    """The check-in route, with a fast path for the well-formed request.
-
-    Every phone checks in, so this is the device cloud's hot path, and FastAPI's
-    per-request parameter machinery costs more than the check-in itself. A request
-    with ``Content-Type: application/json`` whose IMEI and body validate is parsed
-    here and handed, authenticated by the same dependency, to the same endpoint
-    function. Anything else goes to FastAPI's own handler, so errors and the
-    OpenAPI document stay FastAPI's.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        standard = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            imei = request.path_params.get("imei", "")
-            if (request.headers.get("content-type") == "application/json"
-                    and _IMEI.match(imei)):
-                raw = await request.body()  # kept on the request for the fallback
-                try:
-                    body = CheckInCreate.model_validate_json(raw) if raw else None
-                except ValidationError:
-                    pass
-                else:
-                    return await check_in(
-                        imei, await get_platform(request),
-                        await get_principal(request, request.headers.get("authorization")),
-                        body)
-            return await standard(request)
-
-        return handler
-
-
 async def check_in(imei: Imei, platform: PlatformDep, who: PrincipalDep,
                    body: CheckInCreate | None = None) -> JsonResponse:
     """The phone (its device key) asks whether an update is offered to it now."""
@@ -388,7 +349,7 @@ async def check_in(imei: Imei, platform: PlatformDep, who: PrincipalDep,
 
 
 router.add_api_route("/devices/{imei}/check-in", check_in, methods=["POST"],
-                     response_model=CheckInRead, route_class_override=_CheckInRoute)
+                     response_model=CheckInRead, route_class_override=FastRoute)
 
 
 @router.post("/devices/{imei}/update-reports", status_code=201,

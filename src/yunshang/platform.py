@@ -12,8 +12,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from yunshang.commerce.reservations import RedisEngine, ReservationEngine, build_engine
-from yunshang.commerce.service import CommerceService
+from yunshang.commerce import CommerceService, RedisEngine, ReservationEngine, build_engine
 from yunshang.devices import (
     AppStoreService,
     OtaService,

@@ -17,9 +17,17 @@ from .errors import (
     SoldOut,
 )
 from .reservations import EmbeddedEngine, RedisEngine, ReservationEngine, build_engine
-from .service import CommerceService, LedgerReport, SkuSpec, order_view
+from .service import (
+    CatalogService,
+    CommerceService,
+    LedgerReport,
+    OrderService,
+    SkuSpec,
+    order_view,
+)
 
 __all__ = [
+    "CatalogService",
     "ChannelKind",
     "CommerceCode",
     "CommerceService",
@@ -29,6 +37,7 @@ __all__ = [
     "LedgerReport",
     "LimitExceeded",
     "NotStarted",
+    "OrderService",
     "OrderStatus",
     "RedisEngine",
     "ReservationEngine",

@@ -2,35 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, StrictInt
 
+from yunshang.kernel.auth import Principal
 from yunshang.kernel.idempotency import StoredResponse
 from yunshang.kernel.money import Money
 from yunshang.web import (
     ID_PATTERN,
     IdempotencyKey,
-    JsonResponse,
     MoneyIn,
     MoneyOut,
     PageDep,
+    PageRead,
     PlatformDep,
     PrincipalDep,
     Schema,
     UtcDatetime,
     idempotent_request,
-    page_body,
+    page_view,
     run_idempotent,
 )
 from yunshang.web.fastpath import FastRoute
+from yunshang.web.problems import JsonResponse
 
-from .domain import Channel, ChannelKind, FlashSale, Listing, OrderStatus, Product, StockMode
+from .domain import (
+    Channel,
+    ChannelKind,
+    FlashSale,
+    Listing,
+    Order,
+    OrderStatus,
+    Product,
+    StockMode,
+)
 from .reservations import awaited
-from .service import SkuSpec, order_view
+from .service import CommerceService, SkuSpec, order_view
 
 router = APIRouter(prefix="/v1", tags=["commerce"])
 
@@ -174,14 +186,6 @@ class ReasonCreate(Schema):
     reason: Annotated[str, Field(min_length=1, max_length=200)] = "requested"
 
 
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
-
-
 class BalanceRead(BaseModel):
     tenant: str
     account: str
@@ -248,10 +252,10 @@ def create_product(body: ProductCreate, platform: PlatformDep, who: PrincipalDep
     return JsonResponse(product_view(product), status_code=201)
 
 
-@router.get("/products", response_model=Page[ProductRead])
+@router.get("/products", response_model=PageRead[ProductRead])
 def list_products(platform: PlatformDep, who: PrincipalDep, page: PageDep) -> JsonResponse:
     result = platform.commerce.list_products(who, page)
-    return JsonResponse(page_body([product_view(p) for p in result.items], result.next_cursor))
+    return JsonResponse(page_view(result, product_view))
 
 
 @router.get("/products/{product_id}", response_model=ProductRead)
@@ -273,10 +277,10 @@ def create_channel(body: ChannelCreate, platform: PlatformDep, who: PrincipalDep
     return JsonResponse(channel_view(channel), status_code=201)
 
 
-@router.get("/channels", response_model=Page[ChannelRead])
+@router.get("/channels", response_model=PageRead[ChannelRead])
 def list_channels(platform: PlatformDep, who: PrincipalDep, page: PageDep) -> JsonResponse:
     result = platform.commerce.list_channels(who, page)
-    return JsonResponse(page_body([channel_view(c) for c in result.items], result.next_cursor))
+    return JsonResponse(page_view(result, channel_view))
 
 
 @router.post("/listings", status_code=201, response_model=ListingRead)
@@ -288,10 +292,10 @@ def create_listing(body: ListingCreate, platform: PlatformDep, who: PrincipalDep
     return JsonResponse(listing_view(listing), status_code=201)
 
 
-@router.get("/listings", response_model=Page[ListingRead])
+@router.get("/listings", response_model=PageRead[ListingRead])
 def list_listings(platform: PlatformDep, who: PrincipalDep, page: PageDep) -> JsonResponse:
     result = platform.commerce.list_listings(who, page)
-    return JsonResponse(page_body([listing_view(x) for x in result.items], result.next_cursor))
+    return JsonResponse(page_view(result, listing_view))
 
 
 @router.post("/flash-sales", status_code=201, response_model=FlashSaleRead)
@@ -304,11 +308,11 @@ def create_flash_sale(body: FlashSaleCreate, platform: PlatformDep,
     return JsonResponse(sale_view(sale, platform.clock.now()), status_code=201)
 
 
-@router.get("/flash-sales", response_model=Page[FlashSaleRead])
+@router.get("/flash-sales", response_model=PageRead[FlashSaleRead])
 def list_flash_sales(platform: PlatformDep, who: PrincipalDep, page: PageDep) -> JsonResponse:
     result = platform.commerce.list_flash_sales(who, page)
     now = platform.clock.now()
-    return JsonResponse(page_body([sale_view(s, now) for s in result.items], result.next_cursor))
+    return JsonResponse(page_view(result, lambda s: sale_view(s, now)))
 
 
 @router.get("/flash-sales/{sale_id}", response_model=FlashSaleRead)
@@ -337,12 +341,12 @@ router.add_api_route(
 )
 
 
-@router.get("/orders", response_model=Page[OrderRead])
+@router.get("/orders", response_model=PageRead[OrderRead])
 def list_orders(platform: PlatformDep, who: PrincipalDep, page: PageDep,
                 sale_id: Annotated[str | None, Query(max_length=40, pattern=ID_PATTERN)] = None,
                 status: OrderStatus | None = None) -> JsonResponse:
     result = platform.commerce.list_orders(who, page, sale_id=sale_id, status=status)
-    return JsonResponse(page_body([order_view(o) for o in result.items], result.next_cursor))
+    return JsonResponse(page_view(result, order_view))
 
 
 @router.get("/orders/{order_id}", response_model=OrderRead)
@@ -351,18 +355,45 @@ def get_order(order_id: Id, platform: PlatformDep, who: PrincipalDep) -> JsonRes
 
 
 def _order_action(platform: PlatformDep, request: Request, who: PrincipalDep,
-                  key: str | None, body: Any, act: Any) -> JsonResponse:
+                  key: str | None, body: Any, act: Callable[[], Order]) -> JsonResponse:
     req = idempotent_request(who, key, request, body)
     return run_idempotent(platform, req, lambda: StoredResponse(200, order_view(act())))
 
 
-@router.post("/orders/{order_id}/pay", response_model=OrderRead)
-def pay_order(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
-              _body: NoBody | None = None,
-              idempotency_key: IdempotencyKey = None) -> JsonResponse:
-    """Captures payment; the money is held in escrow until release or refund."""
-    return _order_action(platform, request, who, idempotency_key, None,
-                         lambda: platform.commerce.pay_order(who, order_id))
+def _add_order_action(use_case: Callable[[CommerceService, Principal, str], Order],
+                      doc: str | None = None) -> None:
+    """``POST /orders/{order_id}/<verb>`` for a use case that takes no input (the route is
+    named after the use case, as its OpenAPI operation)."""
+    def endpoint(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
+                 _body: NoBody | None = None,
+                 idempotency_key: IdempotencyKey = None) -> JsonResponse:
+        return _order_action(platform, request, who, idempotency_key, None,
+                             lambda: use_case(platform.commerce, who, order_id))
+    _add_order_route(endpoint, use_case.__name__, doc)
+
+
+def _add_reasoned_order_action(
+        use_case: Callable[[CommerceService, Principal, str, str], Order]) -> None:
+    """``POST /orders/{order_id}/<verb>`` for a use case that takes a reason."""
+    def endpoint(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
+                 body: ReasonCreate | None = None,
+                 idempotency_key: IdempotencyKey = None) -> JsonResponse:
+        reason = body.reason if body else "requested"
+        return _order_action(platform, request, who, idempotency_key, {"reason": reason},
+                             lambda: use_case(platform.commerce, who, order_id, reason))
+    _add_order_route(endpoint, use_case.__name__, None)
+
+
+def _add_order_route(endpoint: Callable[..., JsonResponse], name: str, doc: str | None) -> None:
+    endpoint.__name__ = endpoint.__qualname__ = name
+    endpoint.__doc__ = doc
+    verb = name.removesuffix("_order")
+    router.add_api_route(f"/orders/{{order_id}}/{verb}", endpoint, methods=["POST"],
+                         response_model=OrderRead)
+
+
+_add_order_action(CommerceService.pay_order,
+                  "Captures payment; the money is held in escrow until release or refund.")
 
 
 @router.post("/orders/{order_id}/ship", response_model=OrderRead)
@@ -374,39 +405,11 @@ def ship_order(order_id: Id, body: ShipCreate, request: Request, platform: Platf
                              tracking_number=body.tracking_number))
 
 
-@router.post("/orders/{order_id}/deliver", response_model=OrderRead)
-def deliver_order(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
-                  _body: NoBody | None = None,
-                  idempotency_key: IdempotencyKey = None) -> JsonResponse:
-    return _order_action(platform, request, who, idempotency_key, None,
-                         lambda: platform.commerce.deliver_order(who, order_id))
-
-
-@router.post("/orders/{order_id}/confirm", response_model=OrderRead)
-def confirm_order(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
-                  _body: NoBody | None = None,
-                  idempotency_key: IdempotencyKey = None) -> JsonResponse:
-    """The buyer confirms receipt; escrow is released to the merchant."""
-    return _order_action(platform, request, who, idempotency_key, None,
-                         lambda: platform.commerce.confirm_order(who, order_id))
-
-
-@router.post("/orders/{order_id}/cancel", response_model=OrderRead)
-def cancel_order(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
-                 body: ReasonCreate | None = None,
-                 idempotency_key: IdempotencyKey = None) -> JsonResponse:
-    reason = body.reason if body else "requested"
-    return _order_action(platform, request, who, idempotency_key, {"reason": reason},
-                         lambda: platform.commerce.cancel_order(who, order_id, reason))
-
-
-@router.post("/orders/{order_id}/refund", response_model=OrderRead)
-def refund_order(order_id: Id, request: Request, platform: PlatformDep, who: PrincipalDep,
-                 body: ReasonCreate | None = None,
-                 idempotency_key: IdempotencyKey = None) -> JsonResponse:
-    reason = body.reason if body else "requested"
-    return _order_action(platform, request, who, idempotency_key, {"reason": reason},
-                         lambda: platform.commerce.refund_order(who, order_id, reason))
+_add_order_action(CommerceService.deliver_order)
+_add_order_action(CommerceService.confirm_order,
+                  "The buyer confirms receipt; escrow is released to the merchant.")
+_add_reasoned_order_action(CommerceService.cancel_order)
+_add_reasoned_order_action(CommerceService.refund_order)
 
 
 @router.get("/ledger/balances", response_model=LedgerRead, tags=["ledger"])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -26,9 +26,9 @@ from sqlalchemy import (
 
 from yunshang.kernel.clock import ensure_utc
 from yunshang.kernel.db import BigSerial, metadata
-from yunshang.kernel.errors import NotFound
 from yunshang.kernel.money import Money
-from yunshang.kernel.pagination import PageRequest
+from yunshang.kernel.pagination import Page, PageRequest, make_page
+from yunshang.kernel.tenancy import owned_row
 
 from .domain import (
     Channel,
@@ -42,6 +42,8 @@ from .domain import (
     Sku,
     StockMode,
 )
+
+T = TypeVar("T")
 
 products = Table(
     "products",
@@ -305,26 +307,8 @@ def order_values(order: Order) -> dict[str, Any]:
 # --------------------------------------------------------------------------- repositories
 
 
-def get_owned(conn: Connection, table: Table, ident: str, tenant: str | None, kind: str,
-              *, field: str | None = None, lock: bool = False) -> Any:
-    """A row of ``table`` owned by ``tenant`` (None: any tenant), else NotFound.
-
-    Another tenant's object is reported as not found, never as forbidden:
-    its existence is not ours to reveal.
-    """
-    stmt = select(table).where(table.c.id == ident)
-    if tenant is not None:
-        stmt = stmt.where(table.c.tenant == tenant)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
-    if row is None:
-        raise NotFound(kind, ident, field=field)
-    return row
-
-
 def load_product(conn: Connection, product_id: str, tenant: str | None) -> Product:
-    row = get_owned(conn, products, product_id, tenant, "product")
+    row = owned_row(conn, products, product_id, tenant, "product")
     sku_rows = conn.execute(
         select(skus).where(skus.c.product_id == product_id).order_by(skus.c.id)
     ).all()
@@ -332,7 +316,9 @@ def load_product(conn: Connection, product_id: str, tenant: str | None) -> Produ
 
 
 def load_order(conn: Connection, order_id: str, tenant: str | None, *, lock: bool = False) -> Order:
-    return order_from_row(get_owned(conn, orders, order_id, tenant, "order", lock=lock))
+    """An order ``tenant`` owns (None: any tenant); a miss names the ``order_id`` field."""
+    return order_from_row(owned_row(conn, orders, order_id, tenant, "order", field="order_id",
+                                    lock=lock))
 
 
 def save_order_transition(conn: Connection, order: Order, previous: OrderStatus) -> None:
@@ -394,7 +380,9 @@ def unbalanced_entries(conn: Connection, tenant: str | None) -> int:
 
 
 def paged(conn: Connection, table: Table, tenant: str | None, req: PageRequest,
-          *filters: Any) -> list[Any]:
+          from_row: Callable[[Any], T], *filters: Any) -> Page[T]:
+    """A page of ``table``'s rows in id order, limited to ``tenant`` (None: all) and
+    ``filters``, each row made an item by ``from_row``."""
     stmt = select(table)
     if tenant is not None:
         stmt = stmt.where(table.c.tenant == tenant)
@@ -402,4 +390,6 @@ def paged(conn: Connection, table: Table, tenant: str | None, req: PageRequest,
         stmt = stmt.where(f)
     if req.after is not None:
         stmt = stmt.where(table.c.id > req.after)
-    return list(conn.execute(stmt.order_by(table.c.id).limit(req.limit + 1)))
+    rows = make_page(list(conn.execute(stmt.order_by(table.c.id).limit(req.limit + 1))), req,
+                     lambda r: r.id)
+    return Page(items=[from_row(r) for r in rows.items], next_cursor=rows.next_cursor)

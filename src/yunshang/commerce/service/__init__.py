@@ -1,0 +1,50 @@
+"""Commerce use cases. Each owns its transaction and checks the caller's rights.
+
+Two services split at the natural cut, sharing nothing but the database and
+the clock:
+
+* :class:`CatalogService` (``catalog.py``): products and SKUs, channels,
+  listings and flash-sale setup — what a merchant arranges before buyers come;
+* :class:`OrderService` (``orders.py``): flash-sale orders, the order
+  lifecycle, the sweepers and the escrow ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from yunshang.kernel.clock import Clock
+from yunshang.kernel.db import Database
+
+from ..reservations import ReservationEngine
+from .catalog import MAX_STOCK, CatalogService, SkuSpec
+from .orders import LedgerBalance, LedgerReport, OrderService, order_view
+
+
+class CommerceService(CatalogService, OrderService):
+    """Both services as one object, ``platform.commerce``.
+
+    Kept so that every caller (the API router, the demo, the CLI, the tests and
+    the benches) goes on calling ``platform.commerce.<use case>``: one name for
+    the context, whichever half implements the use case. It adds nothing of its
+    own; code that needs only one half can build :class:`CatalogService` or
+    :class:`OrderService` alone.
+    """
+
+    def __init__(self, *, db: Database, clock: Clock, engine: ReservationEngine,
+                 pay_within: timedelta, auto_release_after: timedelta) -> None:
+        CatalogService.__init__(self, db=db, clock=clock)
+        OrderService.__init__(self, db=db, clock=clock, engine=engine, pay_within=pay_within,
+                              auto_release_after=auto_release_after)
+
+
+__all__ = [
+    "MAX_STOCK",
+    "CatalogService",
+    "CommerceService",
+    "LedgerBalance",
+    "LedgerReport",
+    "OrderService",
+    "SkuSpec",
+    "order_view",
+]

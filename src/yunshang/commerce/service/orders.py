@@ -1,0 +1,355 @@
+"""Order use cases: flash-sale orders, the order lifecycle, sweepers and the escrow ledger.
+
+Flash-sale orders are the one exception to "open a unit of work here": they
+are handed to the reservation engine, whose writer commits them in batches
+(see :mod:`yunshang.commerce.reservations`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, select, update
+
+from yunshang.kernel.auth import Principal, Role
+from yunshang.kernel.clock import Clock
+from yunshang.kernel.db import Database, UnitOfWork
+from yunshang.kernel.errors import DomainError, Forbidden, NotFound
+from yunshang.kernel.idempotency import IdempotentRequest, StoredResponse, lookup
+from yunshang.kernel.pagination import Page, PageRequest
+from yunshang.kernel.tenancy import tenant_scope
+
+from ..domain import Account, FlashSale, JournalEntry, Order, OrderStatus, presented
+from ..errors import SoldOut
+from ..reservations import Claim, ReservationEngine
+from ..store import (
+    flash_sale_buyers,
+    flash_sales,
+    insert_journal,
+    journal_entries,
+    ledger_sums,
+    load_order,
+    order_from_row,
+    orders,
+    paged,
+    postings,
+    sale_from_row,
+    save_order_transition,
+    unbalanced_entries,
+)
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """The public shape of an order (API responses and stored idempotent answers)."""
+    return {
+        "id": order.id,
+        "sale_id": order.sale_id,
+        "sku_id": order.sku_id,
+        "channel_id": order.channel_id,
+        "buyer_id": order.buyer_id,
+        "quantity": order.quantity,
+        "unit_price": {"amount": order.unit_price.amount, "currency": order.unit_price.currency},
+        "total": {"amount": order.total.amount, "currency": order.total.currency},
+        "status": order.status.value,
+        "created_at": order.created_at.isoformat(),
+        "expires_at": order.expires_at.isoformat(),
+        "paid_at": _iso(order.paid_at),
+        "shipped_at": _iso(order.shipped_at),
+        "delivered_at": _iso(order.delivered_at),
+        "completed_at": _iso(order.completed_at),
+        "cancelled_at": _iso(order.cancelled_at),
+        "refunded_at": _iso(order.refunded_at),
+        "imeis": list(order.imeis),
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "reason": order.reason,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerBalance:
+    tenant: str
+    account: Account
+    currency: str
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerReport:
+    balances: list[LedgerBalance]
+    entries_unbalanced: int
+    total_signed: dict[str, int]
+
+    @property
+    def balanced(self) -> bool:
+        return self.entries_unbalanced == 0 and not any(self.total_signed.values())
+
+    @property
+    def negative(self) -> list[LedgerBalance]:
+        return [b for b in self.balances if b.balance < 0]
+
+
+class OrderService:
+    """Flash-sale orders, their lifecycle (pay, ship, deliver, confirm, cancel, refund),
+    the sweepers that expire and release them, and the escrow ledger."""
+
+    def __init__(self, *, db: Database, clock: Clock, engine: ReservationEngine,
+                 pay_within: timedelta, auto_release_after: timedelta) -> None:
+        self.db = db
+        self.clock = clock
+        self.engine = engine
+        self.pay_within = pay_within
+        self.auto_release_after = auto_release_after
+        self._sales: dict[str, FlashSale] = {}
+        self._sales_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ flash-sale orders
+
+    def _sale(self, sale_id: str) -> FlashSale:
+        # A sale's terms never change after creation, so they are cached for
+        # the hot path; only ``sold`` moves, and the engine owns that.
+        sale = self._sales.get(sale_id)
+        if sale is None:
+            with self.db.read() as conn:
+                row = conn.execute(select(flash_sales).where(flash_sales.c.id == sale_id)).first()
+            if row is None:
+                raise NotFound("flash sale", sale_id, field="sale_id")
+            sale = sale_from_row(row)
+            with self._sales_lock:
+                self._sales[sale_id] = sale
+        return sale
+
+    def place_flash_order(self, principal: Principal, sale_id: str, *, buyer_id: str,
+                          quantity: int, channel_id: str | None = None,
+                          idem: IdempotentRequest | None = None,
+                          render: Callable[[Order], Any] = order_view
+                          ) -> Future[StoredResponse]:
+        """Claims units of a flash sale for a buyer; the future resolves after commit."""
+        principal.require(Role.BUYER, Role.CHANNEL, Role.MERCHANT)
+        sale = self._sale(sale_id)
+        if not principal.can_see(sale.tenant):
+            raise NotFound("flash sale", sale_id, field="sale_id")
+        if principal.role is Role.BUYER and principal.subject and principal.subject != buyer_id:
+            raise Forbidden("a buyer key may only order for its own buyer_id", field="buyer_id")
+        if principal.role is Role.CHANNEL and principal.subject:
+            if channel_id is not None and channel_id != principal.subject:
+                raise Forbidden("a channel key orders through its own channel",
+                                field="channel_id")
+            channel_id = principal.subject
+        now = self.clock.now()
+        try:
+            channel = sale.channel_for(channel_id)
+            sale.check_window(now)
+            sale.check_quantity(buyer_id, quantity)
+            # The sold-out hint refuses without queueing, but only requests without an
+            # Idempotency-Key: a keyed one may be the retry of an order that took the last
+            # units, and the writer answers replays (in one lookup per batch) before refusing.
+            if idem is None and self.engine.known_sold_out(sale_id):
+                raise SoldOut(sale_id, quantity, 0)
+        except DomainError:
+            # The retry of an order that was placed gets its answer even once the sale
+            # has ended since (a 422 if its body differs), not this refusal.
+            if idem is not None:
+                with self.db.read() as conn:
+                    stored = lookup(conn, idem, now)
+                if stored is not None:
+                    replay: Future[StoredResponse] = Future()
+                    replay.set_result(stored)
+                    return replay
+            raise
+        order = Order.place(tenant=sale.tenant, sale=sale, channel_id=channel, buyer_id=buyer_id,
+                            quantity=quantity, now=now, pay_within=self.pay_within)
+        return self.engine.submit(Claim(sale=sale, order=order, idem=idem, render=render))
+
+    # ------------------------------------------------------------------ orders
+
+    def get_order(self, principal: Principal, order_id: str) -> Order:
+        with self.db.read() as conn:
+            order = load_order(conn, order_id, tenant_scope(principal))
+        _check_party(principal, order)
+        return order
+
+    def list_orders(self, principal: Principal, req: PageRequest, *, sale_id: str | None = None,
+                    status: OrderStatus | None = None) -> Page[Order]:
+        filters = []
+        if sale_id:
+            filters.append(orders.c.sale_id == sale_id)
+        if status:
+            filters.append(orders.c.status == status.value)
+        if principal.role is Role.BUYER and principal.subject:
+            filters.append(orders.c.buyer_id == principal.subject)
+        if principal.role is Role.CHANNEL and principal.subject:
+            filters.append(orders.c.channel_id == principal.subject)
+        with self.db.read() as conn:
+            return paged(conn, orders, tenant_scope(principal), req, order_from_row, *filters)
+
+    def _transition(self, principal: Principal, order_id: str, roles: Sequence[Role],
+                    act: Callable[[Order, datetime], JournalEntry | None],
+                    after: Callable[[Order], None] | None = None) -> Order:
+        principal.require(*roles)
+        now = self.clock.now()
+        with self.db.unit_of_work() as uow:
+            order = load_order(uow.conn, order_id, tenant_scope(principal), lock=True)
+            _check_party(principal, order)
+            previous = order.status
+            entry = act(order, now)
+            self._save(uow, order, previous, entry)
+            if after is not None:
+                uow.after_commit(lambda: after(order))
+            uow.commit()
+        return order
+
+    def _save(self, uow: UnitOfWork, order: Order, previous: OrderStatus,
+              entry: JournalEntry | None) -> None:
+        save_order_transition(uow.conn, order, previous)
+        if entry is not None:
+            insert_journal(uow.conn, entry)
+        if order.status is OrderStatus.CANCELLED and order.sale_id:
+            _return_units(uow.conn, order)
+        uow.publish(*order.pull_events())
+
+    def pay_order(self, principal: Principal, order_id: str) -> Order:
+        """Payment captured; the money is held in escrow."""
+        return self._transition(principal, order_id, (Role.BUYER, Role.CHANNEL),
+                                lambda o, now: o.pay(now))
+
+    def ship_order(self, principal: Principal, order_id: str, *, imeis: Sequence[str],
+                   carrier: str | None, tracking_number: str | None) -> Order:
+        """Packed with the IMEI of each unit and handed to a carrier."""
+        def act(o: Order, now: datetime) -> None:
+            o.ship(imeis, now, carrier, tracking_number)
+        return self._transition(principal, order_id, (Role.MERCHANT,), act)
+
+    def deliver_order(self, principal: Principal, order_id: str) -> Order:
+        def act(o: Order, now: datetime) -> None:
+            o.deliver(now)
+        return self._transition(principal, order_id, (Role.MERCHANT, Role.CHANNEL), act)
+
+    def confirm_order(self, principal: Principal, order_id: str) -> Order:
+        """The buyer confirms receipt: escrow is released to the merchant."""
+        return self._transition(principal, order_id, (Role.BUYER, Role.CHANNEL),
+                                lambda o, now: o.confirm(now))
+
+    def cancel_order(self, principal: Principal, order_id: str, reason: str) -> Order:
+        """Cancels an unpaid order; its units return to the sale."""
+        def act(o: Order, now: datetime) -> None:
+            o.cancel(now, reason)
+        return self._transition(principal, order_id, (Role.BUYER, Role.CHANNEL, Role.MERCHANT),
+                                act, after=self._release_units)
+
+    def refund_order(self, principal: Principal, order_id: str, reason: str) -> Order:
+        """Returns money still held in escrow to the buyer."""
+        return self._transition(principal, order_id, (Role.MERCHANT, Role.CHANNEL),
+                                lambda o, now: o.refund(now, reason))
+
+    def _release_units(self, order: Order) -> None:
+        if order.sale_id:
+            self.engine.release(order.sale_id, order.buyer_id, order.quantity, order.id)
+
+    # ------------------------------------------------------------------ sweepers
+
+    def expire_unpaid(self, *, limit: int = 500) -> int:
+        """Cancels orders left unpaid past their deadline; returns how many."""
+        now = self.clock.now()
+        due = (select(orders.c.id)
+               .where(orders.c.status == OrderStatus.CREATED.value, orders.c.expires_at <= now)
+               .order_by(orders.c.expires_at).limit(limit))
+        return self._sweep(due, lambda o: (o.expire_if_due(now), None),
+                           after=self._release_units)
+
+    def release_due_escrow(self, *, limit: int = 500) -> int:
+        """Releases escrow of orders delivered longer ago than the auto-release delay."""
+        now = self.clock.now()
+        cutoff = now - self.auto_release_after
+
+        def release(order: Order) -> tuple[bool, JournalEntry | None]:
+            entry = order.release_if_due(now, self.auto_release_after)
+            return entry is not None, entry
+        due = (select(orders.c.id)
+               .where(orders.c.status == OrderStatus.DELIVERED.value,
+                      orders.c.delivered_at <= cutoff)
+               .order_by(orders.c.delivered_at).limit(limit))
+        return self._sweep(due, release)
+
+    def _sweep(self, due: Select[Any], act: Callable[[Order], tuple[bool, JournalEntry | None]],
+               after: Callable[[Order], None] | None = None) -> int:
+        """Moves each order ``due`` selects, in a transaction of its own: locked, ``act``
+        checks again that the move applies (and gives the journal entry to post, if
+        any); ``after`` runs once it committed. Returns how many orders moved."""
+        with self.db.read() as conn:
+            ids = list(conn.execute(due).scalars())
+        done = 0
+        for oid in ids:
+            with self.db.unit_of_work() as uow:
+                order = load_order(uow.conn, oid, None, lock=True)
+                previous = order.status
+                moved, entry = act(order)
+                if not moved:
+                    continue
+                self._save(uow, order, previous, entry)
+                if after is not None:
+                    uow.after_commit(partial(after, order))
+                uow.commit()
+                done += 1
+        return done
+
+    # ------------------------------------------------------------------ ledger
+
+    def ledger_balances(self, principal: Principal, tenant: str | None = None) -> LedgerReport:
+        """Balances per tenant, account and currency, with the double-entry checks."""
+        principal.require(Role.ADMIN)
+        if principal.role is not Role.ADMIN:
+            raise Forbidden("only admins read the ledger")
+        filt = tenant_scope(principal)
+        if tenant is not None:
+            if filt is not None and tenant != filt:
+                raise NotFound("tenant", tenant, field="tenant")
+            filt = tenant
+        with self.db.read() as conn:
+            sums = ledger_sums(conn, filt)
+            bad = unbalanced_entries(conn, filt)
+        balances: list[LedgerBalance] = []
+        total: dict[str, int] = {}
+        for t, account, currency, s in sums:
+            acc = Account(account)
+            balances.append(LedgerBalance(t, acc, currency, presented(acc, int(s))))
+            total[currency] = total.get(currency, 0) + int(s)
+        return LedgerReport(balances=balances, entries_unbalanced=bad, total_signed=total)
+
+    def escrow_held_per_order_ok(self) -> bool:
+        """True when no order's escrow sub-balance is negative (audit helper)."""
+        with self.db.read() as conn:
+            sub = (select(journal_entries.c.order_id, func.sum(postings.c.amount).label("s"))
+                   .join(postings, postings.c.entry_id == journal_entries.c.id)
+                   .where(postings.c.account == Account.ESCROW.value)
+                   .group_by(journal_entries.c.order_id).subquery())
+            # escrow is credit-normal: a positive signed sum means negative escrow
+            return conn.execute(select(func.count()).select_from(sub).where(sub.c.s > 0)
+                                ).scalar_one() == 0
+
+
+def _check_party(principal: Principal, order: Order) -> None:
+    # Buyers and channels see only their own orders, and as "not found".
+    if principal.role is Role.BUYER and principal.subject not in (None, order.buyer_id):
+        raise NotFound("order", order.id, field="order_id")
+    if principal.role is Role.CHANNEL and principal.subject not in (None, order.channel_id):
+        raise NotFound("order", order.id, field="order_id")
+
+
+def _return_units(conn: Connection, order: Order) -> None:
+    conn.execute(update(flash_sales).where(flash_sales.c.id == order.sale_id)
+                 .values(sold=flash_sales.c.sold - order.quantity))
+    conn.execute(update(flash_sale_buyers).where(
+        flash_sale_buyers.c.sale_id == order.sale_id,
+        flash_sale_buyers.c.buyer_id == order.buyer_id)
+        .values(quantity=flash_sale_buyers.c.quantity - order.quantity))

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from yunshang.analytics.report import Report, build_report, print_report, write_charts
+from yunshang.analytics import Report, build_report, print_report, write_charts
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.platform import Platform

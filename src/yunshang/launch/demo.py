@@ -22,8 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from yunshang.commerce.domain import ChannelKind, OrderStatus, StockMode
-from yunshang.commerce.service import SkuSpec
+from yunshang.commerce import ChannelKind, OrderStatus, SkuSpec, StockMode
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.errors import DomainError

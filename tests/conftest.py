@@ -126,3 +126,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if callspec and "postgres+redis" in str(callspec.params.values()):
             item.add_marker(pytest.mark.postgres)
             item.add_marker(pytest.mark.redis)
+
+
+def _whole_suite(session: pytest.Session) -> bool:
+    """Whether this run is the whole suite (``make test``), not a selection."""
+    opt = session.config.option
+    return (not opt.keyword and not opt.markexpr and not opt.lf and not opt.deselect
+            and [Path(a).resolve() for a in session.config.args] in (
+                [], [Path(session.config.rootpath, "tests").resolve()]))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A whole-suite run fails if some documented operation never had an answer
+    checked against its response model (tests/http_support.py): drift there
+    would go unnoticed."""
+    if exitstatus != 0 or not _whole_suite(session):
+        return
+    from tests.http_support import CHECKED, documented_operations
+    from yunshang.app import create_app
+
+    missing = documented_operations(create_app(settings=sqlite_settings(
+        Path(session.config.rootpath, "var", "contract")))) - CHECKED
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("operations whose answers no test checked against their "
+                                "response model:\n  " + "\n  ".join(sorted(missing)), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

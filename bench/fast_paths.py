@@ -86,9 +86,10 @@ class Side:
         """Server CPU per request, median of the rounds."""
         return statistics.median(r.server_cpu_us for r in self.runs[endpoint])
 
-    def spread(self, endpoint: str) -> str:
-        rps = sorted(r.rps for r in self.runs[endpoint])
-        return f"{rps[0]:,.0f}–{rps[-1]:,.0f}"
+    def rps_range(self, endpoint: str) -> tuple[float, float]:
+        """The lowest and the highest round's req/s."""
+        rps = [r.rps for r in self.runs[endpoint]]
+        return min(rps), max(rps)
 
     def failures(self, endpoint: str) -> int:
         """Non-2xx answers over all rounds (socket errors count as one per round)."""
@@ -190,6 +191,19 @@ def verdict(on: Side, off: Side, route: str) -> str:
             "removed by this bench).")
 
 
+def noise(on: Side, off: Side, route: str) -> str:
+    """How far the run lets a gain be trusted: healthz runs the same code on both servers,
+    so its on/off difference is drift, not the fast path."""
+    drift = abs(on.median(HEALTHZ).rps / off.median(HEALTHZ).rps - 1)
+    (lo_on, hi_on), (lo_off, hi_off) = on.rps_range(route), off.rps_range(route)
+    overlap = lo_on <= hi_off and lo_off <= hi_on
+    beyond = abs(gain(on, off, route)) > drift and not overlap
+    return (f"Noise: `{HEALTHZ}`, the same code on both servers, differs by {drift:.0%} "
+            f"between them in this run, and the route's rounds "
+            f"{'overlap' if overlap else 'do not overlap'} between the two sides: the gain "
+            f"is {'beyond' if beyond else 'within'} this run's noise.")
+
+
 def _cell(run: HttpRun) -> str:
     return f"{run.rps:,.0f} req/s (p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms)"
 
@@ -209,8 +223,12 @@ def route_table(on: Side, off: Side, route: str) -> list[str]:
         f"| route / healthz | {r_on.rps / h_on.rps:.0%} | {r_off.rps / h_off.rps:.0%} | |",
         f"| server CPU per request (route) | {on.cpu_us(route):.0f} µs | "
         f"{off.cpu_us(route):.0f} µs | {on.cpu_us(route) / off.cpu_us(route):.2f} |",
-        f"| route req/s, lowest–highest round | {on.spread(route)} | {off.spread(route)} | |",
+        "| route req/s, lowest–highest round | "
+        + " | ".join("{:,.0f}–{:,.0f}".format(*side.rps_range(route)) for side in (on, off))
+        + " | |",
         f"| non-2xx answers, all rounds | {on.failures(route)} | {off.failures(route)} | |",
+        "",
+        noise(on, off, route),
         "",
         verdict(on, off, route),
         "",
@@ -261,6 +279,7 @@ def print_summary(on: Side, off: Side) -> None:
                   f"{on.cpu_us(endpoint):.0f} / {off.cpu_us(endpoint):.0f}")
     console.print(t)
     for route in ROUTES:
+        console.print(noise(on, off, route))
         console.print(verdict(on, off, route).replace("**", ""))
 
 

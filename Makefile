@@ -33,6 +33,7 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/flash_sale.py
 	$(BIN)/python bench/devices.py
+	$(BIN)/python bench/fast_paths.py
 	$(BIN)/python bench/analytics.py
 
 lint: $(STAMP)

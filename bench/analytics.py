@@ -46,11 +46,11 @@ for entry in (ROOT, ROOT / "bench"):
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from benchdoc import host_info, now_utc, write_section  # noqa: E402
+from benchdoc import host_info, now_utc, section_head, write_section  # noqa: E402
 
 console = Console()
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:analytics:begin -->", "<!-- bench:analytics:end -->"
+END = "<!-- bench:analytics:end -->"
 TENANT = "meizu"
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 DAYS = 90
@@ -329,11 +329,8 @@ def render(machine: dict[str, str], seed: dict[str, Any], duck: dict[str, Any],
         return "met" if ok else "**missed**"
 
     out = [
-        BEGIN,
-        "## Analytics: ingestion and metrics at scale (`bench/analytics.py`)",
-        "",
-        "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()) + ".",
-        "",
+        *section_head("analytics",
+                      "Analytics: ingestion and metrics at scale (`bench/analytics.py`)", machine),
         f"{seed['events']:,} synthetic events (`yunshang analytics seed`, {DAYS} days, one "
         f"merchant) in the SQLite outbox, drained into the DuckDB warehouse and the Parquet "
         f"lake by a fresh process, which then ran every metric of `METRICS` "

@@ -38,6 +38,12 @@ def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def section_head(name: str, title: str, machine: dict[str, str]) -> list[str]:
+    """The first lines of a section: its begin marker, its title and the machine in one line."""
+    return [f"<!-- bench:{name}:begin -->", f"## {title}", "",
+            "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()) + ".", ""]
+
+
 def write_section(name: str, section: str, doc: Path = DOC) -> None:
     """Adds or replaces the ``<!-- bench:<name>:begin/end -->`` section of ``doc``,
     leaving the rest of the file as it is."""

@@ -27,7 +27,6 @@ import asyncio
 import hashlib
 import itertools
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -48,7 +47,8 @@ from rich.table import Table  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from tests.e2e.server import ServerProcess, Stack  # noqa: E402
 
-from benchdoc import host_info, now_utc, write_section  # noqa: E402
+from benchdoc import host_info, now_utc, section_head, write_section  # noqa: E402
+from httpload import WRK_CHECK_IN, HttpRun, median_run, wrk_run  # noqa: E402
 from yunshang.agent import DeviceAgent  # noqa: E402
 from yunshang.devices import rollout_bucket  # noqa: E402
 from yunshang.kernel.auth import Principal, Role  # noqa: E402
@@ -58,7 +58,7 @@ from yunshang.platform import Platform  # noqa: E402
 
 console = Console()
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:devices:begin -->", "<!-- bench:devices:end -->"
+END = "<!-- bench:devices:end -->"
 MODEL = "Meizu 22"
 TENANT = "meizu"
 STAGES = [10, 50, 100]
@@ -204,69 +204,6 @@ def _statements_of_check_ins(platform: Platform, admin: Principal, imeis: list[s
 
 # --------------------------------------------------------------------------- (a) HTTP load
 
-_WRK_CHECK_IN = r"""
-local phones = {}
-local i = 0
-function init(args)
-  for line in io.lines(args[1]) do
-    local imei, token = line:match("(%S+) (%S+)")
-    phones[#phones + 1] = {imei, token}
-  end
-  i = math.random(#phones)
-end
-function request()
-  i = i % #phones + 1
-  local p = phones[i]
-  return wrk.format("POST", "/v1/devices/" .. p[1] .. "/check-in", {
-    ["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. p[2],
-  }, '{"current_version":"1.0.0"}')
-end
-"""
-
-
-@dataclass
-class HttpRun:
-    name: str
-    requests: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    non2xx: int
-    errors: str
-
-
-def _ms(value: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", value)
-    if not m:
-        return float("nan")
-    n, unit = float(m.group(1)), m.group(2)
-    return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
-
-
-def wrk_run(name: str, url: str, *, connections: int, seconds: int,
-            script: Path | None = None, args: list[str] | None = None) -> HttpRun:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
-    if script:
-        cmd += ["-s", str(script)]
-    cmd.append(url)
-    if args:
-        cmd += ["--", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30,
-                         check=False).stdout
-    reqs = re.search(r"(\d+) requests in", out)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    if not (reqs and rps and p50 and p99):
-        raise RuntimeError(f"could not parse wrk output:\n{out}")
-    return HttpRun(name, int(reqs.group(1)), float(rps.group(1)), _ms(p50.group(1)),
-                   _ms(p99.group(1)), int(non2xx.group(1)) if non2xx else 0,
-                   errors.group(1) if errors else "")
-
-
 def httpx_run(name: str, base: str, *, connections: int, seconds: int,
               phones: Path | None) -> HttpRun:
     """The fallback load generator: this script in another process (httpx + asyncio)."""
@@ -316,16 +253,18 @@ async def _loadgen(base: str, connections: int, seconds: float, phones: Path | N
           f"errors={counts['err']}")
 
 
-def _median(runs: list[HttpRun]) -> HttpRun:
-    return sorted(runs, key=lambda r: r.rps)[(len(runs) - 1) // 2]
-
-
-def load(base: str, world: World, tmp: Path, *, seconds: int, repeat: int,
-         connections: int = 64) -> tuple[HttpRun, HttpRun, str]:
+def phones_file(world: World, tmp: Path) -> Path:
+    """The load's phones for :data:`WRK_CHECK_IN`: one "imei device-token" a line."""
     phones = tmp / "phones.txt"
     phones.write_text("".join(f"{i} {t}\n" for i, t in world.load_pairs))
-    # Every phone checks in once first: its key is then in the server's auth cache,
-    # as it is for a phone that checks in every few hours.
+    return phones
+
+
+def prime_phones(base: str, world: World) -> float:
+    """Checks every phone of the load in once; returns the share offered the update.
+
+    Its key is then in the server's auth cache, as it is for a phone that checks in
+    every few hours."""
     with httpx.Client(base_url=base, timeout=30) as client:
         offered = 0
         for imei, token in world.load_pairs:
@@ -333,17 +272,23 @@ def load(base: str, world: World, tmp: Path, *, seconds: int, repeat: int,
                             headers={"Authorization": f"Bearer {token}"})
             r.raise_for_status()
             offered += r.json()["update"] is not None
-    share = f"{offered / len(world.load_pairs):.1%} of the load's phones are offered the update"
+    return offered / len(world.load_pairs)
+
+
+def load(base: str, world: World, tmp: Path, *, seconds: int, repeat: int,
+         connections: int = 64) -> tuple[HttpRun, HttpRun, str]:
+    phones = phones_file(world, tmp)
+    share = f"{prime_phones(base, world):.1%} of the load's phones are offered the update"
     if shutil.which("wrk"):
         script = tmp / "check_in.lua"
-        script.write_text(_WRK_CHECK_IN)
+        script.write_text(WRK_CHECK_IN)
         tool = "wrk, 2 threads"
 
         def run(name: str, secs: int) -> HttpRun:
             if name == "check-in":
-                return wrk_run(name, base, connections=connections, seconds=secs,
+                return wrk_run(name, base, connections=connections, duration_s=secs,
                                script=script, args=[str(phones)])
-            return wrk_run(name, f"{base}/healthz", connections=connections, seconds=secs)
+            return wrk_run(name, f"{base}/healthz", connections=connections, duration_s=secs)
     else:
         tool = "httpx asyncio client (wrk not installed)"
 
@@ -354,8 +299,8 @@ def load(base: str, world: World, tmp: Path, *, seconds: int, repeat: int,
     run("check-in", 2)
     # alternating rounds, the median of each: the load generator shares the machine
     rounds = [(run("healthz", seconds), run("check-in", seconds)) for _ in range(repeat)]
-    healthz = _median([h for h, _ in rounds])
-    check_in = _median([c for _, c in rounds])
+    healthz = median_run([h for h, _ in rounds])
+    check_in = median_run([c for _, c in rounds])
     non2xx = sum(c.non2xx for _, c in rounds)
     check_in = HttpRun(check_in.name, check_in.requests, check_in.rps, check_in.p50_ms,
                        check_in.p99_ms, non2xx, check_in.errors)
@@ -433,11 +378,7 @@ def render(machine: dict[str, str], world: World, healthz: HttpRun, check_in: Ht
     ok = (ratio >= 0.5 and delta_share <= 0.05 and no_scan and check_in.non2xx == 0
           and agent.status == "updated" and agent.via == "delta" and agent.correct)
     lines = [
-        BEGIN,
-        "## Device check-in and OTA updates (`bench/devices.py`)",
-        "",
-        "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()) + ".",
-        "",
+        *section_head("devices", "Device check-in and OTA updates (`bench/devices.py`)", machine),
         f"One `yunshang serve` process on the embedded stack (SQLite) with "
         f"{world.devices:,} registered phones and a staged rollout ({STAGES} %) active at "
         f"its first stage; load from {tool}; 64 connections, {seconds} s per endpoint.",

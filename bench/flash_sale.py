@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -59,6 +58,7 @@ from tests.factories import seed_sale  # noqa: E402
 from tests.services import PostgresServer, RedisServer, free_port  # noqa: E402
 
 from benchdoc import host_info, now_utc, write_section  # noqa: E402
+from httpload import WRK_FLASH_ORDERS, HttpRun, proc_cpu_s, wrk_run  # noqa: E402
 from yunshang.app import settle_heap  # noqa: E402
 from yunshang.commerce.domain import Order  # noqa: E402
 from yunshang.commerce.errors import SoldOut  # noqa: E402
@@ -72,22 +72,9 @@ console = Console()
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:flash_sale:begin -->", "<!-- bench:flash_sale:end -->"
 PAY_WITHIN = timedelta(minutes=15)
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- CPU
-
-
-def _proc_cpu(pid: int, *, children: bool = False) -> float:
-    """CPU seconds (user + system) of a process, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    if children:
-        ticks += int(fields[13]) + int(fields[14])  # waited-for children
-    return ticks / TICK
 
 
 def _children(ppid: int) -> list[int]:
@@ -110,10 +97,10 @@ class CpuMeter:
     def snapshot(self) -> dict[str, float]:
         snap = {"bench": time.process_time()}
         if self.pg_pid:
-            snap["postgres"] = _proc_cpu(self.pg_pid, children=True) + sum(
-                _proc_cpu(p) for p in _children(self.pg_pid))
+            snap["postgres"] = proc_cpu_s(self.pg_pid, children=True) + sum(
+                proc_cpu_s(p) for p in _children(self.pg_pid))
         if self.redis_pid:
-            snap["redis"] = _proc_cpu(self.redis_pid)
+            snap["redis"] = proc_cpu_s(self.redis_pid)
         return snap
 
 
@@ -509,72 +496,6 @@ def engine_rounds(plat: Platform, label: str, sold_out_qty: int, mode: str,
 
 # --------------------------------------------------------------------------- HTTP
 
-_WRK_ORDERS = r"""
-local counter = 0
-local threads = 0
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
-function init(args)
-  token = args[1]
-  prefix = args[2]
-end
-function request()
-  counter = counter + 1
-  local buyer = prefix .. tid .. "-" .. counter
-  return wrk.format("POST", nil, {
-    ["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. token,
-    ["Idempotency-Key"] = buyer,
-  }, '{"buyer_id":"' .. buyer .. '","quantity":1}')
-end
-"""
-
-
-@dataclass
-class HttpRun:
-    name: str
-    requests: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    non2xx: int
-    errors: str
-    server_cpu_us: float = float("nan")  # server process CPU per request
-
-
-def _ms(value: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", value)
-    if not m:
-        return float("nan")
-    n, unit = float(m.group(1)), m.group(2)
-    return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
-
-
-def wrk_run(name: str, url: str, *, connections: int, duration_s: float,
-            script: Path | None = None, args: list[str] | None = None) -> HttpRun:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--latency",
-           "--timeout", "10s"]
-    if script:
-        cmd += ["-s", str(script)]
-    cmd.append(url)
-    if args:
-        cmd += ["--", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 30).stdout
-    reqs = re.search(r"(\d+) requests in", out)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    if not (reqs and rps and p50 and p99):
-        raise RuntimeError(f"could not parse wrk output:\n{out}")
-    return HttpRun(name, int(reqs.group(1)), float(rps.group(1)), _ms(p50.group(1)),
-                   _ms(p99.group(1)), int(non2xx.group(1)) if non2xx else 0,
-                   errors.group(1) if errors else "")
-
-
 def client_run(name: str, url: str, *, connections: int, duration_s: float,
                token: str | None = None, prefix: str = "") -> HttpRun:
     """The fallback load generator: this script in another process (``--loadgen``)."""
@@ -712,13 +633,13 @@ def http_phase(*, connections: int, warmup_s: float, duration_s: float,
     token = seeded.channels[0].token
     path = f"/v1/flash-sales/{seeded.sale.id}/orders"
     script = tmp / "orders.lua"
-    script.write_text(_WRK_ORDERS)
+    script.write_text(WRK_FLASH_ORDERS)
     use_wrk = shutil.which("wrk") is not None
     prefix = f"h{os.getpid()}-"
 
     def measure(name: str, url: str, secs: float, pid: int, *, order: bool,
                 tag: str) -> HttpRun:
-        cpu0 = _proc_cpu(pid)
+        cpu0 = proc_cpu_s(pid)
         if use_wrk:
             got = wrk_run(name, url, connections=connections, duration_s=secs,
                           script=script if order else None,
@@ -727,7 +648,7 @@ def http_phase(*, connections: int, warmup_s: float, duration_s: float,
             got = client_run(name, url, connections=connections, duration_s=secs,
                              token=token if order else None, prefix=prefix + tag)
         if got.requests:
-            got.server_cpu_us = (_proc_cpu(pid) - cpu0) / got.requests * 1e6
+            got.server_cpu_us = (proc_cpu_s(pid) - cpu0) / got.requests * 1e6
         return got
 
     try:

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from yunshang.kernel.errors import InvalidInput, NotFound
+from yunshang.os_versions import OS_VERSION_PATTERN
 from yunshang.web import (
     ID_PATTERN,
     Imei,
@@ -38,7 +39,6 @@ from .domain import (
     DEFAULT_STAGES,
     MAX_DETAIL,
     MAX_NOTES,
-    OS_VERSION_PATTERN,
     Offer,
     OsRelease,
     Rollout,

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from yunshang.kernel.errors import InvalidInput
-from yunshang.kernel.events import DomainEvent
+from yunshang.kernel.events import DomainEvent, RecordsEvents
 from yunshang.os_versions import is_newer_version, os_version_key
 
 from .errors import OsVersionNotNewer, ReleaseExists, RolloutStateError
@@ -114,7 +114,7 @@ class RolloutState(StrEnum):
 
 
 @dataclass(slots=True)
-class Rollout:
+class Rollout(RecordsEvents):
     """Stages of percentages; the current stage's devices may update.
 
     The stage advances once ``min_reports`` devices of it have reported and
@@ -175,17 +175,10 @@ class Rollout:
             return False
         return self.covers(imei)
 
-    def _record(self, name: str, now: datetime, **extra: Any) -> None:
-        payload: dict[str, Any] = {"rollout_id": self.id, "release_id": self.release_id,
-                                   "model": self.model, "to_version": self.to_version,
-                                   "stage": self.stage, "percent": self.percent,
-                                   "state": self.state.value}
-        payload.update(extra)
-        self.events.append(DomainEvent(name, self.tenant, now, payload))
-
-    def pull_events(self) -> list[DomainEvent]:
-        out, self.events = self.events, []
-        return out
+    def _event_payload(self) -> dict[str, Any]:
+        return {"rollout_id": self.id, "release_id": self.release_id, "model": self.model,
+                "to_version": self.to_version, "stage": self.stage, "percent": self.percent,
+                "state": self.state.value}
 
     def report(self, success: bool, now: datetime) -> None:
         """A device of this rollout reports the outcome of its update."""

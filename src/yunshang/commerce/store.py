@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -23,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 
-from yunshang.kernel.clock import ensure_utc
+from yunshang.kernel.clock import ensure_utc, ensure_utc_or_none
 from yunshang.kernel.money import Money
 from yunshang.kernel.pagination import Page, PageRequest, make_page
 from yunshang.kernel.sql import BigSerial, id_column, metadata, tenant_column, time_column
@@ -186,10 +185,6 @@ def _money(amount: int, currency: str) -> Money:
     return Money(int(amount), currency)
 
 
-def _opt(value: datetime | None) -> datetime | None:
-    return ensure_utc(value) if value is not None else None
-
-
 def product_from_rows(row: Any, sku_rows: Sequence[Any]) -> Product:
     return Product(
         id=row.id,
@@ -246,7 +241,7 @@ def sale_from_row(row: Any) -> FlashSale:
         starts_at=ensure_utc(row.starts_at),
         ends_at=ensure_utc(row.ends_at),
         sold=row.sold,
-        created_at=_opt(row.created_at),
+        created_at=ensure_utc_or_none(row.created_at),
     )
 
 
@@ -263,12 +258,12 @@ def order_from_row(row: Any) -> Order:
         status=OrderStatus(row.status),
         created_at=ensure_utc(row.created_at),
         expires_at=ensure_utc(row.expires_at),
-        paid_at=_opt(row.paid_at),
-        shipped_at=_opt(row.shipped_at),
-        delivered_at=_opt(row.delivered_at),
-        completed_at=_opt(row.completed_at),
-        cancelled_at=_opt(row.cancelled_at),
-        refunded_at=_opt(row.refunded_at),
+        paid_at=ensure_utc_or_none(row.paid_at),
+        shipped_at=ensure_utc_or_none(row.shipped_at),
+        delivered_at=ensure_utc_or_none(row.delivered_at),
+        completed_at=ensure_utc_or_none(row.completed_at),
+        cancelled_at=ensure_utc_or_none(row.cancelled_at),
+        refunded_at=ensure_utc_or_none(row.refunded_at),
         imeis=tuple(row.imeis or ()),
         carrier=row.carrier,
         tracking_number=row.tracking_number,

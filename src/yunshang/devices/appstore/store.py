@@ -17,7 +17,7 @@ from sqlalchemy import (
     text,
 )
 
-from yunshang.kernel.clock import ensure_utc
+from yunshang.kernel.clock import ensure_utc, ensure_utc_or_none
 from yunshang.kernel.sql import id_column, metadata, tenant_column, time_column
 
 from .domain import App, AppVersion, Install
@@ -100,4 +100,4 @@ def version_from_row(row: Any) -> AppVersion:
 def install_from_row(row: Any) -> Install:
     return Install(id=row.id, device_id=row.device_id, package=row.package,
                    version_code=row.version_code, installed_at=ensure_utc(row.installed_at),
-                   uninstalled_at=ensure_utc(row.uninstalled_at) if row.uninstalled_at else None)
+                   uninstalled_at=ensure_utc_or_none(row.uninstalled_at))

@@ -18,7 +18,7 @@ from sqlalchemy import (
     update,
 )
 
-from yunshang.kernel.clock import ensure_utc
+from yunshang.kernel.clock import ensure_utc, ensure_utc_or_none
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.sql import id_column, metadata, tenant_column, time_column
 from yunshang.kernel.tenancy import owned_row
@@ -53,8 +53,8 @@ def device_from_row(row: Any) -> Device:
         os_version=row.os_version, api_level=row.api_level, state=DeviceState(row.state),
         registered_at=ensure_utc(row.registered_at), account_id=row.account_id,
         buyer_id=row.buyer_id, order_id=row.order_id, sku_id=row.sku_id,
-        sold_at=ensure_utc(row.sold_at) if row.sold_at else None,
-        activated_at=ensure_utc(row.activated_at) if row.activated_at else None,
+        sold_at=ensure_utc_or_none(row.sold_at),
+        activated_at=ensure_utc_or_none(row.activated_at),
     )
 
 

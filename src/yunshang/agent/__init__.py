@@ -7,8 +7,9 @@ talks to the platform over HTTP only. ``tests/unit/agent`` checks that.
 
 from __future__ import annotations
 
+from yunshang.os_versions import is_newer_version, os_version_key
+
 from .updater import DeviceAgent, HttpxFetcher, UpdateRefused, UpdateResult
-from .versions import is_newer_version, os_version_key
 
 __all__ = [
     "DeviceAgent",

@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,8 @@ from tuf.api.metadata import TargetFile
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
-from .versions import is_newer_version, os_version_key
+from yunshang.files import atomic_write
+from yunshang.os_versions import is_newer_version, os_version_key
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,12 @@ class DeviceAgent:
         """Factory set-up: the trust anchor, the first image and its version."""
         state_dir = Path(state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(state_dir / "factory-root.json", root)
+        atomic_write(state_dir / "factory-root.json", root)
         if isinstance(image, Path):
             shutil.copyfile(image, state_dir / "image.bin")
         else:
-            _atomic_write(state_dir / "image.bin", image)
-        _atomic_write(state_dir / "version", version.encode())
+            atomic_write(state_dir / "image.bin", image)
+        atomic_write(state_dir / "version", version.encode())
 
     @property
     def image_path(self) -> Path:
@@ -226,7 +226,7 @@ class DeviceAgent:
             image.verify_length_and_hashes(fh)
         _fsync(new_image)
         os.replace(new_image, self.image_path)
-        _atomic_write(self.state_dir / "version", version.encode())
+        atomic_write(self.state_dir / "version", version.encode())
         return via
 
 
@@ -251,17 +251,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from yunshang.kernel.errors import InvalidInput
-from yunshang.kernel.events import DomainEvent
+from yunshang.kernel.events import DomainEvent, RecordsEvents
 from yunshang.kernel.ids import new_id
 from yunshang.kernel.imei import is_valid_imei
 from yunshang.kernel.money import Money
@@ -166,7 +166,7 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 
 @dataclass(slots=True)
-class Order:
+class Order(RecordsEvents):
     id: str
     tenant: str
     sale_id: str | None
@@ -223,12 +223,8 @@ class Order:
     def total(self) -> Money:
         return self.unit_price.times(self.quantity)
 
-    def pull_events(self) -> list[DomainEvent]:
-        events, self.events = self.events, []
-        return events
-
-    def _record(self, name: str, now: datetime, **extra: Any) -> None:
-        payload: dict[str, Any] = {
+    def _event_payload(self) -> dict[str, Any]:
+        return {
             "order_id": self.id,
             "sale_id": self.sale_id,
             "sku_id": self.sku_id,
@@ -239,9 +235,6 @@ class Order:
             "currency": self.total.currency,
             "status": self.status.value,
         }
-        payload.update(extra)
-        self.events.append(
-            DomainEvent(name=name, tenant=self.tenant, occurred_at=now, payload=payload))
 
     def _move(self, to: OrderStatus, action: str) -> None:
         if to not in TRANSITIONS[self.status]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -12,7 +11,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Connection,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -24,10 +22,10 @@ from sqlalchemy import (
     update,
 )
 
-from yunshang.kernel.clock import ensure_utc
-from yunshang.kernel.db import BigSerial, metadata
+from yunshang.kernel.clock import ensure_utc, ensure_utc_or_none
 from yunshang.kernel.money import Money
 from yunshang.kernel.pagination import Page, PageRequest, make_page
+from yunshang.kernel.sql import BigSerial, id_column, metadata, tenant_column, time_column
 from yunshang.kernel.tenancy import owned_row
 
 from .domain import (
@@ -48,19 +46,19 @@ T = TypeVar("T")
 products = Table(
     "products",
     metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False, index=True),
+    id_column(),
+    tenant_column(index=True),
     Column("name", String(200), nullable=False),
     Column("brand", String(100), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    time_column("created_at"),
 )
 
 skus = Table(
     "skus",
     metadata,
-    Column("id", String(40), primary_key=True),
+    id_column(),
     Column("product_id", String(40), ForeignKey("products.id"), nullable=False, index=True),
-    Column("tenant", String(64), nullable=False),
+    tenant_column(),
     Column("color", String(60), nullable=False),
     Column("storage_gb", Integer, nullable=False),
     Column("price_amount", BigInteger, nullable=False),
@@ -73,26 +71,26 @@ skus = Table(
 channels = Table(
     "channels",
     metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False, index=True),
+    id_column(),
+    tenant_column(index=True),
     Column("name", String(100), nullable=False),
     Column("kind", String(20), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    time_column("created_at"),
     UniqueConstraint("tenant", "name", name="uq_channels_tenant_name"),
 )
 
 listings = Table(
     "listings",
     metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False, index=True),
+    id_column(),
+    tenant_column(index=True),
     Column("sku_id", String(40), ForeignKey("skus.id"), nullable=False),
     Column("channel_id", String(40), ForeignKey("channels.id"), nullable=False),
     Column("price_amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("stock_mode", String(20), nullable=False),
     Column("allocated", Integer, nullable=False, server_default="0"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    time_column("created_at"),
     UniqueConstraint("sku_id", "channel_id", name="uq_listings_sku_channel"),
     CheckConstraint("allocated >= 0", name="allocated_non_negative"),
 )
@@ -100,18 +98,18 @@ listings = Table(
 flash_sales = Table(
     "flash_sales",
     metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False, index=True),
+    id_column(),
+    tenant_column(index=True),
     Column("sku_id", String(40), ForeignKey("skus.id"), nullable=False),
     Column("channel_ids", JSON, nullable=False),
     Column("price_amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("per_buyer_limit", Integer, nullable=False),
-    Column("starts_at", DateTime(timezone=True), nullable=False),
-    Column("ends_at", DateTime(timezone=True), nullable=False),
+    time_column("starts_at"),
+    time_column("ends_at"),
     Column("sold", Integer, nullable=False, server_default="0"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    time_column("created_at"),
     # The last line of defence against overselling, whatever engine admitted the order.
     CheckConstraint("sold >= 0 AND sold <= quantity", name="sold_within_quantity"),
 )
@@ -128,8 +126,8 @@ flash_sale_buyers = Table(
 orders = Table(
     "orders",
     metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False),
+    id_column(),
+    tenant_column(),
     Column("sale_id", String(40), ForeignKey("flash_sales.id"), nullable=True),
     Column("sku_id", String(40), nullable=False),
     Column("channel_id", String(40), nullable=False),
@@ -138,14 +136,14 @@ orders = Table(
     Column("unit_amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("status", String(20), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("paid_at", DateTime(timezone=True)),
-    Column("shipped_at", DateTime(timezone=True)),
-    Column("delivered_at", DateTime(timezone=True)),
-    Column("completed_at", DateTime(timezone=True)),
-    Column("cancelled_at", DateTime(timezone=True)),
-    Column("refunded_at", DateTime(timezone=True)),
+    time_column("created_at"),
+    time_column("expires_at"),
+    time_column("paid_at", nullable=True),
+    time_column("shipped_at", nullable=True),
+    time_column("delivered_at", nullable=True),
+    time_column("completed_at", nullable=True),
+    time_column("cancelled_at", nullable=True),
+    time_column("refunded_at", nullable=True),
     Column("imeis", JSON, nullable=False),
     Column("carrier", String(100)),
     Column("tracking_number", String(100)),
@@ -159,11 +157,11 @@ orders = Table(
 journal_entries = Table(
     "journal_entries",
     metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False),
+    id_column(),
+    tenant_column(),
     Column("kind", String(20), nullable=False),
     Column("order_id", String(40), ForeignKey("orders.id"), nullable=False, index=True),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    time_column("occurred_at"),
     UniqueConstraint("order_id", "kind", name="uq_journal_order_kind"),
 )
 
@@ -172,7 +170,7 @@ postings = Table(
     metadata,
     Column("id", BigSerial, primary_key=True, autoincrement=True),
     Column("entry_id", String(40), ForeignKey("journal_entries.id"), nullable=False, index=True),
-    Column("tenant", String(64), nullable=False),
+    tenant_column(),
     Column("account", String(40), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("amount", BigInteger, nullable=False),
@@ -185,10 +183,6 @@ postings = Table(
 
 def _money(amount: int, currency: str) -> Money:
     return Money(int(amount), currency)
-
-
-def _opt(value: datetime | None) -> datetime | None:
-    return ensure_utc(value) if value is not None else None
 
 
 def product_from_rows(row: Any, sku_rows: Sequence[Any]) -> Product:
@@ -247,7 +241,7 @@ def sale_from_row(row: Any) -> FlashSale:
         starts_at=ensure_utc(row.starts_at),
         ends_at=ensure_utc(row.ends_at),
         sold=row.sold,
-        created_at=_opt(row.created_at),
+        created_at=ensure_utc_or_none(row.created_at),
     )
 
 
@@ -264,12 +258,12 @@ def order_from_row(row: Any) -> Order:
         status=OrderStatus(row.status),
         created_at=ensure_utc(row.created_at),
         expires_at=ensure_utc(row.expires_at),
-        paid_at=_opt(row.paid_at),
-        shipped_at=_opt(row.shipped_at),
-        delivered_at=_opt(row.delivered_at),
-        completed_at=_opt(row.completed_at),
-        cancelled_at=_opt(row.cancelled_at),
-        refunded_at=_opt(row.refunded_at),
+        paid_at=ensure_utc_or_none(row.paid_at),
+        shipped_at=ensure_utc_or_none(row.shipped_at),
+        delivered_at=ensure_utc_or_none(row.delivered_at),
+        completed_at=ensure_utc_or_none(row.completed_at),
+        cancelled_at=ensure_utc_or_none(row.cancelled_at),
+        refunded_at=ensure_utc_or_none(row.refunded_at),
         imeis=tuple(row.imeis or ()),
         carrier=row.carrier,
         tracking_number=row.tracking_number,

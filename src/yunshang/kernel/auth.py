@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, String, Table, select
+from sqlalchemy import Column, String, Table, select
 
 from .clock import Clock, SystemClock
-from .db import Database, metadata
+from .db import Database
 from .errors import Forbidden, InvalidInput, Unauthenticated
 from .ids import new_id
+from .sql import id_column, metadata, tenant_column, time_column
 
 
 class Role(StrEnum):
@@ -43,14 +44,14 @@ _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("id", String(40), primary_key=True),
+    id_column(),
     Column("secret_sha256", String(64), nullable=False),
     Column("role", String(20), nullable=False),
-    Column("tenant", String(64), nullable=False, index=True),
+    tenant_column(index=True),
     Column("subject", String(64), nullable=True),
     Column("label", String(200), nullable=False, server_default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    time_column("created_at"),
+    time_column("revoked_at", nullable=True),
 )
 
 

@@ -44,3 +44,8 @@ def ensure_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def ensure_utc_or_none(value: datetime | None) -> datetime | None:
+    """:func:`ensure_utc` for a nullable column: None stays None."""
+    return ensure_utc(value) if value is not None else None

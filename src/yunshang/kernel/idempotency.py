@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Column, Connection, DateTime, Integer, String, Table, delete, select
+from sqlalchemy import JSON, Column, Connection, Integer, String, Table, delete, select
 
 from .clock import ensure_utc
-from .db import metadata
 from .errors import IdempotencyMismatch, InvalidInput
+from .sql import metadata, time_column
 
 idempotency_keys = Table(
     "idempotency_keys",
@@ -29,8 +29,8 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     Column("status_code", Integer, nullable=False),
     Column("body", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    time_column("created_at"),
+    time_column("expires_at", index=True),
 )
 
 

@@ -23,7 +23,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    DateTime,
     Index,
     Integer,
     String,
@@ -35,7 +34,7 @@ from sqlalchemy import (
 
 from .clock import ensure_utc
 from .events import DomainEvent
-from .sql import BigSerial, insert_many, metadata
+from .sql import BigSerial, insert_many, metadata, tenant_column, time_column
 
 outbox = Table(
     "outbox",
@@ -45,8 +44,8 @@ outbox = Table(
     Column("event_id", String(40), nullable=False, unique=True),
     Column("name", String(80), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("tenant", String(64), nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    tenant_column(),
+    time_column("occurred_at"),
     Column("payload", JSON, nullable=False),
     Index("ix_outbox_txid_seq", "txid", "seq"),
 )

@@ -1,4 +1,5 @@
-"""SQL plumbing every table shares: the one metadata, 64-bit keys, JSON text, bulk inserts.
+"""SQL plumbing every table shares: the one metadata, the columns every table declares
+alike, 64-bit keys, JSON text, bulk inserts.
 
 Below :mod:`.db` and :mod:`.outbox`, so the unit of work can write the outbox
 and the outbox's table can be declared without either importing the other.
@@ -8,11 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, BigInteger, Connection, Dialect, Integer, MetaData, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 
 metadata = MetaData(
     naming_convention={
@@ -26,6 +39,22 @@ metadata = MetaData(
 
 #: An auto-incrementing 64-bit key that SQLite also treats as its rowid.
 BigSerial = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def id_column() -> Column[str]:
+    """The primary key of a table of entities: a prefixed id (``ord_…``, see :mod:`.ids`)."""
+    return Column("id", String(40), primary_key=True)
+
+
+def tenant_column(*, index: bool | None = None) -> Column[str]:
+    """The tenant that owns the row (see :mod:`.tenancy`)."""
+    return Column("tenant", String(64), nullable=False, index=index)
+
+
+def time_column(name: str, *, nullable: bool = False, index: bool | None = None
+                ) -> Column[datetime]:
+    """A point in time, stored with its zone (UTC: read back through ``ensure_utc``)."""
+    return Column(name, DateTime(timezone=True), nullable=nullable, index=index)
 
 
 def json_text(value: Any) -> str:

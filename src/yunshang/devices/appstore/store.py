@@ -8,7 +8,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -18,31 +17,31 @@ from sqlalchemy import (
     text,
 )
 
-from yunshang.kernel.clock import ensure_utc
-from yunshang.kernel.db import metadata
+from yunshang.kernel.clock import ensure_utc, ensure_utc_or_none
+from yunshang.kernel.sql import id_column, metadata, tenant_column, time_column
 
 from .domain import App, AppVersion, Install
 
 apps = Table(
     "apps",
     metadata,
-    Column("id", String(40), primary_key=True),
+    id_column(),
     # application ids are global on Android: one developer tenant owns each
     Column("package", String(255), nullable=False, unique=True),
-    Column("tenant", String(64), nullable=False),
+    tenant_column(),
     Column("label", String(200)),
     # the signers of the first version; every update must carry exactly these
     Column("certificates", JSON, nullable=False),
     Column("latest_version_code", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    time_column("created_at"),
+    time_column("updated_at"),
     Index("ix_apps_tenant_id", "tenant", "id"),
 )
 
 app_versions = Table(
     "app_versions",
     metadata,
-    Column("id", String(40), primary_key=True),
+    id_column(),
     Column("app_id", String(40), ForeignKey("apps.id"), nullable=False),
     Column("package", String(255), nullable=False),
     Column("version_code", BigInteger, nullable=False),
@@ -56,7 +55,7 @@ app_versions = Table(
     Column("blob_sha256", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("uploaded_by", String(40), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    time_column("created_at"),
     UniqueConstraint("app_id", "version_code", name="uq_app_versions_code"),
     # "the newest version this API level can run": app, then min API, then code
     Index("ix_app_versions_app_api", "app_id", "effective_min_api", "version_code"),
@@ -65,14 +64,14 @@ app_versions = Table(
 app_installs = Table(
     "app_installs",
     metadata,
-    Column("id", String(40), primary_key=True),
+    id_column(),
     Column("device_id", String(40), ForeignKey("devices.id"), nullable=False),
-    Column("tenant", String(64), nullable=False),  # the device's tenant (its maker)
+    tenant_column(),  # the device's tenant (its maker)
     Column("app_id", String(40), ForeignKey("apps.id"), nullable=False),
     Column("package", String(255), nullable=False),
     Column("version_code", BigInteger, nullable=False),
-    Column("installed_at", DateTime(timezone=True), nullable=False),
-    Column("uninstalled_at", DateTime(timezone=True)),
+    time_column("installed_at"),
+    time_column("uninstalled_at", nullable=True),
     Index("ix_app_installs_device_id", "device_id", "id"),
     # a device has at most one current install of a package, even under racing requests
     Index("uq_app_installs_current", "device_id", "package", unique=True,
@@ -101,4 +100,4 @@ def version_from_row(row: Any) -> AppVersion:
 def install_from_row(row: Any) -> Install:
     return Install(id=row.id, device_id=row.device_id, package=row.package,
                    version_code=row.version_code, installed_at=ensure_utc(row.installed_at),
-                   uninstalled_at=ensure_utc(row.uninstalled_at) if row.uninstalled_at else None)
+                   uninstalled_at=ensure_utc_or_none(row.uninstalled_at))

@@ -6,16 +6,15 @@ TUF repository (:mod:`.tuf_repo`) signs every byte a phone installs.
 
 from __future__ import annotations
 
+from yunshang.os_versions import OS_VERSION_PATTERN, is_newer_version, os_version_key
+
 from .domain import (
-    OS_VERSION_PATTERN,
     Offer,
     OsRelease,
     ReportOutcome,
     Rollout,
     RolloutState,
     UpdateReport,
-    is_newer_version,
-    os_version_key,
     rollout_bucket,
 )
 from .errors import NotInRollout, OsVersionNotNewer, ReleaseExists, RolloutActive, RolloutStateError

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from yunshang.kernel.errors import InvalidInput, NotFound
+from yunshang.os_versions import OS_VERSION_PATTERN
 from yunshang.web import (
     ID_PATTERN,
     Imei,
@@ -34,11 +35,11 @@ from yunshang.web.problems import JsonResponse
 from yunshang.web.ranges import file_response
 from yunshang.web.uploads import receive_to_file
 
+from ..registry.api import ModelFilter
 from .domain import (
     DEFAULT_STAGES,
     MAX_DETAIL,
     MAX_NOTES,
-    OS_VERSION_PATTERN,
     Offer,
     OsRelease,
     Rollout,
@@ -265,7 +266,7 @@ async def _receive_image(request: Request, directory: FsPath, limit: int) -> FsP
 
 @router.get("/releases", response_model=PageRead[ReleaseRead])
 def list_releases(platform: PlatformDep, who: PrincipalDep, page: PageDep,
-                  model: Annotated[str | None, Query(max_length=100)] = None) -> JsonResponse:
+                  model: ModelFilter = None) -> JsonResponse:
     result = platform.ota.list_releases(who, page, model=model)
     return JsonResponse(page_view(result, release_view))
 
@@ -294,7 +295,7 @@ def create_rollout(body: RolloutCreate, platform: PlatformDep,
 
 @router.get("/rollouts", response_model=PageRead[RolloutRead])
 def list_rollouts(platform: PlatformDep, who: PrincipalDep, page: PageDep,
-                  model: Annotated[str | None, Query(max_length=100)] = None,
+                  model: ModelFilter = None,
                   state: RolloutState | None = None) -> JsonResponse:
     result = platform.ota.list_rollouts(who, page, model=model, state=state)
     return JsonResponse(page_view(result, rollout_view))

@@ -13,44 +13,17 @@ from enum import StrEnum
 from typing import Any
 
 from yunshang.kernel.errors import InvalidInput
-from yunshang.kernel.events import DomainEvent
+from yunshang.kernel.events import DomainEvent, RecordsEvents
+from yunshang.os_versions import is_newer_version, os_version_key
 
 from .errors import OsVersionNotNewer, ReleaseExists, RolloutStateError
 
 # --------------------------------------------------------------------------- OS releases
 
-#: An OS release version: dot-separated numbers ("14.2.1"), compared numerically.
-OS_VERSION_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$"
-_OS_VERSION = re.compile(OS_VERSION_PATTERN)
 _MODEL_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NOTES = 2000
 MAX_DETAIL = 500
 DEFAULT_STAGES = (1, 10, 50, 100)
-
-
-def os_version_key(version: str) -> tuple[int, ...] | None:
-    """The sort key of a release version, or None when it is not one ("unknown").
-
-    Trailing zero components do not count: "14.2" and "14.2.0" are the same version.
-    """
-    if not _OS_VERSION.match(version):
-        return None
-    parts = [int(p) for p in version.split(".")]
-    while len(parts) > 1 and parts[-1] == 0:
-        parts.pop()
-    return tuple(parts)
-
-
-def is_newer_version(candidate: str, current: str) -> bool:
-    """Whether ``candidate`` (a release version) is newer than ``current``.
-
-    A ``current`` that is no release version (a factory build string, "unknown")
-    is older than every release.
-    """
-    new, old = os_version_key(candidate), os_version_key(current)
-    if new is None:
-        return False
-    return old is None or new > old
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +58,7 @@ def check_model(model: str) -> str:
 
 
 def check_version(version: str, field: str = "version") -> str:
-    if not _OS_VERSION.match(version):
+    if os_version_key(version) is None:
         raise InvalidInput(field, "a release version is 1-4 dot-separated numbers, e.g. 14.2.1")
     return version
 
@@ -141,7 +114,7 @@ class RolloutState(StrEnum):
 
 
 @dataclass(slots=True)
-class Rollout:
+class Rollout(RecordsEvents):
     """Stages of percentages; the current stage's devices may update.
 
     The stage advances once ``min_reports`` devices of it have reported and
@@ -202,17 +175,10 @@ class Rollout:
             return False
         return self.covers(imei)
 
-    def _record(self, name: str, now: datetime, **extra: Any) -> None:
-        payload: dict[str, Any] = {"rollout_id": self.id, "release_id": self.release_id,
-                                   "model": self.model, "to_version": self.to_version,
-                                   "stage": self.stage, "percent": self.percent,
-                                   "state": self.state.value}
-        payload.update(extra)
-        self.events.append(DomainEvent(name, self.tenant, now, payload))
-
-    def pull_events(self) -> list[DomainEvent]:
-        out, self.events = self.events, []
-        return out
+    def _event_payload(self) -> dict[str, Any]:
+        return {"rollout_id": self.id, "release_id": self.release_id, "model": self.model,
+                "to_version": self.to_version, "stage": self.stage, "percent": self.percent,
+                "state": self.state.value}
 
     def report(self, success: bool, now: datetime) -> None:
         """A device of this rollout reports the outcome of its update."""

@@ -36,6 +36,7 @@ from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
 from yunshang.kernel.pagination import Page, PageRequest, make_page
 from yunshang.kernel.tenancy import owned_page, tenant_scope
+from yunshang.os_versions import is_newer_version
 
 from ..registry import identity_by_imei, load_device, record_os_update
 from .domain import (
@@ -53,7 +54,6 @@ from .domain import (
     check_version,
     delta_target,
     image_target,
-    is_newer_version,
 )
 from .errors import NotInRollout, ReleaseExists, RolloutActive
 from .store import (

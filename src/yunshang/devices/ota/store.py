@@ -10,7 +10,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -24,7 +23,7 @@ from sqlalchemy import (
 )
 
 from yunshang.kernel.clock import ensure_utc
-from yunshang.kernel.db import metadata
+from yunshang.kernel.sql import id_column, metadata, tenant_column, time_column
 from yunshang.kernel.tenancy import owned_row
 
 from .domain import OsRelease, Rollout, RolloutState, UpdateReport
@@ -32,8 +31,8 @@ from .domain import OsRelease, Rollout, RolloutState, UpdateReport
 releases = Table(
     "os_releases",
     metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False),
+    id_column(),
+    tenant_column(),
     Column("model", String(100), nullable=False),
     Column("version", String(40), nullable=False),
     Column("version_order", Integer, nullable=False),
@@ -45,7 +44,7 @@ releases = Table(
     Column("delta_sha256", String(64)),
     Column("delta_length", BigInteger),
     Column("notes", String(2000), nullable=False, server_default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    time_column("created_at"),
     UniqueConstraint("tenant", "model", "version", name="uq_os_releases_version"),
     # the model's latest release is the previous one of the next; two racing uploads
     # cannot both become release N
@@ -55,8 +54,8 @@ releases = Table(
 rollouts = Table(
     "rollouts",
     metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False),
+    id_column(),
+    tenant_column(),
     Column("release_id", String(40), ForeignKey("os_releases.id"), nullable=False),
     Column("model", String(100), nullable=False),
     Column("to_version", String(40), nullable=False),
@@ -70,7 +69,7 @@ rollouts = Table(
     Column("stage_failures", Integer, nullable=False),
     Column("successes", Integer, nullable=False),
     Column("failures", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    time_column("created_at"),
     # check-in reads a model's latest rollout (ids sort by creation time)
     Index("ix_rollouts_tenant_model_id", "tenant", "model", "id"),
     # at most one running or paused rollout per model, even under racing requests
@@ -87,7 +86,7 @@ update_reports = Table(
     Column("imei", String(15), nullable=False),
     Column("success", Boolean, nullable=False),
     Column("detail", String(500), nullable=False, server_default=""),
-    Column("reported_at", DateTime(timezone=True), nullable=False),
+    time_column("reported_at"),
 )
 
 

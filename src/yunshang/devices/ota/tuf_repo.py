@@ -49,7 +49,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -74,6 +73,7 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
+from yunshang.files import atomic_write
 from yunshang.kernel.clock import Clock
 
 LIFETIMES: dict[str, timedelta] = {
@@ -419,7 +419,7 @@ class TufRepository:
         self._write("root.json", root)
 
     def _write(self, name: str, md: Metadata[Any]) -> None:
-        _atomic_write(self.metadata_dir / name, md.to_bytes(_SERIALIZER))
+        atomic_write(self.metadata_dir / name, md.to_bytes(_SERIALIZER), mode=0o644)
 
 
 def _due(signed: Signed, role: str) -> datetime:
@@ -428,21 +428,6 @@ def _due(signed: Signed, role: str) -> datetime:
 
 def _half_spent(signed: Signed, role: str, now: datetime) -> bool:
     return now >= _due(signed, role)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _write_private(path: Path, data: bytes) -> None:

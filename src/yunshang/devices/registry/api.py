@@ -26,6 +26,8 @@ from .domain import MAX_ATTRS, MAX_BATCH, MAX_FIELD, Device, DeviceState
 router = APIRouter(prefix="/v1", tags=["devices"])
 
 Token = Annotated[str, Field(min_length=8, max_length=200)]
+#: The phone-model filter of the device cloud's lists (devices, rollouts, releases).
+ModelFilter = Annotated[str | None, Query(max_length=100)]
 
 
 class DeviceRead(BaseModel):
@@ -108,7 +110,7 @@ async def import_devices(request: Request, platform: PlatformDep,
 
 @router.get("/devices", response_model=PageRead[DeviceRead])
 def list_devices(platform: PlatformDep, who: PrincipalDep, page: PageDep,
-                 model: Annotated[str | None, Query(max_length=100)] = None,
+                 model: ModelFilter = None,
                  state: DeviceState | None = None) -> JsonResponse:
     result = platform.registry.list(who, page, model=model, state=state)
     return JsonResponse(page_view(result, device_view))

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from yunshang.kernel.errors import InvalidInput
-from yunshang.kernel.events import DomainEvent
+from yunshang.kernel.events import DomainEvent, RecordsEvents
 from yunshang.kernel.imei import is_valid_imei
 
 from ..errors import DeviceCode
@@ -38,7 +38,7 @@ def check_imei(value: str, field: str = "imei") -> str:
 
 
 @dataclass(slots=True)
-class Device:
+class Device(RecordsEvents):
     id: str
     tenant: str
     imei: str
@@ -56,15 +56,9 @@ class Device:
     activated_at: datetime | None = None
     events: list[DomainEvent] = field(default_factory=list)
 
-    def _record(self, name: str, now: datetime, **extra: Any) -> None:
-        payload: dict[str, Any] = {"device_id": self.id, "imei": self.imei, "model": self.model,
-                                   "state": self.state.value}
-        payload.update(extra)
-        self.events.append(DomainEvent(name, self.tenant, now, payload))
-
-    def pull_events(self) -> list[DomainEvent]:
-        out, self.events = self.events, []
-        return out
+    def _event_payload(self) -> dict[str, Any]:
+        return {"device_id": self.id, "imei": self.imei, "model": self.model,
+                "state": self.state.value}
 
     def mark_sold(self, *, order_id: str, buyer_id: str, sku_id: str | None,
                   now: datetime) -> bool:

@@ -9,7 +9,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Column,
     Connection,
-    DateTime,
     Index,
     Integer,
     String,
@@ -19,9 +18,9 @@ from sqlalchemy import (
     update,
 )
 
-from yunshang.kernel.clock import ensure_utc
-from yunshang.kernel.db import metadata
+from yunshang.kernel.clock import ensure_utc, ensure_utc_or_none
 from yunshang.kernel.events import DomainEvent
+from yunshang.kernel.sql import id_column, metadata, tenant_column, time_column
 from yunshang.kernel.tenancy import owned_row
 
 from .domain import Device, DeviceState
@@ -29,21 +28,21 @@ from .domain import Device, DeviceState
 devices = Table(
     "devices",
     metadata,
-    Column("id", String(40), primary_key=True),
-    Column("tenant", String(64), nullable=False),
+    id_column(),
+    tenant_column(),
     Column("imei", String(15), nullable=False, unique=True),
     Column("model", String(100), nullable=False),
     Column("serial", String(64), nullable=False),
     Column("os_version", String(40), nullable=False),
     Column("api_level", Integer, nullable=False),
     Column("state", String(20), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    time_column("registered_at"),
     Column("account_id", String(64)),
     Column("buyer_id", String(64)),
     Column("order_id", String(40)),
     Column("sku_id", String(40)),
-    Column("sold_at", DateTime(timezone=True)),
-    Column("activated_at", DateTime(timezone=True)),
+    time_column("sold_at", nullable=True),
+    time_column("activated_at", nullable=True),
     Index("ix_devices_tenant_id", "tenant", "id"),
     Index("ix_devices_tenant_model", "tenant", "model"),
 )
@@ -54,8 +53,8 @@ def device_from_row(row: Any) -> Device:
         os_version=row.os_version, api_level=row.api_level, state=DeviceState(row.state),
         registered_at=ensure_utc(row.registered_at), account_id=row.account_id,
         buyer_id=row.buyer_id, order_id=row.order_id, sku_id=row.sku_id,
-        sold_at=ensure_utc(row.sold_at) if row.sold_at else None,
-        activated_at=ensure_utc(row.activated_at) if row.activated_at else None,
+        sold_at=ensure_utc_or_none(row.sold_at),
+        activated_at=ensure_utc_or_none(row.activated_at),
     )
 
 

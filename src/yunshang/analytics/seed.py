@@ -32,8 +32,8 @@ import numpy as np
 from yunshang.kernel.db import Database
 from yunshang.kernel.outbox import write_raw
 
-from . import seed_world as world
-from .seed_world import DAY, US, make_ids
+from . import seed_phones, seed_world
+from .seed_world import DAY, US, History, make_ids
 
 CHUNK = 100_000
 
@@ -59,7 +59,7 @@ def seed_history(db: Database, *, events: int, now: datetime, tenant: str = "mei
         progress("generating", 0, events)
     rng = np.random.default_rng(seed)
     end = int(now.timestamp() * US)
-    history = world.generate(rng, events=events, start=end - days * DAY, end=end,
+    history = generate(rng, events=events, start=end - days * DAY, end=end,
                              tenant=tenant)
     times, names, payloads = history.merged()
     order = np.argsort(times, kind="stable")
@@ -87,3 +87,24 @@ def seed_history(db: Database, *, events: int, now: datetime, tenant: str = "mei
         first=datetime.fromtimestamp(int(times[0]) / US, tz=now.tzinfo),
         last=datetime.fromtimestamp(int(times[-1]) / US, tz=now.tzinfo),
         generate_s=generated - started, write_s=time.perf_counter() - generated)
+
+
+def generate(rng: np.random.Generator, *, events: int, start: int, end: int,
+             tenant: str) -> History:
+    """The whole history: everything but telemetry scaled from ``events``, then
+    telemetry for exactly the rest of the budget."""
+    h = History()
+    cat = seed_world.catalogue(h, rng, start, end)
+    o = seed_world.orders(h, rng, cat, count=max(20, events // 85), start=start, end=end,
+                          tenant=tenant)
+    phones = seed_phones.devices(h, rng, cat, o, end=end, tenant=tenant)
+    seed_phones.ota(h, rng, phones, start=start, end=end)
+    seed_phones.apps(h, rng, phones, end=end)
+    seed_world.marketing(h, rng, cat, o, impressions=max(50, events // 8), start=start, end=end,
+              tenant=tenant)
+    rest = events - h.count()
+    if rest < 0 or (rest > 0 and len(phones.activated) == 0):
+        raise ValueError(f"{events} events are too few for this history; try more events "
+                         f"or fewer days")
+    seed_phones.telemetry(h, rng, phones, count=rest, end=end)
+    return h

@@ -127,7 +127,7 @@ class History:
                 np.concatenate(self.payloads))
 
 
-def _ids(prefix: str, micros: np.ndarray, rng: np.random.Generator) -> list[Any]:
+def id_list(prefix: str, micros: np.ndarray, rng: np.random.Generator) -> list[Any]:
     return list(make_ids(prefix, np.asarray(micros, dtype=np.int64), rng).tolist())
 
 
@@ -143,8 +143,8 @@ def catalogue(h: History, rng: np.random.Generator, start: int, end: int) -> Cat
     """Products, channels, listings and weekly restocks."""
     skus = [(m, *sku) for m, model in enumerate(MODELS) for sku in model[4]]
     t0 = start + 5 * 60 * US
-    product_ids = _ids("prd", np.full(len(MODELS), t0), rng)
-    sku_ids = _ids("sku", np.full(len(skus), t0), rng)
+    product_ids = id_list("prd", np.full(len(MODELS), t0), rng)
+    sku_ids = id_list("sku", np.full(len(skus), t0), rng)
     h.emit("commerce.product_created", np.full(len(MODELS), t0), [
         f'{{"product_id":{q(pid)},"name":{q(model[0])},"brand":"Meizu","skus":['
         + ",".join(f'{{"id":{q(sku_ids[i])},"color":{q(s[1])},"storage_gb":{s[2]},'
@@ -152,13 +152,13 @@ def catalogue(h: History, rng: np.random.Generator, start: int, end: int) -> Cat
                    for i, s in enumerate(skus) if s[0] == m) + "]}"
         for m, (pid, model) in enumerate(zip(product_ids, MODELS, strict=True))])
     t1 = t0 + 60 * US
-    channel_ids = _ids("chn", np.full(len(CHANNELS), t1), rng)
+    channel_ids = id_list("chn", np.full(len(CHANNELS), t1), rng)
     h.emit("commerce.channel_created", np.full(len(CHANNELS), t1), [
         f'{{"channel_id":{q(c)},"name":{q(name)},"kind":{q(kind)}}}'
         for c, (name, kind, _) in zip(channel_ids, CHANNELS, strict=True)])
     pairs = [(s, c) for s in range(len(skus)) for c in range(len(CHANNELS))]
     t2 = t1 + 60 * US
-    listing_ids = _ids("lst", np.full(len(pairs), t2), rng)
+    listing_ids = id_list("lst", np.full(len(pairs), t2), rng)
     h.emit("commerce.listing_created", np.full(len(pairs), t2), [
         f'{{"listing_id":{q(lid)},"sku_id":{q(sku_ids[s])},"channel_id":{q(channel_ids[c])},'
         f'"price_amount":{skus[s][3]},"currency":"CNY","stock_mode":"shared","allocated":0}}'
@@ -215,7 +215,7 @@ def orders(h: History, rng: np.random.Generator, cat: Catalogue, *, count: int, 
     amount = quantity * sale_price[sale]
     buyers = max(1, int(count * 0.8))
     buyer = rng.integers(0, buyers, size=count)  # repeat buyers come naturally
-    ids = _ids("ord", created, rng)
+    ids = id_list("ord", created, rng)
 
     cancelled = rng.random(count) < 0.12
     paid = np.where(cancelled, -1, created + rng.lognormal(np.log(40), 0.8, count).astype(np.int64)
@@ -246,7 +246,7 @@ def orders(h: History, rng: np.random.Generator, cat: Catalogue, *, count: int, 
     kept = np.bincount(sale[~cancelled], weights=quantity[~cancelled], minlength=n_sales)
     sells_out = rng.random(n_sales) < 0.6
     sale_qty = np.maximum(np.where(sells_out, kept, np.ceil(kept * 1.3) + 5), 1).astype(np.int64)
-    sale_ids = _ids("fs", starts - 3 * DAY, rng)
+    sale_ids = id_list("fs", starts - 3 * DAY, rng)
     sale_created = np.maximum(starts - 3 * DAY, start + 10 * 60 * US)
     channels_json = [
         "[" + ",".join(q(c) for c in cat.channel_ids) + "]", f"[{q(cat.channel_ids[own])}]"]
@@ -320,247 +320,11 @@ def _units(rng: np.random.Generator, cat: Catalogue, sku: np.ndarray, quantity: 
     return Units(order_of_unit, imeis, model, by_order)
 
 
-@dataclass
-class Phones:
-    """Activated phones."""
-
-    device_id: list[str]
-    imei: list[str]
-    model: np.ndarray
-    account: list[str]
-    activated: np.ndarray
-    updates: np.ndarray  # (phone, release): when it moved to that version, or a huge value
-
-
-def devices(h: History, rng: np.random.Generator, cat: Catalogue, o: Orders, *, end: int,
-            tenant: str) -> Phones:
-    """Every shipped unit is a sold device; most are activated after delivery."""
-    u = o.units
-    n = len(u.order)
-    shipped = o.shipped[u.order]
-    device_ids = _ids("dev", shipped - 30 * DAY, rng)
-    buyers = [f"usr_{tenant[:3]}{b:07d}" for b in o.buyer[u.order].tolist()]
-    skus = [cat.sku_ids[k] for k in o.sku[u.order].tolist()]
-    orders = [o.ids[i] for i in u.order.tolist()]
-    names = [MODELS[m][0] for m in u.model.tolist()]
-    h.emit("devices.device_sold", shipped, [
-        f'{{"device_id":{q(d)},"imei":{q(i)},"model":{q(m)},"state":"sold",'
-        f'"order_id":{q(oid)},"buyer_id":{q(b)},"sku_id":{q(k)}}}'
-        for d, i, m, oid, b, k in zip(device_ids, u.imei.tolist(), names, orders, buyers, skus,
-                                      strict=True)])
-    delivered = o.delivered[u.order]
-    hours = rng.lognormal(np.log(5.0), 1.0, size=n)
-    activated = delivered + (hours * HOUR).astype(np.int64)
-    keeps = (delivered >= 0) & (o.refunded[u.order] < 0) & (rng.random(n) < 0.92) & (
-        activated <= end)
-    rows = np.flatnonzero(keeps)
-    accounts = [f"acc_{tenant[:3]}{b:07d}" for b in o.buyer[u.order].tolist()]
-    sold_at = iso(shipped)
-    h.emit("devices.device_activated", activated[rows], [
-        f'{{"device_id":{q(device_ids[i])},"imei":{q(u.imei[i])},"model":{q(names[i])},'
-        f'"state":"activated","account_id":{q(accounts[i])},"order_id":{q(orders[i])},'
-        f'"buyer_id":{q(buyers[i])},"sku_id":{q(skus[i])},"sold_at":"{sold_at[i]}"}}'
-        for i in rows.tolist()])
-    return Phones([device_ids[i] for i in rows.tolist()], [u.imei[i] for i in rows.tolist()],
-                  u.model[rows], [accounts[i] for i in rows.tolist()], activated[rows],
-                  np.empty((len(rows), 0), dtype=np.int64))
-
-
-def versions(model: int) -> list[str]:
-    """A model's OS versions: the one it ships with, then two OTA releases."""
-    major, minor, _ = (int(x) for x in MODELS[model][3].split("."))
-    return [f"{major}.{minor}.0", f"{major}.{minor + 1}.0", f"{major + 1}.0.0"]
-
-
-def ota(h: History, rng: np.random.Generator, p: Phones, *, start: int, end: int) -> None:
-    """Two releases per model, at 30 % and 70 % of the history; phones take each one a
-    few days after it is offered (or after their activation), a few fail."""
-    n = len(p.activated)
-    released = [start + (end - start) * 3 // 10, start + (end - start) * 7 // 10]
-    rollout_ids = _ids("rol", np.repeat(released, len(MODELS)), rng)
-    release_ids = _ids("rel", np.repeat(released, len(MODELS)) - DAY, rng)
-    level = np.zeros(n, dtype=np.int64)  # index into versions(model)
-    last = p.activated.copy()
-    never = np.iinfo(np.int64).max // 2
-    p.updates = np.full((n, len(released)), never, dtype=np.int64)
-    names = [MODELS[m][0] for m in p.model.tolist()]
-    for r, at in enumerate(released):
-        offered = np.maximum(at, p.activated)
-        when = np.maximum(offered + rng.exponential(2.5 * DAY, n).astype(np.int64), last + HOUR)
-        takes = (rng.random(n) < 0.93) & (when <= end)
-        success = rng.random(n) < 0.97
-        stage = np.where(when < at + 2 * DAY, 0, np.where(when < at + 5 * DAY, 1, 2))
-        rows = np.flatnonzero(takes)
-        vs = [versions(m) for m in p.model.tolist()]
-        h.emit("devices.update_reported", when[rows], [
-            f'{{"rollout_id":{q(rollout_ids[r * len(MODELS) + p.model[i]])},'
-            f'"release_id":{q(release_ids[r * len(MODELS) + p.model[i]])},'
-            f'"device_id":{q(p.device_id[i])},"imei":{q(p.imei[i])},"model":{q(names[i])},'
-            f'"from_version":{q(vs[i][level[i]])},"to_version":{q(vs[i][r + 1])},'
-            f'"success":{"true" if success[i] else "false"},'
-            f'"detail":{"null" if success[i] else q("tuf: target hash mismatch")},'
-            f'"stage":{stage[i]}}}' for i in rows.tolist()])
-        moved = np.flatnonzero(takes & success)
-        h.emit("devices.os_updated", when[moved] + US, [
-            f'{{"device_id":{q(p.device_id[i])},"imei":{q(p.imei[i])},"model":{q(names[i])},'
-            f'"state":"activated","from_version":{q(vs[i][level[i]])},'
-            f'"to_version":{q(vs[i][r + 1])}}}' for i in moved.tolist()])
-        p.updates[moved, r] = when[moved] + US
-        level[moved] = r + 1
-        last[moved] = when[moved]
-
-
-def apps(h: History, rng: np.random.Generator, p: Phones, *, end: int) -> None:
-    """A few apps per phone, by popularity; some updated, some removed later."""
-    n = len(p.activated)
-    per_phone = np.minimum(rng.poisson(3.0, n) + 2, len(PACKAGES))
-    noise = rng.gumbel(size=(n, len(PACKAGES))) + np.log(POPULARITY)
-    picks = np.argsort(-noise, axis=1)  # top-k of a Gumbel-perturbed popularity
-    phone = np.repeat(np.arange(n), per_phone)
-    rank = np.concatenate([np.arange(k) for k in per_phone.tolist()]) if n else np.array([], int)
-    package = picks[phone, rank]
-    installed = p.activated[phone] + rng.exponential(1.5 * DAY, len(phone)).astype(np.int64)
-    base = 100 + package * 7
-    install_ids = _ids("ins", installed, rng)
-    app_ids = _ids("app", np.full(len(PACKAGES), int(p.activated.min(initial=0))), rng)
-    names = [MODELS[m][0] for m in p.model.tolist()]
-
-    def device(i: int) -> str:
-        m = int(p.model[i])
-        return (f'"device_id":{q(p.device_id[i])},"imei":{q(p.imei[i])},'
-                f'"model":{q(names[i])},"state":"activated","api_level":{MODELS[m][2]}')
-
-    def body(j: int, install: str, code: int) -> str:
-        k = int(package[j])
-        return (f'{device(int(phone[j]))},"install_id":{q(install)},"app_id":{q(app_ids[k])},'
-                f'"package":{q(PACKAGES[k][0])},"developer":{q(PACKAGES[k][1])},'
-                f'"version_code":{code}')
-
-    first = np.flatnonzero(installed <= end)
-    h.emit("devices.app_installed", installed[first], [
-        f'{{{body(j, install_ids[j], int(base[j]))},"previous_version_code":null}}'
-        for j in first.tolist()])
-    updated = installed + rng.integers(3 * DAY, 30 * DAY, len(phone))
-    updates = np.flatnonzero((rng.random(len(phone)) < 0.3) & (updated <= end))
-    update_ids = _ids("ins", updated[updates], rng)
-    h.emit("devices.app_installed", updated[updates], [
-        f'{{{body(j, update_ids[x], int(base[j]) + 1)},"previous_version_code":{base[j]}}}'
-        for x, j in enumerate(updates.tolist())])
-    removed = installed + rng.exponential(10 * DAY, len(phone)).astype(np.int64)
-    removes = np.flatnonzero((rng.random(len(phone)) < 0.2) & (removed <= end)
-                             & ~np.isin(np.arange(len(phone)), updates))
-    h.emit("devices.app_uninstalled", removed[removes], [
-        f'{{{body(j, install_ids[j], int(base[j]))}}}' for j in removes.tolist()])
-
-
-
-def telemetry(h: History, rng: np.random.Generator, p: Phones, *, count: int, end: int) -> None:
-    """Exactly ``count`` telemetry events: sessions (an app or a few, opened and closed,
-    then the screen-on session; now and then a crash) spread over each phone's days
-    since activation, by weekday and hour, each phone losing interest at its own pace."""
-    n = len(p.activated)
-    if count <= 0 or n == 0:
-        return
-    first_day = p.activated // DAY
-    span = (end // DAY) - first_day + 1
-    phone = np.repeat(np.arange(n), span)
-    age = np.concatenate([np.arange(k) for k in span.tolist()])
-    day = first_day[phone] + age
-    # interest halves every few weeks for most, a loyal fifth keeps using the phone
-    loyal = rng.random(n) < 0.2
-    weeks = np.where(loyal, 40.0, rng.lognormal(np.log(2.5), 0.6, n))
-    engagement = rng.lognormal(0, 0.5, n)
-    weight = (engagement[phone] * np.exp(-age / (7 * weeks[phone]))
-              * WEEKDAY[(day + 3) % 7])  # 1970-01-01 was a Thursday
-    # events per session: the session itself, open+close per app, a crash in 3 %
-    guess = count // 3 + 16
-    apps_in = np.minimum(rng.poisson(1.0, guess) + 1, 4)
-    crashed = rng.random(guess) < 0.03
-    sizes = 1 + 2 * apps_in + crashed
-    sessions = int(np.searchsorted(np.cumsum(sizes), count) + 1)
-    apps_in, crashed, sizes = apps_in[:sessions], crashed[:sessions], sizes[:sessions]
-    cell = rng.choice(len(weight), size=sessions, p=weight / weight.sum())
-    who = phone[cell]
-    begin = day[cell] * DAY + hour_of_day(rng, sessions)
-    low = np.maximum(p.activated[who], day[cell] * DAY)
-    high = np.minimum(end, day[cell] * DAY + DAY) - 10 * 60 * US
-    outside = (begin < low) | (begin > high)
-    begin = np.where(outside, low + (rng.random(sessions) * np.maximum(high - low, 1)).astype(
-        np.int64), begin)
-    # each app: foreground time, then a short gap before the next
-    slots = int(apps_in.sum())
-    session_of = np.repeat(np.arange(sessions), apps_in)
-    stay = (rng.lognormal(np.log(90.0), 1.0, slots) * US).astype(np.int64).clip(US, 3 * HOUR)
-    gap = rng.integers(US, 20 * US, slots)
-    offset = np.cumsum(stay + gap) - (stay + gap)
-    first_slot = np.cumsum(apps_in) - apps_in
-    offset -= offset[first_slot][session_of]
-    opened = begin[session_of] + offset
-    closed = opened + stay
-    package = rng.choice(len(PACKAGES), size=slots, p=POPULARITY / POPULARITY.sum())
-    ended = np.maximum.reduceat(closed, first_slot) + rng.integers(US, 30 * US, sessions)
-    late = np.maximum(ended - end, 0)  # a session running past now happened a bit earlier
-    ended, begin = ended - late, begin - late
-    opened, closed = opened - late[session_of], closed - late[session_of]
-
-    table = np.array([versions(m) for m in range(len(MODELS))], dtype=object)
-
-    def version(phones: np.ndarray, when: np.ndarray) -> list[str]:
-        level = (p.updates[phones] <= when[:, None]).sum(axis=1)
-        return list(table[p.model[phones], level].tolist())
-
-    names = [MODELS[m][0] for m in p.model.tolist()]
-    heads = [f'{{"device_id":{q(d)},"imei":{q(i)},"model":{q(m)},"os_version":'
-             for d, i, m in zip(p.device_id, p.imei, names, strict=True)]
-    tails = [f',"account_id":{q(a)},"package":' for a in p.account]
-
-    def payloads(phones: np.ndarray, when: np.ndarray, packages: Sequence[str | None],
-                 ms: Sequence[int | None], attrs: Sequence[str]) -> list[str]:
-        vs = version(phones, when)
-        received = iso(np.minimum(when + (rng.exponential(90.0, len(when)) * US).astype(
-            np.int64), end))
-        return [f'{heads[d]}"{v}"{tails[d]}{q(pk)},"duration_ms":{"null" if m is None else m},'
-                f'"attrs":{a},"received_at":"{r}"}}'
-                for d, v, pk, m, a, r in zip(phones.tolist(), vs, packages, ms, attrs, received,
-                                             strict=True)]
-
-    # the budget is cut inside the last session: keep its events in time order
-    keep_slots = slots
-    budget = count - int(sizes[:-1].sum())  # events the last session may still have
-    last = sessions - 1
-    last_slots = int(apps_in[last])
-    drop_session = budget < 1 + 2 * last_slots + int(crashed[last])
-    keep_last = max(0, min(last_slots, budget // 2)) if drop_session else last_slots
-    keep_slots = slots - (last_slots - keep_last)
-    spare = budget - 2 * keep_last if drop_session else 0  # 0 or 1 event left over
-    pkg = [PACKAGES[k][0] for k in package.tolist()]
-    slot_phone = who[session_of]
-    h.emit("devices.app_opened", opened[:keep_slots], payloads(
-        slot_phone[:keep_slots], opened[:keep_slots], pkg[:keep_slots],
-        [None] * keep_slots, ["{}"] * keep_slots))
-    h.emit("devices.app_closed", closed[:keep_slots], payloads(
-        slot_phone[:keep_slots], closed[:keep_slots], pkg[:keep_slots],
-        (stay[:keep_slots] // 1000).tolist(), ["{}"] * keep_slots))
-    full = sessions - 1 if drop_session else sessions
-    done = np.arange(full)
-    if drop_session and spare:  # one event short of the next pair: the session record
-        done = np.arange(sessions)
-    h.emit("devices.session_recorded", ended[done], payloads(
-        who[done], ended[done], [None] * len(done),
-        ((ended[done] - begin[done]) // 1000).tolist(), ["{}"] * len(done)))
-    crash = np.flatnonzero(crashed[:full])
-    crash_slot = first_slot[crash]
-    h.emit("devices.app_crashed", closed[crash_slot] - US, payloads(
-        who[crash], closed[crash_slot] - US, [pkg[s] for s in crash_slot.tolist()],
-        [None] * len(crash), [CRASHES[k] for k in rng.integers(0, len(CRASHES),
-                                                               len(crash)).tolist()]))
-
-
 def marketing(h: History, rng: np.random.Generator, cat: Catalogue, o: Orders, *,
               impressions: int, start: int, end: int, tenant: str) -> None:
     """Campaigns on the channels: impressions, clicks (3.5 %), QR scans, and the orders
     their clicks and scans led to (``marketing.order_attributed``, a quarter of them)."""
-    campaign_ids = _ids("cmp", np.full(CAMPAIGNS, start), rng)
+    campaign_ids = id_list("cmp", np.full(CAMPAIGNS, start), rng)
     campaign_channel = rng.choice(len(CHANNELS), size=CAMPAIGNS,
                                   p=np.array([c[2] for c in CHANNELS]))
     length = end - start
@@ -574,7 +338,7 @@ def marketing(h: History, rng: np.random.Generator, cat: Catalogue, o: Orders, *
     when = np.clip(when, c_start[which], end)
     prospects = max(10, impressions // 6)
     account = rng.integers(0, prospects, impressions)
-    impression_ids = _ids("imp", when, rng)
+    impression_ids = id_list("imp", when, rng)
 
     def touch(c: int, a: int) -> str:
         return (f'{{"campaign_id":{q(campaign_ids[c])},'
@@ -594,7 +358,7 @@ def marketing(h: History, rng: np.random.Generator, cat: Catalogue, o: Orders, *
     s_which = rng.choice(CAMPAIGNS, size=scans, p=weight / weight.sum())
     s_when = np.clip(c_start[s_which] + (rng.random(scans) * (c_end - c_start)[s_which])
                      .astype(np.int64), start, end)
-    codes = _ids("qr", np.full(CAMPAIGNS, start), rng)
+    codes = id_list("qr", np.full(CAMPAIGNS, start), rng)
     h.emit("qr.code_scanned", s_when, [
         f'{touch(c, a)},"code_id":{q(codes[c])}}}'
         for c, a in zip(s_which.tolist(), rng.integers(0, prospects, scans).tolist(),
@@ -610,23 +374,3 @@ def marketing(h: History, rng: np.random.Generator, cat: Catalogue, o: Orders, *
         f'{{"order_id":{q(o.ids[i])},"campaign_id":{q(campaign_ids[c])},'
         f'"channel_id":{q(cat.channel_ids[int(o.channel[i])])},"touch":"{t}"}}'
         for i, c, t in zip(credited.tolist(), pick, touches.tolist(), strict=True)])
-
-
-def generate(rng: np.random.Generator, *, events: int, start: int, end: int,
-             tenant: str) -> History:
-    """The whole history: everything but telemetry scaled from ``events``, then
-    telemetry for exactly the rest of the budget."""
-    h = History()
-    cat = catalogue(h, rng, start, end)
-    o = orders(h, rng, cat, count=max(20, events // 85), start=start, end=end, tenant=tenant)
-    phones = devices(h, rng, cat, o, end=end, tenant=tenant)
-    ota(h, rng, phones, start=start, end=end)
-    apps(h, rng, phones, end=end)
-    marketing(h, rng, cat, o, impressions=max(50, events // 8), start=start, end=end,
-              tenant=tenant)
-    rest = events - h.count()
-    if rest < 0 or (rest > 0 and len(phones.activated) == 0):
-        raise ValueError(f"{events} events are too few for this history; try more events "
-                         f"or fewer days")
-    telemetry(h, rng, phones, count=rest, end=end)
-    return h

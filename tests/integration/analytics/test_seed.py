@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from tests.conftest import sqlite_settings
 from yunshang.analytics.schemas import SCHEMAS, table_name
-from yunshang.analytics.seed import seed_history
-from yunshang.analytics.seed_world import DAY, US, generate
+from yunshang.analytics.seed import generate, seed_history
+from yunshang.analytics.seed_world import DAY, US
 from yunshang.devices.registry.store import devices
 from yunshang.kernel.imei import is_valid_imei
 from yunshang.kernel.outbox import outbox

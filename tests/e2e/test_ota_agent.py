@@ -92,7 +92,7 @@ class Lab:
 
     def provision(self, phone: Phone, image: bytes, version: str) -> None:
         DeviceAgent.provision(phone.state, root=self.factory_root, image=image,
-                              version=version)
+                              version=version, tenant=self.tenant, model=MODEL)
 
     def agent(self, phone: Phone, http: httpx.Client | None = None) -> DeviceAgent:
         return DeviceAgent(self.server.base_url, phone.token, phone.imei, phone.state,

@@ -37,10 +37,11 @@ from tests.integration.devices.ota_support import (
     next_image,
 )
 from yunshang.agent import DeviceAgent, UpdateResult
-from yunshang.devices.ota import TufRepository, tenant_role
+from yunshang.devices.ota import TargetSpec, TufRepository, tenant_role
 from yunshang.kernel.auth import Role
-from yunshang.kernel.clock import ManualClock
+from yunshang.kernel.clock import ManualClock, SystemClock
 from yunshang.kernel.imei import make_imei
+from yunshang.ota_targets import model_key
 from yunshang.platform import Platform
 
 V1 = make_image(256 * 1024, seed=11)
@@ -67,15 +68,17 @@ class Lab:
     merchant: dict[str, str]
     phones: list[Phone]
     factory_root: bytes
+    rival: dict[str, str]  # another maker's merchant key on the same platform
 
     @property
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.server.base_url, timeout=60)
 
-    def upload(self, version: str, image: bytes) -> dict[str, Any]:
+    def upload(self, version: str, image: bytes, *, model: str = MODEL,
+               merchant: dict[str, str] | None = None) -> dict[str, Any]:
         with self.http as c:
-            r = c.post("/v1/releases", params={"model": MODEL, "version": version},
-                       content=image, headers={**self.merchant,
+            r = c.post("/v1/releases", params={"model": model, "version": version},
+                       content=image, headers={**(merchant or self.merchant),
                                                "Content-Type": "application/octet-stream"})
         assert r.status_code == 201, r.text
         body: dict[str, Any] = r.json()
@@ -125,6 +128,7 @@ def make_lab(tmp_path: Path, make_server: Callable[[Stack], ServerProcess]
         try:
             platform.migrate()
             merchant = platform.keys.create(role=Role.MERCHANT, tenant=tenant)
+            rival = platform.keys.create(role=Role.MERCHANT, tenant=random_tenant())
             imeis = [make_imei("86451204", next(_serials)) for _ in range(phones)]
             platform.registry.import_batch(merchant.principal, HEADER + "".join(
                 f"{i},{MODEL},SN{i[-7:]},{registry_version},34\n" for i in imeis))
@@ -138,7 +142,8 @@ def make_lab(tmp_path: Path, make_server: Callable[[Stack], ServerProcess]
         server.start()
         return Lab(stack, server, tenant, bearer(merchant.token),
                    [Phone(i, t, tmp_path / f"phone-{i}") for i, t in zip(imeis, tokens,
-                                                                          strict=True)], root)
+                                                                          strict=True)], root,
+                   bearer(rival.token))
 
     return build
 
@@ -242,27 +247,67 @@ def test_a_server_offering_an_older_version_is_refused(make_lab: Callable[..., L
     for phone in lab.phones:
         lab.provision(phone, V2, "1.1.0")  # already updated, e.g. over USB
 
-    def offering(version: str) -> httpx.Client:
-        def rewrite(request: httpx.Request) -> httpx.Response:
-            if request.url.path.endswith("/check-in"):
-                return httpx.Response(200, json={"update": {
-                    "rollout_id": rollout["id"], "release_id": old["id"], "version": version,
-                    "image": {"target": old["image"]["target"], "length": len(V1)},
-                    "delta": None}})
-            with httpx.Client() as real:
-                return real.send(request)
-        return httpx.Client(transport=httpx.MockTransport(rewrite), timeout=60)
-
     plain, disguised = lab.phones
-    with offering("1.0.0") as http, lab.agent(plain, http) as agent:
+    with offering(rollout["id"], old, "1.0.0") as http, lab.agent(plain, http) as agent:
         result = agent.run_once()
     assert_refused(lab, plain, result, rollout["id"], image=V2, version="1.1.0",
                    reason="rollback refused")
     # 9.9.9 on the label, the signed 1.0.0 image inside: the signed version decides
-    with offering("9.9.9") as http, lab.agent(disguised, http) as agent:
+    with offering(rollout["id"], old, "9.9.9") as http, lab.agent(disguised, http) as agent:
         result = agent.run_once()
     assert_refused(lab, disguised, result, rollout["id"], image=V2, version="1.1.0",
                    reason="is not OS image 9.9.9")
+
+
+def offering(rollout_id: str, release: dict[str, Any], version: str) -> httpx.Client:
+    """The phone's HTTP client, with a tampered check-in answer offering ``release``'s image."""
+    def rewrite(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/check-in"):
+            return httpx.Response(200, json={"update": {
+                "rollout_id": rollout_id, "release_id": release["id"], "version": version,
+                "image": {"target": release["image"]["target"],
+                          "length": release["image"]["length"]},
+                "delta": None}})
+        with httpx.Client() as real:
+            return real.send(request)
+    return httpx.Client(transport=httpx.MockTransport(rewrite), timeout=60)
+
+
+def test_a_check_in_naming_another_makers_or_models_image_is_refused(
+        make_lab: Callable[..., Lab]) -> None:
+    """Finding 6: validly signed images of another tenant or model are never installed."""
+    lab = make_lab(3, **FROZEN)
+    lab.upload("1.0.0", V1)
+    rollout = lab.rollout(lab.upload("1.1.0", V2)["id"])
+    other_model = lab.upload("2.0.0", V3, model="Meizu 22 Lite")
+    rivals = lab.upload("2.0.0", V3, model=MODEL, merchant=lab.rival)
+    assert not rivals["image"]["target"].startswith(f"{lab.tenant}/")
+    for phone in lab.phones:
+        lab.provision(phone, V1, "1.0.0")
+    by_tenant, by_model, by_signature = lab.phones
+    with offering(rollout["id"], rivals, "2.0.0") as http, lab.agent(by_tenant, http) as agent:
+        result = agent.run_once()
+    assert_refused(lab, by_tenant, result, rollout["id"], image=V1, version="1.0.0",
+                   reason="is not a target of this phone's tenant")
+    with offering(rollout["id"], other_model, "2.0.0") as http, \
+            lab.agent(by_model, http) as agent:
+        result = agent.run_once()
+    assert_refused(lab, by_model, result, rollout["id"], image=V1, version="1.0.0",
+                   reason="is not a target of this phone's tenant")
+    # The rival's image signed again under this phone's own path (as a compromised
+    # tenant role could): the signed custom metadata still names the rival.
+    forged = dict(rivals, image={**rivals["image"],
+                                 "target": f"{lab.tenant}/{model_key(MODEL)}/2.0.0/image.bin"})
+    repo = TufRepository(lab.stack.var_dir / "tuf", SystemClock())
+    signed = repo.current_target(rivals["image"]["target"])
+    assert signed is not None and signed.custom["tenant"] != lab.tenant
+    repo.add_targets(lab.tenant, [TargetSpec(forged["image"]["target"], rivals["image"]["sha256"],
+                                             len(V3), signed.custom)])
+    with offering(rollout["id"], forged, "2.0.0") as http, \
+            lab.agent(by_signature, http) as agent:
+        result = agent.run_once()
+    assert_refused(lab, by_signature, result, rollout["id"], image=V1, version="1.0.0",
+                   reason=f"is for tenant {signed.custom['tenant']!r}")
 
 
 def test_expired_metadata_is_refused(make_lab: Callable[..., Lab]) -> None:

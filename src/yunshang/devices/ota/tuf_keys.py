@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,6 +34,15 @@ OFFLINE_ROLES = ("root", "targets")
 ONLINE_ROLES = ("snapshot", "timestamp", "tenants", "tenant-roles")
 
 _DOCUMENT_KIND = "yunshang-tuf-online-keys"
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineKeys:
+    """What the operator needs from the server: its online public keys and current versions."""
+
+    keys: Mapping[str, Key]
+    root_version: int = 0
+    targets_version: int = 0
 
 
 class KeyFileError(Exception):
@@ -75,14 +85,16 @@ def is_encrypted(path: Path) -> bool:
     return b"ENCRYPTED PRIVATE KEY" in path.read_bytes()[:64]
 
 
-def public_keys_document(keys: Mapping[str, Key]) -> bytes:
-    """The server's online public keys, for the operator's offline machine."""
-    return json.dumps({"kind": _DOCUMENT_KIND, "keys": {
-        role: {"keyid": key.keyid, **key.to_dict()} for role, key in keys.items()}},
-        indent=2, sort_keys=True).encode()
+def public_keys_document(online: OnlineKeys) -> bytes:
+    """The server's online public keys and versions, for the operator's offline machine."""
+    return json.dumps({"kind": _DOCUMENT_KIND, "root_version": online.root_version,
+                       "targets_version": online.targets_version, "keys": {
+                           role: {"keyid": key.keyid, **key.to_dict()}
+                           for role, key in online.keys.items()}},
+                      indent=2, sort_keys=True).encode()
 
 
-def read_public_keys(data: bytes) -> dict[str, Key]:
+def read_public_keys(data: bytes) -> OnlineKeys:
     """Parses :func:`public_keys_document`; every online role must be there."""
     try:
         doc = json.loads(data)
@@ -92,6 +104,6 @@ def read_public_keys(data: bytes) -> dict[str, Key]:
         for role in ONLINE_ROLES:
             entry = dict(doc["keys"][role])
             keys[role] = SSlibKey.from_dict(entry.pop("keyid"), entry)
+        return OnlineKeys(keys, int(doc["root_version"]), int(doc["targets_version"]))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise KeyFileError(f"the online keys document is not valid: {exc}") from None
-    return keys

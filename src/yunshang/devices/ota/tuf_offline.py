@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from securesystemslib.signer import Key
 from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Root, Targets
 from tuf.api.serialization.json import JSONSerializer
 
-from .tuf_keys import KeyFileError, generate, load_signer, write_private
+from .tuf_keys import KeyFileError, OnlineKeys, generate, load_signer, write_private
 
 ROOT_LIFETIME = timedelta(days=365)
 #: The offline targets role is re-signed by hand, so it lives as long as root.
@@ -44,15 +43,6 @@ TENANTS_PATHS = ("*/*/*/*",)
 
 _SERIALIZER = JSONSerializer(compact=False)
 _VERSIONED = re.compile(r"^([0-9]{1,10})\.(root|targets)\.json$")
-
-
-@dataclass(frozen=True, slots=True)
-class OnlineKeys:
-    """What the operator needs from the server: its online public keys and current versions."""
-
-    keys: Mapping[str, Key]
-    root_version: int = 0
-    targets_version: int = 0
 
 
 def build_root(*, version: int, expires: datetime, root_key: Key, targets_key: Key,

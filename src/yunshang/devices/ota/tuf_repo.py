@@ -78,8 +78,15 @@ from yunshang.files import atomic_write
 from yunshang.kernel.clock import Clock
 
 from .tuf_import import TufImportError, check_next_root, names_next_key
-from .tuf_keys import ONLINE_ROLES, KeyFileError, generate, load_signer, write_private
-from .tuf_offline import TENANTS_ROLE, OnlineKeys, build_root, build_targets
+from .tuf_keys import (
+    ONLINE_ROLES,
+    KeyFileError,
+    OnlineKeys,
+    generate,
+    load_signer,
+    write_private,
+)
+from .tuf_offline import TENANTS_ROLE, build_root, build_targets
 
 log = logging.getLogger(__name__)
 

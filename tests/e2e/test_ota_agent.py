@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tuf.api.metadata import Metadata
 
 from tests.e2e.server import ServerProcess, Stack
 from tests.factories import random_tenant
@@ -38,6 +39,7 @@ from tests.integration.devices.ota_support import (
 )
 from yunshang.agent import DeviceAgent, UpdateResult
 from yunshang.devices.ota import TargetSpec, TufRepository, tenant_role
+from yunshang.devices.ota.tuf_keys import load_signer
 from yunshang.kernel.auth import Role
 from yunshang.kernel.clock import ManualClock, SystemClock
 from yunshang.kernel.imei import make_imei
@@ -345,3 +347,91 @@ def test_mixed_and_matched_metadata_is_refused(make_lab: Callable[..., Lab]) -> 
     assert f"Expected {role} v2, got v1" in result.detail
     assert_refused(lab, phone, result, rollout["id"], image=V1, version="1.0.0",
                    reason="BadVersionNumberError")
+
+
+# ---------------------------------------------------------------------- offline root (finding 7)
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def ota_cli(stack: Stack, *args: str | Path) -> str:
+    """``yunshang ota …`` as the operator runs it (the offline commands need no server)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "from yunshang.cli import main; main()", "ota",
+         *map(str, args)],
+        env={**stack.env(), "YUNSHANG_OTA_KEY_PASSPHRASE": PASSPHRASE, "COLUMNS": "200"},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def halt(lab: Lab, rollout_id: str) -> None:
+    with lab.http as c:
+        c.post(f"/v1/rollouts/{rollout_id}/halt", headers=lab.merchant)
+
+
+def test_an_offline_root_rotated_offline_keeps_phones_updating_and_removed_keys_are_refused(
+        tmp_path: Path, make_lab: Callable[..., Lab]) -> None:
+    """Finding 7: the server holds no root or targets key; root and online keys rotate;
+    the real agent walks the root chain, and metadata signed by a removed key is refused."""
+    stack = Stack.embedded(tmp_path, **FROZEN)
+    stack.var_dir.mkdir(parents=True)
+    offline, keys = tmp_path / "operator", stack.var_dir / "tuf" / "keys"
+    ota_cli(stack, "keys", "export-online", "--out", tmp_path / "online-1.json")
+    ota_cli(stack, "keys", "init", "--out", offline, "--online", tmp_path / "online-1.json")
+    assert (offline / "root.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY")
+    ota_cli(stack, "root", "import", offline / "1.root.json", offline / "1.targets.json")
+    lab = make_lab(2, stack=stack)
+    assert json.loads(lab.factory_root) == json.loads((offline / "1.root.json").read_bytes())
+    assert sorted(p.name for p in keys.glob("*.pem")) == [
+        "snapshot.pem", "tenant-roles.pem", "tenants.pem", "timestamp.pem"]
+    walker, late = lab.phones
+    lab.upload("1.0.0", V1)
+    first = lab.rollout(lab.upload("1.1.0", V2)["id"])
+    lab.provision(walker, V1, "1.0.0")
+    with lab.agent(walker) as agent:
+        assert agent.run_once().status == "updated"
+    halt(lab, first["id"])
+
+    # Rotation: a new timestamp key (server), then root v2 with a new root key (offline).
+    old_timestamp_key = load_signer(keys / "timestamp.pem")
+    assert "waiting" in ota_cli(stack, "keys", "rotate-online", "--role", "timestamp")
+    ota_cli(stack, "keys", "export-online", "--out", tmp_path / "online-2.json")
+    ota_cli(stack, "keys", "rotate-root", "--dir", offline, "--online",
+            tmp_path / "online-2.json")
+    assert "root v2" in ota_cli(stack, "root", "import", offline / "2.root.json",
+                                offline / "2.targets.json")
+    second = lab.rollout(lab.upload("1.2.0", V3)["id"])
+    with lab.agent(walker) as agent:
+        result = agent.run_once()
+    assert (result.status, result.version) == ("updated", "1.2.0"), result
+    trusted = json.loads((walker.state / "tuf" / "root.json").read_bytes())["signed"]
+    assert trusted["version"] == 2
+    halt(lab, second["id"])
+
+    # A timestamp signed only by the removed timestamp key (a stolen old key) is refused.
+    third = lab.rollout(lab.upload("1.3.0", next_image(V3, changed=0.02, seed=14))["id"])
+    genuine = (lab.metadata / "timestamp.json").read_bytes()
+    forged = Metadata.from_bytes(genuine)
+    forged.signed.version += 1
+    forged.sign(old_timestamp_key)
+    (lab.metadata / "timestamp.json").write_bytes(forged.to_bytes())
+    with lab.agent(walker) as agent:
+        result = agent.run_once()
+    assert_refused(lab, walker, result, third["id"], image=V3, version="1.2.0",
+                   reason="UnsignedMetadataError")
+    (lab.metadata / "timestamp.json").write_bytes(genuine)
+
+    # Root v3 signed only by the retired v1 root key: a phone still on its factory root
+    # accepts v2 (signed by v1's and v2's keys) and refuses v3.
+    old_root_key = load_signer(offline / "retired" / "root.v1.pem", PASSPHRASE.encode())
+    rogue = Metadata.from_bytes((offline / "2.root.json").read_bytes())
+    rogue.signed.version = 3
+    rogue.sign(old_root_key)
+    (lab.metadata / "3.root.json").write_bytes(rogue.to_bytes())
+    lab.provision(late, V3, "1.2.0")
+    with lab.agent(late) as agent:
+        result = agent.run_once()
+    assert "root" in result.detail
+    assert_refused(lab, late, result, third["id"], image=V3, version="1.2.0",
+                   reason="UnsignedMetadataError")

@@ -38,10 +38,8 @@ Files under ``<var_dir>/tuf/``::
     metadata/N.root.json   every root version (devices walk the chain from their factory root)
     metadata/root.json     a copy of the newest root (for this module; devices never fetch it)
     metadata/timestamp.json, N.snapshot.json, N.targets.json, N.tenants.json, N.tenant-<t>.json
-    .lock                  serialises writers across processes (server, ``yunshang sweep``, CLI)
-
-Writers reload the current metadata and keys from disk under the lock, so
-several processes (the server, ``yunshang ota …``) may sign in turn.
+    .lock                  serialises writers across processes (server, sweep, ``yunshang ota``),
+                           which reload metadata and keys from disk under it
 """
 
 from __future__ import annotations
@@ -97,10 +95,9 @@ LIFETIMES: dict[str, timedelta] = {
     Timestamp.type: timedelta(days=1),
 }
 TENANT_KEY = "tenant-roles"
-DEV_ROOT_WARNING = ("OTA: this server signs with a DEVELOPMENT TUF root whose root and targets "
-                    "keys live online, unencrypted; fine for demos and tests, not for phones in "
-                    "the field. Make an offline root (`yunshang ota keys init`) and import it "
-                    "(`yunshang ota root import`); see docs/security/ota.md.")
+DEV_ROOT_WARNING = ("OTA: a DEVELOPMENT TUF root signs, its root and targets keys online and "
+                    "unencrypted: not for phones in the field. Make an offline root (yunshang "
+                    "ota keys init) and import it; see docs/security/ota.md.")
 
 _SERIALIZER = JSONSerializer(compact=True)
 _METADATA_NAME = re.compile(r"^([0-9]{1,10}\.)?[a-z0-9][a-z0-9_.-]{0,80}\.json$")
@@ -176,8 +173,8 @@ class TufRepository:
                 self._bootstrap()
 
     def trust_mode(self) -> TrustMode:
-        """``offline`` once an offline root is imported; ``development`` while the server
-        holds the root key; ``none`` before first use (a development root comes then)."""
+        """``offline`` once an offline root is imported, ``development`` while the server
+        holds the root key, ``none`` before first use."""
         if not (self.metadata_dir / "root.json").exists():
             return "none"
         return "development" if (self.keys_dir / "root.pem").exists() else "offline"
@@ -216,10 +213,8 @@ class TufRepository:
     def refresh_expiring(self) -> list[str]:
         """Re-signs every role this server may sign past half its lifetime; returns them.
 
-        Cheap when nothing is due (a ``stat`` and a comparison): the platform's
-        sweep calls it every tick. Offline roles are not re-signed here: the server
-        warns once they pass half their lifetime.
-        """
+        Cheap when nothing is due (a ``stat``): the sweep calls it every tick. Offline
+        roles are not re-signed here; the server warns past half their lifetime."""
         self.ensure()
         now = self.clock.now()
         stamp = self._stamp()
@@ -310,10 +305,9 @@ class TufRepository:
             return self._import(roots, targets[0] if targets else None, self.clock.now())
 
     def rotate_online_key(self, role: str) -> Literal["rotated", "pending"]:
-        """Replaces an online key. ``tenant-roles`` rotates at once. Root names ``snapshot``
-        and ``timestamp``, the offline targets ``tenants``: with an offline root the new
-        key waits in ``keys/next/`` until root/targets naming it are imported
-        (``pending``); a development root is re-signed here at once."""
+        """Replaces an online key; ``tenant-roles`` at once. With an offline root, a new
+        snapshot/timestamp/tenants key waits in ``keys/next/`` until the root/targets
+        naming it are imported (``pending``); a development root is re-signed here."""
         if role not in ONLINE_ROLES:
             raise ValueError(f"{role!r} is not an online role: {', '.join(ONLINE_ROLES)}")
         self.ensure()
@@ -454,7 +448,6 @@ class TufRepository:
         log.warning(DEV_ROOT_WARNING)
 
     def _first_snapshot(self, now: datetime) -> None:
-        """An empty ``tenants`` role, then snapshot and timestamp version 1."""
         tenants = Metadata(Targets(expires=now + LIFETIMES[Targets.type]))
         tenants.sign(self._signer(TENANTS_ROLE))
         self._write(f"1.{TENANTS_ROLE}.json", tenants)

@@ -323,7 +323,8 @@ class AgentRun:
 def agent_update(base: str, world: World, tmp: Path, v1: bytes, v2: bytes) -> AgentRun:
     state = tmp / "phone"
     root = (tmp / "var" / "tuf" / "metadata" / "1.root.json").read_bytes()
-    DeviceAgent.provision(state, root=root, image=v1, version="1.0.0")
+    DeviceAgent.provision(state, root=root, image=v1, version="1.0.0", tenant=TENANT,
+                          model=MODEL)
     with DeviceAgent(base, world.agent_token, world.agent_imei, state) as agent:
         t0 = time.perf_counter()
         result = agent.run_once()

@@ -30,10 +30,12 @@ def _add_context_apps() -> None:
     from yunshang.agent.cli import device_app
     from yunshang.analytics.cli import analytics_app
     from yunshang.devices.cli import devices_app
+    from yunshang.devices.ota.cli import ota_app
 
     app.add_typer(devices_app, name="devices")
     app.add_typer(device_app, name="device")
     app.add_typer(analytics_app, name="analytics")
+    app.add_typer(ota_app, name="ota")
 
 
 _add_context_apps()
@@ -56,6 +58,11 @@ def config(
     values = {k: (str(v) if v is not None else None) for k, v in settings.model_dump().items()}
     values["effective_database_url"] = _mask(settings.effective_database_url())
     values["effective_engine"] = settings.effective_engine()
+    ota_root = values["ota_root"] = _ota_root(settings)
+    if ota_root.startswith("DEVELOPMENT"):
+        Console(stderr=True).print("[bold red]WARNING:[/] OTA signs with a development TUF "
+                                   "root whose keys live on this server; see "
+                                   "docs/security/ota.md")
     if as_json:
         typer.echo(json.dumps(values, indent=2))
         return
@@ -63,6 +70,15 @@ def config(
     for k, v in values.items():
         table.add_row(k, str(v))
     console.print(table)
+
+
+def _ota_root(settings: Settings) -> str:
+    from yunshang.devices import TufRepository
+    from yunshang.kernel.clock import SystemClock
+
+    if TufRepository(settings.var_dir / "tuf", SystemClock()).trust_mode() == "offline":
+        return "offline (imported; the root and targets keys are not on this server)"
+    return "DEVELOPMENT (root and targets keys online; import an offline root for production)"
 
 
 def _mask(url: str) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from yunshang.commerce import CommerceService, RedisEngine, ReservationEngine, build_engine
 from yunshang.devices import (
+    DEV_ROOT_WARNING,
     AppStoreService,
     OtaService,
     RegistryService,
@@ -124,6 +125,8 @@ class Platform:
     def start(self, *, background: bool = True) -> None:
         """Starts the reservation engine and, with ``background``, the sweepers and relay."""
         self.engine.start()
+        if self.tuf.trust_mode() != "offline":
+            log.warning(DEV_ROOT_WARNING)
         if background:
             self.relay.start()
             self._sweeper = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tuf.api.metadata import Metadata
 
 from tests.e2e.server import ServerProcess, Stack
 from tests.factories import random_tenant
@@ -37,10 +38,12 @@ from tests.integration.devices.ota_support import (
     next_image,
 )
 from yunshang.agent import DeviceAgent, UpdateResult
-from yunshang.devices.ota import TufRepository, tenant_role
+from yunshang.devices.ota import TargetSpec, TufRepository, tenant_role
+from yunshang.devices.ota.tuf_keys import load_signer
 from yunshang.kernel.auth import Role
-from yunshang.kernel.clock import ManualClock
+from yunshang.kernel.clock import ManualClock, SystemClock
 from yunshang.kernel.imei import make_imei
+from yunshang.ota_targets import model_key
 from yunshang.platform import Platform
 
 V1 = make_image(256 * 1024, seed=11)
@@ -67,15 +70,17 @@ class Lab:
     merchant: dict[str, str]
     phones: list[Phone]
     factory_root: bytes
+    rival: dict[str, str]  # another maker's merchant key on the same platform
 
     @property
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.server.base_url, timeout=60)
 
-    def upload(self, version: str, image: bytes) -> dict[str, Any]:
+    def upload(self, version: str, image: bytes, *, model: str = MODEL,
+               merchant: dict[str, str] | None = None) -> dict[str, Any]:
         with self.http as c:
-            r = c.post("/v1/releases", params={"model": MODEL, "version": version},
-                       content=image, headers={**self.merchant,
+            r = c.post("/v1/releases", params={"model": model, "version": version},
+                       content=image, headers={**(merchant or self.merchant),
                                                "Content-Type": "application/octet-stream"})
         assert r.status_code == 201, r.text
         body: dict[str, Any] = r.json()
@@ -92,7 +97,7 @@ class Lab:
 
     def provision(self, phone: Phone, image: bytes, version: str) -> None:
         DeviceAgent.provision(phone.state, root=self.factory_root, image=image,
-                              version=version)
+                              version=version, tenant=self.tenant, model=MODEL)
 
     def agent(self, phone: Phone, http: httpx.Client | None = None) -> DeviceAgent:
         return DeviceAgent(self.server.base_url, phone.token, phone.imei, phone.state,
@@ -125,6 +130,7 @@ def make_lab(tmp_path: Path, make_server: Callable[[Stack], ServerProcess]
         try:
             platform.migrate()
             merchant = platform.keys.create(role=Role.MERCHANT, tenant=tenant)
+            rival = platform.keys.create(role=Role.MERCHANT, tenant=random_tenant())
             imeis = [make_imei("86451204", next(_serials)) for _ in range(phones)]
             platform.registry.import_batch(merchant.principal, HEADER + "".join(
                 f"{i},{MODEL},SN{i[-7:]},{registry_version},34\n" for i in imeis))
@@ -138,7 +144,8 @@ def make_lab(tmp_path: Path, make_server: Callable[[Stack], ServerProcess]
         server.start()
         return Lab(stack, server, tenant, bearer(merchant.token),
                    [Phone(i, t, tmp_path / f"phone-{i}") for i, t in zip(imeis, tokens,
-                                                                          strict=True)], root)
+                                                                          strict=True)], root,
+                   bearer(rival.token))
 
     return build
 
@@ -242,27 +249,67 @@ def test_a_server_offering_an_older_version_is_refused(make_lab: Callable[..., L
     for phone in lab.phones:
         lab.provision(phone, V2, "1.1.0")  # already updated, e.g. over USB
 
-    def offering(version: str) -> httpx.Client:
-        def rewrite(request: httpx.Request) -> httpx.Response:
-            if request.url.path.endswith("/check-in"):
-                return httpx.Response(200, json={"update": {
-                    "rollout_id": rollout["id"], "release_id": old["id"], "version": version,
-                    "image": {"target": old["image"]["target"], "length": len(V1)},
-                    "delta": None}})
-            with httpx.Client() as real:
-                return real.send(request)
-        return httpx.Client(transport=httpx.MockTransport(rewrite), timeout=60)
-
     plain, disguised = lab.phones
-    with offering("1.0.0") as http, lab.agent(plain, http) as agent:
+    with offering(rollout["id"], old, "1.0.0") as http, lab.agent(plain, http) as agent:
         result = agent.run_once()
     assert_refused(lab, plain, result, rollout["id"], image=V2, version="1.1.0",
                    reason="rollback refused")
     # 9.9.9 on the label, the signed 1.0.0 image inside: the signed version decides
-    with offering("9.9.9") as http, lab.agent(disguised, http) as agent:
+    with offering(rollout["id"], old, "9.9.9") as http, lab.agent(disguised, http) as agent:
         result = agent.run_once()
     assert_refused(lab, disguised, result, rollout["id"], image=V2, version="1.1.0",
                    reason="is not OS image 9.9.9")
+
+
+def offering(rollout_id: str, release: dict[str, Any], version: str) -> httpx.Client:
+    """The phone's HTTP client, with a tampered check-in answer offering ``release``'s image."""
+    def rewrite(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/check-in"):
+            return httpx.Response(200, json={"update": {
+                "rollout_id": rollout_id, "release_id": release["id"], "version": version,
+                "image": {"target": release["image"]["target"],
+                          "length": release["image"]["length"]},
+                "delta": None}})
+        with httpx.Client() as real:
+            return real.send(request)
+    return httpx.Client(transport=httpx.MockTransport(rewrite), timeout=60)
+
+
+def test_a_check_in_naming_another_makers_or_models_image_is_refused(
+        make_lab: Callable[..., Lab]) -> None:
+    """Finding 6: validly signed images of another tenant or model are never installed."""
+    lab = make_lab(3, **FROZEN)
+    lab.upload("1.0.0", V1)
+    rollout = lab.rollout(lab.upload("1.1.0", V2)["id"])
+    other_model = lab.upload("2.0.0", V3, model="Meizu 22 Lite")
+    rivals = lab.upload("2.0.0", V3, model=MODEL, merchant=lab.rival)
+    assert not rivals["image"]["target"].startswith(f"{lab.tenant}/")
+    for phone in lab.phones:
+        lab.provision(phone, V1, "1.0.0")
+    by_tenant, by_model, by_signature = lab.phones
+    with offering(rollout["id"], rivals, "2.0.0") as http, lab.agent(by_tenant, http) as agent:
+        result = agent.run_once()
+    assert_refused(lab, by_tenant, result, rollout["id"], image=V1, version="1.0.0",
+                   reason="is not a target of this phone's tenant")
+    with offering(rollout["id"], other_model, "2.0.0") as http, \
+            lab.agent(by_model, http) as agent:
+        result = agent.run_once()
+    assert_refused(lab, by_model, result, rollout["id"], image=V1, version="1.0.0",
+                   reason="is not a target of this phone's tenant")
+    # The rival's image signed again under this phone's own path (as a compromised
+    # tenant role could): the signed custom metadata still names the rival.
+    forged = dict(rivals, image={**rivals["image"],
+                                 "target": f"{lab.tenant}/{model_key(MODEL)}/2.0.0/image.bin"})
+    repo = TufRepository(lab.stack.var_dir / "tuf", SystemClock())
+    signed = repo.current_target(rivals["image"]["target"])
+    assert signed is not None and signed.custom["tenant"] != lab.tenant
+    repo.add_targets(lab.tenant, [TargetSpec(forged["image"]["target"], rivals["image"]["sha256"],
+                                             len(V3), signed.custom)])
+    with offering(rollout["id"], forged, "2.0.0") as http, \
+            lab.agent(by_signature, http) as agent:
+        result = agent.run_once()
+    assert_refused(lab, by_signature, result, rollout["id"], image=V1, version="1.0.0",
+                   reason=f"is for tenant {signed.custom['tenant']!r}")
 
 
 def test_expired_metadata_is_refused(make_lab: Callable[..., Lab]) -> None:
@@ -300,3 +347,91 @@ def test_mixed_and_matched_metadata_is_refused(make_lab: Callable[..., Lab]) -> 
     assert f"Expected {role} v2, got v1" in result.detail
     assert_refused(lab, phone, result, rollout["id"], image=V1, version="1.0.0",
                    reason="BadVersionNumberError")
+
+
+# ---------------------------------------------------------------------- offline root (finding 7)
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def ota_cli(stack: Stack, *args: str | Path) -> str:
+    """``yunshang ota …`` as the operator runs it (the offline commands need no server)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "from yunshang.cli import main; main()", "ota",
+         *map(str, args)],
+        env={**stack.env(), "YUNSHANG_OTA_KEY_PASSPHRASE": PASSPHRASE, "COLUMNS": "200"},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def halt(lab: Lab, rollout_id: str) -> None:
+    with lab.http as c:
+        c.post(f"/v1/rollouts/{rollout_id}/halt", headers=lab.merchant)
+
+
+def test_an_offline_root_rotated_offline_keeps_phones_updating_and_removed_keys_are_refused(
+        tmp_path: Path, make_lab: Callable[..., Lab]) -> None:
+    """Finding 7: the server holds no root or targets key; root and online keys rotate;
+    the real agent walks the root chain, and metadata signed by a removed key is refused."""
+    stack = Stack.embedded(tmp_path, **FROZEN)
+    stack.var_dir.mkdir(parents=True)
+    offline, keys = tmp_path / "operator", stack.var_dir / "tuf" / "keys"
+    ota_cli(stack, "keys", "export-online", "--out", tmp_path / "online-1.json")
+    ota_cli(stack, "keys", "init", "--out", offline, "--online", tmp_path / "online-1.json")
+    assert (offline / "root.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY")
+    ota_cli(stack, "root", "import", offline / "1.root.json", offline / "1.targets.json")
+    lab = make_lab(2, stack=stack)
+    assert json.loads(lab.factory_root) == json.loads((offline / "1.root.json").read_bytes())
+    assert sorted(p.name for p in keys.glob("*.pem")) == [
+        "snapshot.pem", "tenant-roles.pem", "tenants.pem", "timestamp.pem"]
+    walker, late = lab.phones
+    lab.upload("1.0.0", V1)
+    first = lab.rollout(lab.upload("1.1.0", V2)["id"])
+    lab.provision(walker, V1, "1.0.0")
+    with lab.agent(walker) as agent:
+        assert agent.run_once().status == "updated"
+    halt(lab, first["id"])
+
+    # Rotation: a new timestamp key (server), then root v2 with a new root key (offline).
+    old_timestamp_key = load_signer(keys / "timestamp.pem")
+    assert "waiting" in ota_cli(stack, "keys", "rotate-online", "--role", "timestamp")
+    ota_cli(stack, "keys", "export-online", "--out", tmp_path / "online-2.json")
+    ota_cli(stack, "keys", "rotate-root", "--dir", offline, "--online",
+            tmp_path / "online-2.json")
+    assert "root v2" in ota_cli(stack, "root", "import", offline / "2.root.json",
+                                offline / "2.targets.json")
+    second = lab.rollout(lab.upload("1.2.0", V3)["id"])
+    with lab.agent(walker) as agent:
+        result = agent.run_once()
+    assert (result.status, result.version) == ("updated", "1.2.0"), result
+    trusted = json.loads((walker.state / "tuf" / "root.json").read_bytes())["signed"]
+    assert trusted["version"] == 2
+    halt(lab, second["id"])
+
+    # A timestamp signed only by the removed timestamp key (a stolen old key) is refused.
+    third = lab.rollout(lab.upload("1.3.0", next_image(V3, changed=0.02, seed=14))["id"])
+    genuine = (lab.metadata / "timestamp.json").read_bytes()
+    forged = Metadata.from_bytes(genuine)
+    forged.signed.version += 1
+    forged.sign(old_timestamp_key)
+    (lab.metadata / "timestamp.json").write_bytes(forged.to_bytes())
+    with lab.agent(walker) as agent:
+        result = agent.run_once()
+    assert_refused(lab, walker, result, third["id"], image=V3, version="1.2.0",
+                   reason="UnsignedMetadataError")
+    (lab.metadata / "timestamp.json").write_bytes(genuine)
+
+    # Root v3 signed only by the retired v1 root key: a phone still on its factory root
+    # accepts v2 (signed by v1's and v2's keys) and refuses v3.
+    old_root_key = load_signer(offline / "retired" / "root.v1.pem", PASSPHRASE.encode())
+    rogue = Metadata.from_bytes((offline / "2.root.json").read_bytes())
+    rogue.signed.version = 3
+    rogue.sign(old_root_key)
+    (lab.metadata / "3.root.json").write_bytes(rogue.to_bytes())
+    lab.provision(late, V3, "1.2.0")
+    with lab.agent(late) as agent:
+        result = agent.run_once()
+    assert "root" in result.detail
+    assert_refused(lab, late, result, third["id"], image=V3, version="1.2.0",
+                   reason="UnsignedMetadataError")

@@ -22,12 +22,17 @@ def device_provision(
     image: Annotated[Path, typer.Option(exists=True, dir_okay=False,
                                         help="The OS image installed at the factory.")],
     version: Annotated[str, typer.Option(help="That image's version.")],
+    tenant: Annotated[str, typer.Option(help="The phone's maker (tenant): the agent accepts "
+                                             "only its targets.")],
+    model: Annotated[str, typer.Option(help="The phone's model: the agent accepts only its "
+                                            "targets.")],
 ) -> None:
-    """Set up a phone's state: trust anchor, first image and version."""
+    """Set up a phone's state: trust anchor, maker and model, first image and version."""
     from .updater import DeviceAgent
 
-    DeviceAgent.provision(state_dir, root=root.read_bytes(), image=image, version=version)
-    console.print(f"provisioned {state_dir} at version {version}")
+    DeviceAgent.provision(state_dir, root=root.read_bytes(), image=image, version=version,
+                          tenant=tenant, model=model)
+    console.print(f"provisioned {state_dir} as {tenant} {model} at version {version}")
 
 
 @device_app.command("run")

@@ -5,6 +5,7 @@ A :class:`DeviceAgent` keeps its state in one directory::
     image.bin           the installed OS image
     version             its version
     factory-root.json   the TUF root the phone shipped with (its trust anchor)
+    identity.json       the maker (tenant) and model it was built as, set at the factory
     tuf/                python-tuf's trusted metadata (root chain, timestamp, snapshot, …)
     downloads/          files in flight; never trusted as they are
 
@@ -15,7 +16,10 @@ different repository versions are all refused. A delta is applied to the local
 image and the result must match the full image's signed length and hashes, so
 the full image is never downloaded for a delta update. The agent also refuses
 a release that is not newer than what it runs (by the version inside the
-signed target, not the server's word). On any failure it keeps its image and
+signed target, not the server's word), and any target that is not its own
+maker's and model's, both by path (``<tenant>/<model>/…``) and by the tenant and
+model signed into the target's custom metadata: a check-in answer naming
+another maker's or model's (validly signed) image is refused. On any failure it keeps its image and
 version and reports the reason.
 
 A real phone writes the new image to its inactive A/B slot; here the image is
@@ -24,6 +28,7 @@ replaced with an atomic rename.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -41,6 +46,7 @@ from tuf.ngclient.fetcher import FetcherInterface
 
 from yunshang.files import atomic_write
 from yunshang.os_versions import is_newer_version, os_version_key
+from yunshang.ota_targets import is_target_of
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +114,16 @@ class DeviceAgent:
     # ------------------------------------------------------------------ state
 
     @staticmethod
-    def provision(state_dir: Path, *, root: bytes, image: bytes | Path, version: str) -> None:
-        """Factory set-up: the trust anchor, the first image and its version."""
+    def provision(state_dir: Path, *, root: bytes, image: bytes | Path, version: str,
+                  tenant: str, model: str) -> None:
+        """Factory set-up: the trust anchor, the phone's maker and model, its first image."""
+        if not tenant or not model:
+            raise ValueError("a phone is provisioned with its maker (tenant) and model")
         state_dir = Path(state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(state_dir / "factory-root.json", root)
+        atomic_write(state_dir / "identity.json",
+                     json.dumps({"tenant": tenant, "model": model}).encode())
         if isinstance(image, Path):
             shutil.copyfile(image, state_dir / "image.bin")
         else:
@@ -126,6 +137,19 @@ class DeviceAgent:
     @property
     def version(self) -> str:
         return (self.state_dir / "version").read_text().strip()
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """The (tenant, model) the phone was provisioned as: the only targets it accepts."""
+        try:
+            data = json.loads((self.state_dir / "identity.json").read_bytes())
+            tenant, model = data["tenant"], data["model"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UpdateRefused("the phone was not provisioned with its tenant and model "
+                                "(yunshang device provision --tenant --model)") from exc
+        if not isinstance(tenant, str) or not isinstance(model, str) or not tenant or not model:
+            raise UpdateRefused("the phone's identity.json names no tenant and model")
+        return tenant, model
 
     def close(self) -> None:
         if self._own_http:
@@ -199,18 +223,23 @@ class DeviceAgent:
         version = str(offer["version"])
         if not is_newer_version(version, current):
             raise UpdateRefused(f"rollback refused: offered {version}, running {current}")
+        tenant, model = self.identity
+        delta = offer.get("delta")
+        # The server's answer is not trusted: refuse other makers' and models' paths
+        # before downloading anything.
+        for path in (offer["image"]["target"], *([delta["target"]] if delta else [])):
+            _check_own_path(str(path), tenant, model)
         updater = self._updater()
         updater.refresh()  # root chain, timestamp, snapshot, targets: every TUF check
-        image = _signed_target(updater, offer["image"]["target"])
+        image = _own_target(updater, offer["image"]["target"], tenant, model)
         signed = image.custom or {}
         if signed.get("kind") != "os-image" or signed.get("version") != version:
             raise UpdateRefused(f"the signed target {image.path} is not OS image {version}")
         downloads = self.state_dir / "downloads"
         new_image = downloads / "image.new"
-        delta = offer.get("delta")
         via: Literal["delta", "image"] = "image"
         if delta and os_version_key(str(delta.get("from_version"))) == os_version_key(current):
-            patch_info = _signed_target(updater, delta["target"])
+            patch_info = _own_target(updater, delta["target"], tenant, model)
             spec = patch_info.custom or {}
             if (spec.get("kind") != "os-delta" or spec.get("to_version") != version
                     or os_version_key(str(spec.get("from_version"))) != os_version_key(current)):
@@ -234,6 +263,23 @@ def _signed_target(updater: Updater, path: str) -> TargetFile:
     info = updater.get_targetinfo(path)
     if info is None:
         raise UpdateRefused(f"{path} is not a target of the signed metadata")
+    return info
+
+
+def _check_own_path(path: str, tenant: str, model: str) -> None:
+    if not is_target_of(path, tenant=tenant, model=model):
+        raise UpdateRefused(f"{path} is not a target of this phone's tenant {tenant!r} "
+                            f"and model {model!r}")
+
+
+def _own_target(updater: Updater, path: str, tenant: str, model: str) -> TargetFile:
+    """The signed target at ``path``, which must say it is for this tenant and model."""
+    info = _signed_target(updater, path)
+    signed = info.custom or {}
+    if signed.get("tenant") != tenant or signed.get("model") != model:
+        raise UpdateRefused(f"the signed target {path} is for tenant {signed.get('tenant')!r} "
+                            f"and model {signed.get('model')!r}, not this phone's "
+                            f"{tenant!r} and {model!r}")
     return info
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .appstore import App, AppStoreService, AppVersion, Install
 from .errors import DeviceCode
 from .ota import (
+    DEV_ROOT_WARNING,
     Offer,
     OsRelease,
     OtaService,
@@ -33,6 +34,7 @@ from .registry import (
 )
 
 __all__ = [
+    "DEV_ROOT_WARNING",
     "ActivationLocked",
     "App",
     "AppStoreService",

@@ -177,7 +177,8 @@ def _rollout(console: Console, platform: Platform, clock: ManualClock, rng: rand
     with _Server(platform) as server:
         for imei in fleet:
             state = phones_dir / imei
-            DeviceAgent.provision(state, root=root, image=base, version=BASE_OS)
+            DeviceAgent.provision(state, root=root, image=base, version=BASE_OS,
+                                  tenant=merchant.tenant, model=MODEL)
             token = platform.keys.create(role=Role.DEVICE, tenant=merchant.tenant,
                                          subject=imei).token
             agents.append(DeviceAgent(server.url, token, imei, state))

@@ -123,7 +123,8 @@ def test_a_release_stores_the_image_and_a_delta_and_signs_both(env: tuple[Platfo
         assert (info.hashes["sha256"], info.length) == (sha, length)
         assert target.startswith(f"{maker.tenant}/")
     assert platform.tuf.current_target(delta["target"]).custom == {  # type: ignore[union-attr]
-        "kind": "os-delta", "model": MODEL, "from_version": "1.0.0", "to_version": "1.1.0"}
+        "kind": "os-delta", "tenant": maker.tenant, "model": MODEL, "from_version": "1.0.0",
+        "to_version": "1.1.0"}
     [_, ev2] = events(platform, "devices.release_created")
     assert ev2.payload["delta_from"] == "1.0.0"
     assert ev2.payload["release_id"] == second["id"]
@@ -504,7 +505,8 @@ def test_the_in_process_agent_installs_the_full_image_off_the_delta_path(
     second = client.get("/v1/releases", headers=maker.headers).json()["items"][1]
     start_rollout(client, maker, second["id"], stages=[100])
     DeviceAgent.provision(tmp_path / "phone", root=platform.tuf.root_metadata(1),
-                          image=make_image(1000, seed=9), version="0.9")
+                          image=make_image(1000, seed=9), version="0.9", tenant=maker.tenant,
+                          model=MODEL)
     agent = DeviceAgent("http://testserver", device_key(platform, maker.tenant, imei), imei,
                         tmp_path / "phone", http=client)
     result = agent.run_once()

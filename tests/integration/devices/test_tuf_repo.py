@@ -76,11 +76,13 @@ def test_keys_are_made_on_first_use_and_kept_private(repo: TufRepository) -> Non
     assert not repo.home.exists()
     repo.ensure()
     keys = sorted(p.name for p in repo.keys_dir.iterdir())
-    assert keys == ["root.pem", "snapshot.pem", "targets.pem", "tenants.pem", "timestamp.pem"]
+    assert keys == ["root.pem", "snapshot.pem", "targets.pem", "tenant-roles.pem",
+                    "tenants.pem", "timestamp.pem"]
     for key in repo.keys_dir.iterdir():
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert sorted(p.name for p in repo.metadata_dir.iterdir()) == [
-        "1.root.json", "1.snapshot.json", "1.targets.json", "root.json", "timestamp.json"]
+        "1.root.json", "1.snapshot.json", "1.targets.json", "1.tenants.json", "root.json",
+        "timestamp.json"]
     root = signed(repo, "1.root.json").signed
     assert root.consistent_snapshot is True
     assert {role: len(r.keyids) for role, r in root.roles.items()} == {
@@ -96,7 +98,8 @@ def test_expiries_follow_the_platform_clock(repo: TufRepository, blobs: BlobStor
     now = clock.now()
     repo.ensure()
     publish(repo, blobs, "acme", "1.0", b"v1")
-    expected = {"1.root.json": 365, "2.targets.json": 90, "1.tenant-acme.json": 90,
+    expected = {"1.root.json": 365, "1.targets.json": 90, "2.tenants.json": 90,
+                "1.tenant-acme.json": 90,
                 "2.snapshot.json": 7, "timestamp.json": 1}
     for name, days in expected.items():
         assert signed(repo, name).signed.expires == now + timedelta(days=days), name
@@ -115,8 +118,11 @@ def test_ngclient_verifies_and_downloads_a_published_target(
     path = updater.download_target(info, str(tmp_path / "download"))
     assert Path(path).read_bytes() == b"second image"
     assert updater.get_targetinfo("acme/phone/9.9/image.bin") is None
-    # the top-level role delegates each tenant's paths to that tenant's role only
-    delegations = signed(repo, "3.targets.json").signed.delegations
+    # top-level targets delegates once to the online tenants role, which delegates
+    # each tenant's paths to that tenant's role only
+    top = signed(repo, "1.targets.json").signed.delegations
+    assert {name: role.paths for name, role in top.roles.items()} == {"tenants": ["*/*/*/*"]}
+    delegations = signed(repo, "3.tenants.json").signed.delegations
     assert {name: role.paths for name, role in delegations.roles.items()} == {
         "tenant-acme": ["acme/*/*/*"], "tenant-beta": ["beta/*/*/*"]}
     with pytest.raises(ValueError, match="not a <tenant>"):
@@ -144,7 +150,8 @@ def test_roles_are_re_signed_before_they_expire(repo: TufRepository, blobs: Blob
     clock.advance(timedelta(days=4))
     assert repo.refresh_expiring() == ["snapshot", "timestamp"]
     clock.advance(timedelta(days=42))
-    assert repo.refresh_expiring() == ["targets", "tenant-acme", "snapshot", "timestamp"]
+    assert repo.refresh_expiring() == ["targets", "tenant-acme", "tenants", "snapshot",
+                                       "timestamp"]
     assert repo.refresh_expiring() == []
 
 
@@ -161,7 +168,7 @@ def test_a_year_of_sweeps_never_lets_metadata_expire(repo: TufRepository, blobs:
         current += [signed(repo, f"{meta.version}.{name}").signed
                     for name, meta in snapshot.meta.items()]
         assert all(md.expires > clock.now() for md in current)
-    assert resigned == {"root", "targets", "tenant-acme", "snapshot", "timestamp"}
+    assert resigned == {"root", "targets", "tenants", "tenant-acme", "snapshot", "timestamp"}
     # a new root version joins the chain devices walk from their factory root
     newest = signed(repo, "root.json").signed.version
     assert newest >= 2

@@ -19,9 +19,11 @@ from .domain import (
 )
 from .errors import NotInRollout, OsVersionNotNewer, ReleaseExists, RolloutActive, RolloutStateError
 from .service import OtaService
-from .tuf_repo import TargetSpec, TufRepository, tenant_role
+from .tuf_import import TufImportError
+from .tuf_repo import DEV_ROOT_WARNING, TargetSpec, TufRepository, tenant_role
 
 __all__ = [
+    "DEV_ROOT_WARNING",
     "OS_VERSION_PATTERN",
     "NotInRollout",
     "Offer",
@@ -35,6 +37,7 @@ __all__ = [
     "RolloutState",
     "RolloutStateError",
     "TargetSpec",
+    "TufImportError",
     "TufRepository",
     "UpdateReport",
     "is_newer_version",

@@ -6,7 +6,6 @@ Plain Python; no database, no web framework.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -20,7 +19,6 @@ from .errors import OsVersionNotNewer, ReleaseExists, RolloutStateError
 
 # --------------------------------------------------------------------------- OS releases
 
-_MODEL_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NOTES = 2000
 MAX_DETAIL = 500
 DEFAULT_STAGES = (1, 10, 50, 100)
@@ -78,22 +76,6 @@ def check_newer(previous: OsRelease | None, version: str) -> None:
                             release_id=previous.id)
     if not is_newer_version(version, previous.version):
         raise OsVersionNotNewer(version, previous.version)
-
-
-def model_key(model: str) -> str:
-    """The model as one URL- and glob-safe TUF path segment (distinct models stay distinct)."""
-    slug = _MODEL_SAFE.sub("-", model).strip("-.")
-    if slug == model:
-        return slug
-    return f"{slug or 'model'}~{hashlib.sha256(model.encode()).hexdigest()[:8]}"
-
-
-def image_target(tenant: str, model: str, version: str) -> str:
-    return f"{tenant}/{model_key(model)}/{version}/image.bin"
-
-
-def delta_target(tenant: str, model: str, from_version: str, to_version: str) -> str:
-    return f"{tenant}/{model_key(model)}/{from_version}-{to_version}/delta.bsdiff"
 
 
 # --------------------------------------------------------------------------- staged rollouts

@@ -37,6 +37,7 @@ from yunshang.kernel.ids import new_id
 from yunshang.kernel.pagination import Page, PageRequest, make_page
 from yunshang.kernel.tenancy import owned_page, tenant_scope
 from yunshang.os_versions import is_newer_version
+from yunshang.ota_targets import delta_target, image_target
 
 from ..registry import identity_by_imei, load_device, record_os_update
 from .domain import (
@@ -52,8 +53,6 @@ from .domain import (
     check_newer,
     check_notes,
     check_version,
-    delta_target,
-    image_target,
 )
 from .errors import NotInRollout, ReleaseExists, RolloutActive
 from .store import (
@@ -151,10 +150,11 @@ class OtaService:
             delta_sha256=delta.sha256 if delta else None,
             delta_length=delta.length if delta else None, notes=notes, created_at=now)
         specs = [TargetSpec(release.image_target, ref.sha256, ref.length,
-                            {"kind": "os-image", "model": model, "version": version})]
+                            {"kind": "os-image", "tenant": tenant, "model": model,
+                             "version": version})]
         if delta is not None and release.delta_target and release.delta_from:
             specs.append(TargetSpec(release.delta_target, delta.sha256, delta.length,
-                                    {"kind": "os-delta", "model": model,
+                                    {"kind": "os-delta", "tenant": tenant, "model": model,
                                      "from_version": release.delta_from,
                                      "to_version": version}))
         with self.db.unit_of_work() as uow:

@@ -2,51 +2,50 @@
 
 Built on python-tuf's metadata API (``tuf.api.metadata``) and securesystemslib's
 ``CryptoSigner`` (ed25519). Devices verify what they download with python-tuf's
-``ngclient`` (:mod:`yunshang.devices.agent`); this module only writes metadata.
+``ngclient`` (:mod:`yunshang.agent`); this module only writes metadata.
 
-Roles
-    ``root`` (365 days), ``targets`` (90 days), ``snapshot`` (7 days) and
-    ``timestamp`` (1 day), one key each, threshold 1. Top-level ``targets``
-    lists no files: it delegates the paths ``<tenant>/*/*/*`` to one role per
-    tenant, ``tenant-<tenant>`` (90 days), signed by the ``tenants`` key. A
-    merchant's upload then re-signs only its own tenant's role (plus snapshot
-    and timestamp), devices of other makers download nothing new but the
-    timestamp and snapshot, and no tenant's role can vouch for another's paths.
-    Expiry dates come from the platform's injectable clock.
+Roles and where their keys live (``docs/security/ota.md``)
+    ``root`` and top-level ``targets``: offline. The operator makes them with
+    ``yunshang ota keys init`` (:mod:`.tuf_offline`) and the server imports the
+    signed metadata (:meth:`TufRepository.import_metadata`); the server never
+    holds those keys. Top-level ``targets`` lists no files: it delegates every
+    ``*/*/*/*`` path, once and for all, to the online ``tenants`` role, which
+    delegates ``<tenant>/*/*/*`` to one role per tenant, ``tenant-<tenant>``
+    (terminating), signed by the ``tenant-roles`` key. Adding a maker re-signs
+    ``tenants`` (online), never the offline ``targets``; a merchant's upload
+    re-signs only its tenant's role (plus snapshot and timestamp).
+    ``snapshot`` (7 days), ``timestamp`` (1 day), ``tenants`` and tenant roles
+    (90 days): online keys, re-signed by the sweep before they expire.
 
-Consistent snapshots: on
-    Snapshot, targets and tenant metadata are written once under their version
-    (``N.snapshot.json``, ``N.targets.json``, ``N.tenant-<t>.json``) and never
-    rewritten; only ``timestamp.json`` is replaced (atomically, last). A device
-    that read timestamp *k* fetches exactly the files timestamp *k* names, so an
-    upload landing in the middle of its update never hands it a torn mix of old
-    and new files. Targets are fetched as ``<dir>/<sha256>.<name>``, which maps
-    straight onto the content-addressed blob store. Old versions stay on disk
-    (a few kilobytes per release).
+Development root
+    When no offline root was imported, the server bootstraps one itself on
+    first use, with root and targets keys under ``keys/`` (unencrypted): fine for
+    ``make demo`` and tests, not for phones in the field. It says so loudly (a
+    warning at start, and ``yunshang config``). Importing an offline root later
+    replaces it: the server co-signs the offline root with its development root
+    key, so phones already holding the development root walk on to it.
+
+Consistent snapshots: versioned files are written once and never rewritten; only
+``timestamp.json`` is replaced (atomically, last), so a device that read timestamp
+*k* fetches exactly the files it names. Targets are fetched as
+``<dir>/<sha256>.<name>``, straight off the content-addressed blob store.
 
 Files under ``<var_dir>/tuf/``::
 
-    keys/<role>.pem        ed25519 private keys, PKCS#8 PEM, mode 0600, made on first use
+    keys/<role>.pem        online keys (snapshot, timestamp, tenants, tenant-roles), 0600;
+                           root.pem and targets.pem only with a development root
+    keys/next/<role>.pem   an online key being rotated in, until root/targets name it
     metadata/N.root.json   every root version (devices walk the chain from their factory root)
     metadata/root.json     a copy of the newest root (for this module; devices never fetch it)
-    metadata/timestamp.json, N.snapshot.json, N.targets.json, N.tenant-<t>.json
-    .lock                  serialises writers across processes (server, ``yunshang sweep``)
-
-Keys: every key lives on this host so that the embedded platform runs unattended.
-In production the root key is kept offline and the top-level targets key in an
-HSM (it signs only when a tenant's first release creates its delegation); the
-``tenants``, ``snapshot`` and ``timestamp`` keys must stay online, since they sign
-whenever a merchant uploads a release or the timestamp is refreshed.
-
-Writers reload the current metadata from disk under the lock, so several
-processes may sign in turn. :meth:`TufRepository.refresh_expiring` re-signs a
-role once half its lifetime has passed (the platform's sweep calls it), so
-metadata never expires while the platform serves.
+    metadata/timestamp.json, N.snapshot.json, N.targets.json, N.tenants.json, N.tenant-<t>.json
+    .lock                  serialises writers across processes (server, sweep, ``yunshang ota``),
+                           which reload metadata and keys from disk under it
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import threading
@@ -55,10 +54,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from securesystemslib.signer import CryptoSigner
+from securesystemslib.signer import CryptoSigner, Key
+from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import (
     DelegatedRole,
     Delegations,
@@ -76,14 +75,29 @@ from tuf.api.serialization.json import JSONSerializer
 from yunshang.files import atomic_write
 from yunshang.kernel.clock import Clock
 
+from .tuf_import import TufImportError, check_next_root, names_next_key
+from .tuf_keys import (
+    ONLINE_ROLES,
+    KeyFileError,
+    OnlineKeys,
+    generate,
+    load_signer,
+    write_private,
+)
+from .tuf_offline import TENANTS_ROLE, build_root, build_targets
+
+log = logging.getLogger(__name__)
+
 LIFETIMES: dict[str, timedelta] = {
     Root.type: timedelta(days=365),
     Targets.type: timedelta(days=90),
     Snapshot.type: timedelta(days=7),
     Timestamp.type: timedelta(days=1),
 }
-TENANT_KEY = "tenants"
-KEY_NAMES = (Root.type, Targets.type, Snapshot.type, Timestamp.type, TENANT_KEY)
+TENANT_KEY = "tenant-roles"
+DEV_ROOT_WARNING = ("OTA: a DEVELOPMENT TUF root signs, its root and targets keys online and "
+                    "unencrypted: not for phones in the field. Make an offline root (yunshang "
+                    "ota keys init) and import it; see docs/security/ota.md.")
 
 _SERIALIZER = JSONSerializer(compact=True)
 _METADATA_NAME = re.compile(r"^([0-9]{1,10}\.)?[a-z0-9][a-z0-9_.-]{0,80}\.json$")
@@ -91,6 +105,7 @@ _HASHED_NAME = re.compile(r"^([0-9a-f]{64})\.(.+)$")
 
 S = TypeVar("S", Root, Targets, Snapshot, Timestamp)
 _Stamp = tuple[int, int, int] | None
+TrustMode = Literal["none", "development", "offline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +137,7 @@ class _State:
 
     root: Metadata[Root]
     targets: Metadata[Targets]
+    tenants: Metadata[Targets]
     snapshot: Metadata[Snapshot]
     timestamp: Metadata[Timestamp]
 
@@ -135,11 +151,11 @@ class TufRepository:
         self.metadata_dir = home / "metadata"
         self.clock = clock
         self._lock = threading.Lock()
-        self._signers: dict[str, CryptoSigner] | None = None
-        # (stamp of timestamp.json, when some role next needs re-signing)
+        # (stamp of timestamp.json, when some online role next needs re-signing)
         self._due: tuple[_Stamp, datetime] | None = None
         # (stamp of timestamp.json, tenant role -> its current targets)
         self._index: tuple[_Stamp, dict[str, Targets]] = (None, {})
+        self._warned_offline_expiry = False
 
     # ------------------------------------------------------------------ public
 
@@ -149,18 +165,26 @@ class TufRepository:
         return (self.metadata_dir / f"{version}.root.json").read_bytes()
 
     def ensure(self) -> None:
-        """Creates keys and version-1 metadata on first use (idempotent, any process)."""
+        """Bootstraps a development root on first use when none was imported (idempotent)."""
         if (self.metadata_dir / "timestamp.json").exists():
             return
         with self._locked():
             if not (self.metadata_dir / "timestamp.json").exists():
                 self._bootstrap()
 
+    def trust_mode(self) -> TrustMode:
+        """``offline`` once an offline root is imported, ``development`` while the server
+        holds the root key, ``none`` before first use."""
+        if not (self.metadata_dir / "root.json").exists():
+            return "none"
+        return "development" if (self.keys_dir / "root.pem").exists() else "offline"
+
     def add_targets(self, tenant: str, specs: list[TargetSpec]) -> int:
         """Publishes ``specs`` under ``tenant``'s role; re-signs snapshot and timestamp.
 
         Returns the new version of the tenant's role. Every path must start with
-        ``<tenant>/`` and have four segments (the delegation's pattern).
+        ``<tenant>/`` and have four segments (the delegation's pattern). A tenant's
+        first release adds its delegation to the online ``tenants`` role.
         """
         role = tenant_role(tenant)
         for spec in specs:
@@ -171,10 +195,10 @@ class TufRepository:
             state = self._load()
             now = self.clock.now()
             changed: dict[str, int] = {}
-            delegations = state.targets.signed.delegations
+            delegations = state.tenants.signed.delegations
             if delegations is None or delegations.roles is None or role not in delegations.roles:
-                self._delegate(state.targets, tenant)
-                changed[Targets.type] = self._sign_versioned(state.targets, Targets.type, now)
+                self._delegate(state.tenants, tenant)
+                changed[TENANTS_ROLE] = self._sign_versioned(state.tenants, TENANTS_ROLE, now)
             meta = state.snapshot.signed.meta.get(f"{role}.json")
             if meta is None:
                 delegated = Metadata(Targets(version=1))
@@ -182,17 +206,15 @@ class TufRepository:
                 delegated = self._read(f"{meta.version}.{role}.json", Targets)
             for spec in specs:
                 delegated.signed.targets[spec.path] = spec.target_file()
-            changed[role] = self._sign_versioned(delegated, role, now, lifetime=Targets.type,
-                                                 bump=meta is not None)
+            changed[role] = self._sign_versioned(delegated, role, now, bump=meta is not None)
             self._publish_snapshot(state, changed, now)
             return changed[role]
 
     def refresh_expiring(self) -> list[str]:
-        """Re-signs every role past half its lifetime; returns the roles re-signed.
+        """Re-signs every role this server may sign past half its lifetime; returns them.
 
-        Cheap when nothing is due (a ``stat`` and a comparison): the platform's
-        sweep calls it every tick.
-        """
+        Cheap when nothing is due (a ``stat``): the sweep calls it every tick. Offline
+        roles are not re-signed here; the server warns past half their lifetime."""
         self.ensure()
         now = self.clock.now()
         stamp = self._stamp()
@@ -240,6 +262,83 @@ class TufRepository:
         """The signed entry for ``path`` in its tenant's current role."""
         return self._current_target(path)
 
+    # ------------------------------------------------------------------ keys and imports
+
+    def export_online(self) -> OnlineKeys:
+        """The online public keys (a key being rotated in replaces its current one) and
+        the current root and targets versions: what ``yunshang ota keys init`` and
+        ``rotate-root`` need from this server. Makes missing online keys."""
+        with self._locked():
+            keys = {role: self._online_key(role, create=True).public_key
+                    for role in ONLINE_ROLES}
+            for role in ONLINE_ROLES:
+                pending = self._next_path(role)
+                if pending.exists():
+                    keys[role] = load_signer(pending).public_key
+            root_version = targets_version = 0
+            if (self.metadata_dir / "timestamp.json").exists():
+                state = self._load()
+                root_version = state.root.signed.version
+                targets_version = state.targets.signed.version
+            return OnlineKeys(keys, root_version, targets_version)
+
+    def import_metadata(self, files: list[bytes]) -> list[str]:
+        """Imports offline-signed root and/or top-level targets metadata; returns what changed.
+
+        A root must be the next version, signed by the threshold of the current
+        root's keys and of its own (a development root's key co-signs when it is
+        the one replaced); its snapshot and timestamp keys must be this server's
+        (a key being rotated in becomes current). Targets must be newer, signed by
+        the root's targets key, and delegate to this server's ``tenants`` key.
+        Nothing is written unless everything checks.
+        """
+        try:
+            parsed: list[Metadata[Any]] = [Metadata.from_bytes(f) for f in files]
+        except Exception as exc:  # python-tuf raises its own DeserializationError tree
+            raise TufImportError(f"not TUF metadata: {exc}") from None
+        roots = sorted((m for m in parsed if isinstance(m.signed, Root)),
+                       key=lambda m: m.signed.version)
+        targets = [m for m in parsed if isinstance(m.signed, Targets)]
+        if len(roots) + len(targets) != len(parsed) or len(targets) > 1 or not parsed:
+            raise TufImportError("import root metadata and at most one top-level targets")
+        with self._locked():
+            return self._import(roots, targets[0] if targets else None, self.clock.now())
+
+    def rotate_online_key(self, role: str) -> Literal["rotated", "pending"]:
+        """Replaces an online key; ``tenant-roles`` at once. With an offline root, a new
+        snapshot/timestamp/tenants key waits in ``keys/next/`` until the root/targets
+        naming it are imported (``pending``); a development root is re-signed here."""
+        if role not in ONLINE_ROLES:
+            raise ValueError(f"{role!r} is not an online role: {', '.join(ONLINE_ROLES)}")
+        self.ensure()
+        with self._locked():
+            state = self._load()
+            now = self.clock.now()
+            if role == TENANT_KEY:
+                self._rotate_tenant_roles_key(state, now)
+                return "rotated"
+            pending = self._next_path(role)
+            pending.unlink(missing_ok=True)
+            private, signer = generate()
+            write_private(pending, private, None)
+            if self.trust_mode() == "offline":
+                return "pending"
+            online = {r: self._online_key(r).public_key for r in ONLINE_ROLES}
+            online[role] = signer.public_key
+            root_signer = self._dev_key(Root.type)
+            targets_signer = self._dev_key(Targets.type)
+            new_root = Metadata(build_root(
+                version=state.root.signed.version + 1, expires=now + LIFETIMES[Root.type],
+                root_key=root_signer.public_key, targets_key=targets_signer.public_key,
+                online=online))
+            new_root.sign(root_signer)
+            new_targets = Metadata(build_targets(
+                version=state.targets.signed.version + 1,
+                expires=now + LIFETIMES[Targets.type], tenants_key=online[TENANTS_ROLE]))
+            new_targets.sign(targets_signer)
+            self._import([new_root], new_targets, now)
+            return "rotated"
+
     # ------------------------------------------------------------------ reads
 
     def _current_target(self, path: str) -> TargetFile | None:
@@ -280,10 +379,13 @@ class TufRepository:
         timestamp = self._read("timestamp.json", Timestamp)
         snapshot = self._read(f"{timestamp.signed.snapshot_meta.version}.snapshot.json",
                               Snapshot)
-        targets_meta = snapshot.signed.meta["targets.json"]
-        return _State(root=self._read("root.json", Root),
-                      targets=self._read(f"{targets_meta.version}.targets.json", Targets),
-                      snapshot=snapshot, timestamp=timestamp)
+        meta = snapshot.signed.meta
+        return _State(
+            root=self._read("root.json", Root),
+            targets=self._read(f"{meta['targets.json'].version}.targets.json", Targets),
+            tenants=self._read(f"{meta[f'{TENANTS_ROLE}.json'].version}.{TENANTS_ROLE}.json",
+                               Targets),
+            snapshot=snapshot, timestamp=timestamp)
 
     # ------------------------------------------------------------------ writes
 
@@ -298,64 +400,165 @@ class TufRepository:
                 finally:
                     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def _keys(self, *, create: bool = False) -> dict[str, CryptoSigner]:
-        if self._signers is None:
-            self.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            signers = {}
-            for name in KEY_NAMES:
-                path = self.keys_dir / f"{name}.pem"
-                if path.exists():
-                    signers[name] = CryptoSigner(load_pem_private_key(path.read_bytes(), None))
-                elif create:
-                    signers[name] = CryptoSigner.generate_ed25519()
-                    _write_private(path, signers[name].private_bytes)
-                else:
-                    raise FileNotFoundError(f"TUF key {path} is missing; the repository "
-                                            "cannot sign without it")
-            self._signers = signers
-        return self._signers
+    def _next_path(self, role: str) -> Path:
+        return self.keys_dir / "next" / f"{role}.pem"
+
+    def _online_key(self, role: str, *, create: bool = False) -> CryptoSigner:
+        # Read on every signing: another process (``yunshang ota …``) may rotate it.
+        path = self.keys_dir / f"{role}.pem"
+        if create and not path.exists():
+            private, _ = generate()
+            write_private(path, private, None)
+        return load_signer(path)
+
+    def _dev_key(self, role: str) -> CryptoSigner:
+        path = self.keys_dir / f"{role}.pem"
+        if not path.exists():
+            raise KeyFileError(f"the {role} key is offline: re-sign {role} metadata on the "
+                               "operator's machine (yunshang ota keys rotate-root) and import it")
+        return load_signer(path)
+
+    def _signer(self, role: str) -> CryptoSigner:
+        if role in (Root.type, Targets.type):
+            return self._dev_key(role)
+        if role.startswith("tenant-"):
+            return self._online_key(TENANT_KEY)
+        return self._online_key(role)
 
     def _bootstrap(self) -> None:
-        signers = self._keys(create=True)
         now = self.clock.now()
+        online = {role: self._online_key(role, create=True).public_key for role in ONLINE_ROLES}
+        dev: dict[str, CryptoSigner] = {}
+        for role in (Root.type, Targets.type):
+            path = self.keys_dir / f"{role}.pem"
+            if not path.exists():
+                write_private(path, generate()[0], None)
+            dev[role] = load_signer(path)
         self.metadata_dir.mkdir(parents=True, exist_ok=True)
-        root = Root(expires=now + LIFETIMES[Root.type], consistent_snapshot=True)
-        for role in (Root.type, Targets.type, Snapshot.type, Timestamp.type):
-            root.add_key(signers[role].public_key, role)
-        root_md = Metadata(root)
-        root_md.sign(signers[Root.type])
-        self._write_root(root_md)
-        targets = Metadata(Targets(expires=now + LIFETIMES[Targets.type]))
-        targets.sign(signers[Targets.type])
+        root = Metadata(build_root(version=1, expires=now + LIFETIMES[Root.type],
+                                   root_key=dev[Root.type].public_key,
+                                   targets_key=dev[Targets.type].public_key, online=online))
+        root.sign(dev[Root.type])
+        self._write_root(root)
+        targets = Metadata(build_targets(version=1, expires=now + LIFETIMES[Targets.type],
+                                         tenants_key=online[TENANTS_ROLE]))
+        targets.sign(dev[Targets.type])
         self._write(f"1.{Targets.type}.json", targets)
+        self._first_snapshot(now)
+        log.warning(DEV_ROOT_WARNING)
+
+    def _first_snapshot(self, now: datetime) -> None:
+        tenants = Metadata(Targets(expires=now + LIFETIMES[Targets.type]))
+        tenants.sign(self._signer(TENANTS_ROLE))
+        self._write(f"1.{TENANTS_ROLE}.json", tenants)
         snapshot = Metadata(Snapshot(expires=now + LIFETIMES[Snapshot.type],
-                                     meta={"targets.json": MetaFile(1)}))
-        snapshot.sign(signers[Snapshot.type])
+                                     meta={"targets.json": MetaFile(1),
+                                           f"{TENANTS_ROLE}.json": MetaFile(1)}))
+        snapshot.sign(self._signer(Snapshot.type))
         self._write(f"1.{Snapshot.type}.json", snapshot)
         timestamp = Metadata(Timestamp(expires=now + LIFETIMES[Timestamp.type],
                                        snapshot_meta=MetaFile(1)))
-        timestamp.sign(signers[Timestamp.type])
+        timestamp.sign(self._signer(Timestamp.type))
         self._write("timestamp.json", timestamp)
 
-    def _delegate(self, targets: Metadata[Targets], tenant: str) -> None:
-        key = self._keys()[TENANT_KEY].public_key
+    def _import(self, roots: list[Metadata[Root]], targets: Metadata[Targets] | None,
+                now: datetime) -> list[str]:
+        state = self._load() if (self.metadata_dir / "timestamp.json").exists() else None
+        trusted = state.root if state is not None else None
+        dev_root = self.keys_dir / "root.pem"
+        for new in roots:
+            check_next_root(trusted, new, now,
+                            dev_root=load_signer(dev_root) if dev_root.exists() else None)
+            trusted = new
+        if trusted is None:
+            raise TufImportError("no root: import the offline root metadata first")
+        top = targets if targets is not None else (state.targets if state else None)
+        if top is None:
+            raise TufImportError("a first import needs the top-level targets metadata too")
+        try:
+            trusted.verify_delegate(Targets.type, top)
+        except UnsignedMetadataError:
+            raise TufImportError("targets is not signed by the root's targets key") from None
+        if targets is not None:
+            if state is not None and targets.signed.version <= state.targets.signed.version:
+                raise TufImportError(f"targets v{targets.signed.version} is not newer than "
+                                     f"the current v{state.targets.signed.version}")
+            if targets.signed.is_expired(now):
+                raise TufImportError("the top-level targets metadata has expired")
+        delegations = top.signed.delegations
+        if delegations is None or delegations.roles is None or \
+                TENANTS_ROLE not in delegations.roles:
+            raise TufImportError(f"the top-level targets delegates no {TENANTS_ROLE!r} role")
+        named = {Snapshot.type: trusted.signed.roles[Snapshot.type].keyids,
+                 Timestamp.type: trusted.signed.roles[Timestamp.type].keyids,
+                 TENANTS_ROLE: delegations.roles[TENANTS_ROLE].keyids}
+        promote = {role for role, keyids in named.items()
+                   if names_next_key(role, keyids, current=self.keys_dir / f"{role}.pem",
+                                     pending=self._next_path(role))}
+        # Everything checked: from here on, write.
+        for role in sorted(promote):
+            os.replace(self._next_path(role), self.keys_dir / f"{role}.pem")
+        self.metadata_dir.mkdir(parents=True, exist_ok=True)
+        for new in roots:
+            self._write_root(new)
+        changed: dict[str, int] = {}
+        if targets is not None:
+            self._write(f"{targets.signed.version}.{Targets.type}.json", targets)
+            changed[Targets.type] = targets.signed.version
+        if state is None:
+            self._first_snapshot(now)
+        else:
+            if TENANTS_ROLE in promote:
+                changed[TENANTS_ROLE] = self._sign_versioned(state.tenants, TENANTS_ROLE, now)
+            state.root, state.targets = trusted, top
+            self._publish_snapshot(state, changed, now)
+        for role in (Root.type, Targets.type):  # development keys the new root no longer names
+            path = self.keys_dir / f"{role}.pem"
+            if path.exists() and load_signer(path).public_key.keyid not in \
+                    trusted.signed.roles[role].keyids:
+                path.unlink()
+        return [f"root v{r.signed.version}" for r in roots] + \
+            ([f"targets v{targets.signed.version}"] if targets else []) + \
+            [f"{role} key rotated in" for role in sorted(promote)]
+
+    def _rotate_tenant_roles_key(self, state: _State, now: datetime) -> None:
+        private, signer = generate()
+        pending = self._next_path(TENANT_KEY)
+        pending.unlink(missing_ok=True)
+        write_private(pending, private, None)
+        key: Key = signer.public_key
+        delegations = state.tenants.signed.delegations
+        if delegations is not None and delegations.roles:
+            delegations.keys = {key.keyid: key}
+            for delegated in delegations.roles.values():
+                delegated.keyids = [key.keyid]
+        os.replace(pending, self.keys_dir / f"{TENANT_KEY}.pem")
+        changed = {TENANTS_ROLE: self._sign_versioned(state.tenants, TENANTS_ROLE, now)}
+        for name, meta in state.snapshot.signed.meta.items():
+            role = name.removesuffix(".json")
+            if role.startswith("tenant-"):
+                changed[role] = self._sign_versioned(
+                    self._read(f"{meta.version}.{role}.json", Targets), role, now)
+        self._publish_snapshot(state, changed, now)
+
+    def _delegate(self, tenants: Metadata[Targets], tenant: str) -> None:
+        key = self._online_key(TENANT_KEY).public_key
         role = DelegatedRole(tenant_role(tenant), [key.keyid], 1, terminating=True,
                              paths=[f"{tenant}/*/*/*"])
-        delegations = targets.signed.delegations
+        delegations = tenants.signed.delegations
         if delegations is None or delegations.roles is None:
-            targets.signed.delegations = Delegations({key.keyid: key}, {role.name: role})
+            tenants.signed.delegations = Delegations({key.keyid: key}, {role.name: role})
         else:
             delegations.keys[key.keyid] = key
             delegations.roles[role.name] = role
 
-    def _sign_versioned(self, md: Metadata[Any], role: str, now: datetime,
-                        lifetime: str | None = None, *, bump: bool = True) -> int:
+    def _sign_versioned(self, md: Metadata[Any], role: str, now: datetime, *,
+                        bump: bool = True) -> int:
         """Bumps ``md``'s version and expiry, signs it and writes ``N.<role>.json``."""
-        signer_name = TENANT_KEY if role.startswith("tenant-") else role
         if bump:
             md.signed.version += 1
-        md.signed.expires = now + LIFETIMES[lifetime or role]
-        md.sign(self._keys()[signer_name])
+        md.signed.expires = now + _lifetime(role)
+        md.sign(self._signer(role))
         self._write(f"{md.signed.version}.{role}.json", md)
         version: int = md.signed.version
         return version
@@ -371,28 +574,38 @@ class TufRepository:
         ts.signed.snapshot_meta = MetaFile(state.snapshot.signed.version)
         ts.signed.version += 1
         ts.signed.expires = now + LIFETIMES[Timestamp.type]
-        ts.sign(self._keys()[Timestamp.type])
+        ts.sign(self._signer(Timestamp.type))
         self._write("timestamp.json", ts)  # last: it makes the new files current
 
     def _refresh(self, state: _State, now: datetime) -> list[str]:
         resigned: list[str] = []
-        if _half_spent(state.root.signed, Root.type, now):
-            root = state.root
-            root.signed.version += 1
-            root.signed.expires = now + LIFETIMES[Root.type]
-            root.sign(self._keys()[Root.type])
-            self._write_root(root)
-            resigned.append(Root.type)
         changed: dict[str, int] = {}
-        if _half_spent(state.targets.signed, Targets.type, now):
-            changed[Targets.type] = self._sign_versioned(state.targets, Targets.type, now)
+        if self.trust_mode() == "development":
+            if _half_spent(state.root.signed, Root.type, now):
+                root = state.root
+                root.signed.version += 1
+                root.signed.expires = now + LIFETIMES[Root.type]
+                root.sign(self._dev_key(Root.type))
+                self._write_root(root)
+                resigned.append(Root.type)
+            if _half_spent(state.targets.signed, Targets.type, now):
+                changed[Targets.type] = self._sign_versioned(state.targets, Targets.type, now)
+        elif not self._warned_offline_expiry and (
+                _half_spent(state.root.signed, Root.type, now)
+                or now >= state.targets.signed.expires - LIFETIMES[Targets.type]):
+            self._warned_offline_expiry = True
+            log.warning("OTA: the offline root (expires %s) or top-level targets (expires %s) "
+                        "needs re-signing on the operator's machine: yunshang ota keys "
+                        "rotate-root, then yunshang ota root import",
+                        state.root.signed.expires, state.targets.signed.expires)
         for name, meta in list(state.snapshot.signed.meta.items()):
             role = name.removesuffix(".json")
-            if not role.startswith("tenant-"):
+            if role != TENANTS_ROLE and not role.startswith("tenant-"):
                 continue
-            delegated = self._read(f"{meta.version}.{role}.json", Targets)
+            delegated = state.tenants if role == TENANTS_ROLE else \
+                self._read(f"{meta.version}.{role}.json", Targets)
             if _half_spent(delegated.signed, Targets.type, now):
-                changed[role] = self._sign_versioned(delegated, role, now, lifetime=Targets.type)
+                changed[role] = self._sign_versioned(delegated, role, now)
         if changed or _half_spent(state.snapshot.signed, Snapshot.type, now):
             resigned.extend(changed)
             resigned.append(Snapshot.type)
@@ -404,9 +617,11 @@ class TufRepository:
         return resigned
 
     def _next_due(self, state: _State) -> datetime:
-        dues = [_due(state.root.signed, Root.type), _due(state.targets.signed, Targets.type),
-                _due(state.snapshot.signed, Snapshot.type),
-                _due(state.timestamp.signed, Timestamp.type)]
+        dues = [_due(state.snapshot.signed, Snapshot.type),
+                _due(state.timestamp.signed, Timestamp.type),
+                _due(state.tenants.signed, Targets.type)]
+        if self.trust_mode() == "development":
+            dues += [_due(state.root.signed, Root.type), _due(state.targets.signed, Targets.type)]
         for name, meta in state.snapshot.signed.meta.items():
             role = name.removesuffix(".json")
             if role.startswith("tenant-"):
@@ -422,17 +637,13 @@ class TufRepository:
         atomic_write(self.metadata_dir / name, md.to_bytes(_SERIALIZER), mode=0o644)
 
 
+def _lifetime(role: str) -> timedelta:
+    return LIFETIMES.get(role, LIFETIMES[Targets.type])
+
+
 def _due(signed: Signed, role: str) -> datetime:
     return signed.expires - LIFETIMES[role] / 2
 
 
 def _half_spent(signed: Signed, role: str, now: datetime) -> bool:
     return now >= _due(signed, role)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())

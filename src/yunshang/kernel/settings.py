@@ -34,6 +34,22 @@ class Settings(BaseSettings):
         default=128 * 1024 * 1024, ge=0,
         description="Largest OS image diffed against the model's previous release (bsdiff4 "
                     "needs about 16 bytes of memory per image byte); larger ones ship whole.")
+    apk_inspect_memory_mb: int = Field(
+        default=2048, ge=256,
+        description="Address-space limit (RLIMIT_AS) of the child process that inspects an "
+                    "uploaded APK (androguard, and the apksigner JVM it starts, which reserves "
+                    "about 1.5 GiB of address space).")
+    apk_inspect_timeout_s: float = Field(
+        default=180.0, gt=0,
+        description="An APK inspection still running after this is stopped and refused.")
+    ota_delta_memory_mb: int = Field(
+        default=4096, ge=256,
+        description="Address-space limit of the child process that computes an OS image's "
+                    "bsdiff delta; a delta that needs more is skipped (the image ships whole).")
+    ota_delta_timeout_s: float = Field(
+        default=600.0, gt=0,
+        description="A delta still being computed after this is abandoned (the image ships "
+                    "whole).")
     fast_paths: bool = Field(
         default=True,
         description="Serve well-formed requests of the hot routes (flash-sale orders, "

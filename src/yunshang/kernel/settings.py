@@ -35,10 +35,9 @@ class Settings(BaseSettings):
         description="Largest OS image diffed against the model's previous release (bsdiff4 "
                     "needs about 16 bytes of memory per image byte); larger ones ship whole.")
     apk_inspect_memory_mb: int = Field(
-        default=2048, ge=256,
+        default=1024, ge=512,
         description="Address-space limit (RLIMIT_AS) of the child process that inspects an "
-                    "uploaded APK (androguard, and the apksigner JVM it starts, which reserves "
-                    "about 1.5 GiB of address space).")
+                    "uploaded APK, and of the apksigner JVM it starts (run with a 512 MiB heap).")
     apk_inspect_timeout_s: float = Field(
         default=180.0, gt=0,
         description="An APK inspection still running after this is stopped and refused.")

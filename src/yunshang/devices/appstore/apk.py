@@ -43,6 +43,12 @@ from .errors import ApkBadSignature, ApkInvalid, ApkUnsigned, ApkVerifierUnavail
 # androguard logs every parsing step through loguru; its messages are not ours to print.
 logger.disable("androguard")
 
+#: A JVM that fits a memory-limited sandbox: a 512 MiB heap instead of apksigner's 1 GiB,
+#: and small reservations for class metadata and compiled code (each reserves 1 GiB or
+#: more of address space by default, which RLIMIT_AS counts).
+SANDBOX_JVM_OPTIONS = ("Xmx512m", "XX:CompressedClassSpaceSize=64m",
+                       "XX:ReservedCodeCacheSize=64m", "XX:+UseSerialGC")
+
 #: The first API level that checks each APK signature scheme.
 SCHEME_MIN_API = {"v2": 24, "v3": 28}
 
@@ -84,9 +90,11 @@ class ApkSigner:
     """Runs ``apksigner verify --print-certs`` and parses its report."""
 
     def __init__(self, command: str = "apksigner", *, timeout_s: float = 60.0,
-                 concurrency: int = 4) -> None:
+                 concurrency: int = 4, jvm_options: tuple[str, ...] = ()) -> None:
         self.command = command
         self.timeout_s = timeout_s
+        # passed as ``-J<option>`` (AOSP's and Debian's apksigner launchers hand them to java)
+        self.jvm_options = jvm_options
         # each run is a JVM of a few hundred megabytes: bound how many run at once
         self._slots = threading.BoundedSemaphore(concurrency)
 
@@ -101,8 +109,8 @@ class ApkSigner:
 
     def verify(self, path: Path, min_api: int) -> Verification:
         """Verifies the APK's signatures for every API level from ``min_api`` up."""
-        argv = [self.executable(), "verify", "--verbose", "--print-certs",
-                "--min-sdk-version", str(min_api), str(path)]
+        argv = [self.executable(), *(f"-J{o}" for o in self.jvm_options), "verify",
+                "--verbose", "--print-certs", "--min-sdk-version", str(min_api), str(path)]
         with self._slots:
             # A session of its own, so that a timeout kills the JVM with its launcher.
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -202,16 +210,22 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, budget: 
                          entry=info.filename)
     kept: list[bytes] = []
     seen = 0
-    with archive.open(info) as fh:
-        while block := fh.read(1 << 16):
-            seen += len(block)
-            if seen > cap:
-                raise ApkInvalid(f"{info.filename} inflates past {cap} bytes", entry=info.filename)
-            budget.take(info.filename, len(block))
-            if sink is None:
-                kept.append(block)
-            else:
-                sink(block)
+    try:
+        with archive.open(info) as fh:
+            while block := fh.read(1 << 16):
+                seen += len(block)
+                if seen > cap:
+                    raise ApkInvalid(f"{info.filename} inflates past {cap} bytes",
+                                     entry=info.filename)
+                budget.take(info.filename, len(block))
+                if sink is None:
+                    kept.append(block)
+                else:
+                    sink(block)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        # e.g. more data than the entry declares: zipfile stops at the declared size
+        # and the CRC no longer matches
+        raise ApkInvalid(f"{info.filename} is corrupt ({exc})", entry=info.filename) from None
     return b"".join(kept)
 
 

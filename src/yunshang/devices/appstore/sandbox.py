@@ -24,7 +24,7 @@ import orjson
 from yunshang.kernel.errors import DomainError
 from yunshang.kernel.sandbox import run_limited
 
-from .apk import ApkSigner, inspect_apk
+from .apk import SANDBOX_JVM_OPTIONS, ApkSigner, inspect_apk
 from .domain import ApkInfo
 from .errors import ApkBadSignature, ApkInvalid, ApkUnsigned, ApkVerifierUnavailable
 
@@ -35,7 +35,7 @@ _REFUSALS = ("ApkInvalid", "ApkUnsigned", "ApkBadSignature", "ApkVerifierUnavail
 class ApkSandbox:
     """Inspects APKs in limited child processes, a few at a time."""
 
-    def __init__(self, *, memory_limit_bytes: int = 2048 * 1024 * 1024,
+    def __init__(self, *, memory_limit_bytes: int = 1024 * 1024 * 1024,
                  timeout_s: float = 180.0, concurrency: int = 4) -> None:
         self.memory_limit_bytes = memory_limit_bytes
         self.timeout_s = timeout_s
@@ -98,7 +98,8 @@ def _main(argv: list[str]) -> int:
     path, command, signer_timeout = Path(argv[0]), argv[1], float(argv[2])
     try:
         info = inspect_apk(path, signer=ApkSigner(command, timeout_s=signer_timeout,
-                                                  concurrency=1))
+                                                  concurrency=1,
+                                                  jvm_options=SANDBOX_JVM_OPTIONS))
     except (ApkInvalid, ApkUnsigned, ApkBadSignature, ApkVerifierUnavailable) as exc:
         answer: dict[str, Any] = {"refusal": type(exc).__name__, "message": exc.message,
                                   "data": exc.data}

@@ -98,12 +98,12 @@ def test_a_manifest_zip_bomb_is_refused_without_growing_the_server(
                f" MiB (+{(sampler.peak - baseline) / 2**20:.0f} MiB); with children peak "
                f"{sampler.peak_with_children / 2**20:.0f} MiB")
     (tmp_path / "rss.txt").write_text(figures + "\n")  # the figures, for the record
+    assert sampler.peak - baseline < SERVER_GROWTH_BOUND, figures
     assert 400 <= answer.status_code < 500, (answer.status_code, answer.text, figures)
     problem = answer.json()
     assert problem["code"] == "apk_invalid", problem
     assert problem["field"] == "apk"
     assert problem.get("entry") == "AndroidManifest.xml", problem
-    assert sampler.peak - baseline < SERVER_GROWTH_BOUND, figures
     # the server is still there, and still answers
     assert server.running
     with httpx.Client(base_url=server.base_url, timeout=10.0) as client:

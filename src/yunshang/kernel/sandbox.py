@@ -31,6 +31,10 @@ _BOOTSTRAP = (
     "runpy.run_module(module, run_name='__main__', alter_sys=True)\n"
 )
 
+#: How running out of address space shows on stderr: Python, the dynamic loader, C++.
+_OUT_OF_MEMORY = (b"MemoryError", b"Cannot allocate memory", b"failed to map segment",
+                  b"std::bad_alloc")
+
 
 @dataclass(frozen=True, slots=True)
 class ChildOutcome:
@@ -45,9 +49,8 @@ class ChildOutcome:
     def out_of_memory(self) -> bool:
         """The child died of its memory limit (a MemoryError, or killed by the allocator)."""
         return not self.timed_out and self.returncode != 0 and (
-            b"MemoryError" in self.stderr or self.returncode in (-signal.SIGKILL,
-                                                                -signal.SIGSEGV,
-                                                                -signal.SIGABRT))
+            any(sign in self.stderr for sign in _OUT_OF_MEMORY)
+            or self.returncode in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT))
 
 
 def run_limited(module: str, args: list[str], *, memory_bytes: int,

@@ -49,6 +49,10 @@ logger.disable("androguard")
 SANDBOX_JVM_OPTIONS = ("Xmx512m", "XX:CompressedClassSpaceSize=64m",
                        "XX:ReservedCodeCacheSize=64m", "XX:+UseSerialGC")
 
+#: How a JVM short of memory (its heap, or the address-space limit) says so.
+_JVM_OUT_OF_MEMORY = ("OutOfMemoryError", "Could not reserve enough space",
+                      "insufficient memory for the Java Runtime")
+
 #: The first API level that checks each APK signature scheme.
 SCHEME_MIN_API = {"v2": 24, "v3": 28}
 
@@ -124,8 +128,11 @@ class ApkSigner:
                 raise ApkVerifierUnavailable(
                     f"the APK signature verifier did not finish within {self.timeout_s:g} s; "
                     "try again later") from None
-        return parse_report(proc.returncode, out.decode(errors="replace")
-                            + "\n" + err.decode(errors="replace"))
+        text = out.decode(errors="replace") + "\n" + err.decode(errors="replace")
+        if proc.returncode != 0 and any(sign in text for sign in _JVM_OUT_OF_MEMORY):
+            raise ApkInvalid("verifying the APK's signature needed more memory than the "
+                             "inspection may use; it was stopped", reason="memory_limit")
+        return parse_report(proc.returncode, text)
 
 
 def parse_report(returncode: int, text: str) -> Verification:

@@ -41,14 +41,6 @@ class Settings(BaseSettings):
     apk_inspect_timeout_s: float = Field(
         default=180.0, gt=0,
         description="An APK inspection still running after this is stopped and refused.")
-    ota_delta_memory_mb: int = Field(
-        default=4096, ge=256,
-        description="Address-space limit of the child process that computes an OS image's "
-                    "bsdiff delta; a delta that needs more is skipped (the image ships whole).")
-    ota_delta_timeout_s: float = Field(
-        default=600.0, gt=0,
-        description="A delta still being computed after this is abandoned (the image ships "
-                    "whole).")
     fast_paths: bool = Field(
         default=True,
         description="Serve well-formed requests of the hot routes (flash-sale orders, "

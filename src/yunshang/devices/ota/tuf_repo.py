@@ -73,7 +73,7 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from yunshang.files import atomic_write
+from yunshang.files import atomic_write, private_dir
 from yunshang.kernel.clock import Clock
 
 LIFETIMES: dict[str, timedelta] = {
@@ -290,7 +290,7 @@ class TufRepository:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         with self._lock:
-            self.home.mkdir(parents=True, exist_ok=True)
+            private_dir(self.home)
             with (self.home / ".lock").open("a+b") as handle:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                 try:
@@ -300,7 +300,7 @@ class TufRepository:
 
     def _keys(self, *, create: bool = False) -> dict[str, CryptoSigner]:
         if self._signers is None:
-            self.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(self.keys_dir)
             signers = {}
             for name in KEY_NAMES:
                 path = self.keys_dir / f"{name}.pem"
@@ -318,7 +318,7 @@ class TufRepository:
     def _bootstrap(self) -> None:
         signers = self._keys(create=True)
         now = self.clock.now()
-        self.metadata_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.metadata_dir)
         root = Root(expires=now + LIFETIMES[Root.type], consistent_snapshot=True)
         for role in (Root.type, Targets.type, Snapshot.type, Timestamp.type):
             root.add_key(signers[role].public_key, role)

@@ -205,3 +205,42 @@ def build_test_apks(tmp_path_factory: pytest.TempPathFactory) -> DerivedApks:
     apks = DerivedApks(key1=key1, key2=key2, **paths)
     _built[root] = apks
     return apks
+
+
+# ---------------------------------------------------------------- zip bombs
+
+
+def manifest_bomb(source: Path, target: Path, *, inflated: int = 300 * 1024 * 1024,
+                  declared: int = 2_000) -> Path:
+    """``source`` whose AndroidManifest.xml declares ``declared`` bytes but inflates to
+    ``inflated`` (zeros, deflated: about 0.1 % of that on disk).
+
+    The sizes in the local header and in the central directory are both patched, so a
+    reader that trusts either sees a small manifest; only inflating tells the truth.
+    """
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as out:
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            if info.filename != "AndroidManifest.xml":
+                out.writestr(entry, src.read(info))
+                continue
+            with out.open(entry, "w") as fh:
+                block = b"\0" * (1 << 20)
+                for _ in range(inflated // len(block)):
+                    fh.write(block)
+    data = bytearray(target.read_bytes())
+    with zipfile.ZipFile(target) as check:
+        header = check.getinfo("AndroidManifest.xml").header_offset
+    struct.pack_into("<I", data, header + 22, declared)  # local header: uncompressed size
+    central = data.find(b"PK\x01\x02")
+    while central >= 0:
+        name_len = struct.unpack_from("<H", data, central + 28)[0]
+        if data[central + 46:central + 46 + name_len] == b"AndroidManifest.xml":
+            struct.pack_into("<I", data, central + 24, declared)  # central directory
+            break
+        central = data.find(b"PK\x01\x02", central + 4)
+    else:
+        raise AssertionError("the manifest's central directory entry was not found")
+    target.write_bytes(bytes(data))
+    return target

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from yunshang.commerce import CommerceService, RedisEngine, ReservationEngine, build_engine
 from yunshang.devices import (
     DEV_ROOT_WARNING,
+    ApkSandbox,
     AppStoreService,
     OtaService,
     RegistryService,
@@ -61,8 +62,10 @@ class Platform:
         self.blobs = BlobStore(self.settings.var_dir / "blobs")
         self.registry = RegistryService(db=self.db, clock=self.clock, keys=self.keys)
         self.telemetry = TelemetryService(db=self.db, clock=self.clock, registry=self.registry)
-        self.appstore = AppStoreService(db=self.db, clock=self.clock, blobs=self.blobs,
-                                        registry=self.registry)
+        self.appstore = AppStoreService(
+            db=self.db, clock=self.clock, blobs=self.blobs, registry=self.registry,
+            sandbox=ApkSandbox(memory_limit_bytes=self.settings.apk_inspect_memory_mb << 20,
+                               timeout_s=self.settings.apk_inspect_timeout_s))
         self.tuf = TufRepository(self.settings.var_dir / "tuf", self.clock)
         self.ota = OtaService(db=self.db, clock=self.clock, blobs=self.blobs, repo=self.tuf,
                               delta_max_image_bytes=self.settings.ota_delta_max_image_bytes)

@@ -21,6 +21,7 @@ one that queries.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from typing import Any
 
 import duckdb
 
+from yunshang.files import private_dir
 from yunshang.kernel.errors import Unavailable
 
 from .rollups import ACTIVITY_EVENTS, DEVICE_DAYS_DDL, from_typed_tables, merge_statements
@@ -75,9 +77,13 @@ class Warehouse:
     def __init__(self, path: Path | str, *, memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
                  threads: int | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)  # DuckDB creates its file by the umask: keep others out
+        # No file, network or extension access from SQL: the warehouse reads only what
+        # ingestion hands it (registered Arrow tables); the lake is written by pyarrow.
         config: dict[str, str | bool | int | float | list[str]] = {
-            "preserve_insertion_order": False, "checkpoint_threshold": CHECKPOINT_THRESHOLD}
+            "preserve_insertion_order": False, "checkpoint_threshold": CHECKPOINT_THRESHOLD,
+            "enable_external_access": False, "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False}
         if memory_limit is not None:
             config["memory_limit"] = memory_limit
         if threads is not None:
@@ -92,6 +98,9 @@ class Warehouse:
                 f"the analytics warehouse {self.path} is open in another process (a running "
                 "`yunshang serve`?): ask that server (GET /v1/analytics/…) or stop it "
                 "first") from None
+        for own in (self.path, self.path.with_name(self.path.name + ".wal")):
+            if own.exists():
+                os.chmod(own, 0o600)
         self._lock = threading.RLock()
         with self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")

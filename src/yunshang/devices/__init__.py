@@ -10,7 +10,7 @@ to ``devices.*`` events (docs/events.md).
 
 from __future__ import annotations
 
-from .appstore import App, AppStoreService, AppVersion, Install
+from .appstore import ApkSandbox, App, AppStoreService, AppVersion, Install
 from .errors import DeviceCode
 from .ota import (
     DEV_ROOT_WARNING,
@@ -36,6 +36,7 @@ from .registry import (
 __all__ = [
     "DEV_ROOT_WARNING",
     "ActivationLocked",
+    "ApkSandbox",
     "App",
     "AppStoreService",
     "AppVersion",

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from yunshang.files import private_dir
+
 from .errors import InvalidInput
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -29,8 +31,7 @@ class BlobRef:
 
 class BlobStore:
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root)  # blobs are 0o600 (mkstemp), their folders 0o700
 
     def path(self, sha256: str) -> Path:
         if not _DIGEST.match(sha256):
@@ -68,7 +69,7 @@ class BlobStore:
             if final.exists():
                 os.unlink(tmp)
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(final.parent)
                 os.replace(tmp, final)
             return ref
         except BaseException:

@@ -20,6 +20,8 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from yunshang.files import private_dir, private_file
+
 from .events import DomainEvent
 from .outbox import write_events
 from .sql import BigSerial, insert_many, json_insert_sql, json_text, metadata
@@ -41,7 +43,10 @@ class Database:
                                   "json_serializer": json_text, "json_deserializer": orjson.loads}
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                # owner-only, whatever the umask; SQLite gives its -wal and -shm files
+                # the database file's mode
+                private_dir(Path(parsed.database).parent)
+                private_file(Path(parsed.database))
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size

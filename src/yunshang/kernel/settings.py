@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         default=128 * 1024 * 1024, ge=0,
         description="Largest OS image diffed against the model's previous release (bsdiff4 "
                     "needs about 16 bytes of memory per image byte); larger ones ship whole.")
+    apk_inspect_memory_mb: int = Field(
+        default=1024, ge=512,
+        description="Address-space limit (RLIMIT_AS) of the child process that inspects an "
+                    "uploaded APK, and of the apksigner JVM it starts (run with a 512 MiB heap).")
+    apk_inspect_timeout_s: float = Field(
+        default=180.0, gt=0,
+        description="An APK inspection still running after this is stopped and refused.")
     fast_paths: bool = Field(
         default=True,
         description="Serve well-formed requests of the hot routes (flash-sale orders, "

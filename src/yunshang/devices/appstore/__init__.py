@@ -18,12 +18,14 @@ from .errors import (
     PackageTaken,
     VersionNotNewer,
 )
+from .sandbox import ApkSandbox
 from .service import AppStoreService
 
 __all__ = [
     "ApkBadSignature",
     "ApkInfo",
     "ApkInvalid",
+    "ApkSandbox",
     "ApkSigner",
     "ApkUnsigned",
     "ApkVerifierUnavailable",

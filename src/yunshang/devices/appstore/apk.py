@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import threading
 import zipfile
@@ -41,12 +43,27 @@ from .errors import ApkBadSignature, ApkInvalid, ApkUnsigned, ApkVerifierUnavail
 # androguard logs every parsing step through loguru; its messages are not ours to print.
 logger.disable("androguard")
 
+#: A JVM that fits a memory-limited sandbox: a 512 MiB heap instead of apksigner's 1 GiB,
+#: and small reservations for class metadata and compiled code (each reserves 1 GiB or
+#: more of address space by default, which RLIMIT_AS counts).
+SANDBOX_JVM_OPTIONS = ("Xmx512m", "XX:CompressedClassSpaceSize=64m",
+                       "XX:ReservedCodeCacheSize=64m", "XX:+UseSerialGC")
+
+#: How a JVM short of memory (its heap, or the address-space limit) says so.
+_JVM_OUT_OF_MEMORY = ("OutOfMemoryError", "Could not reserve enough space",
+                      "insufficient memory for the Java Runtime")
+
 #: The first API level that checks each APK signature scheme.
 SCHEME_MIN_API = {"v2": 24, "v3": 28}
 
-#: Uncompressed size limits applied before anything parses an entry (zip bombs).
+#: Hard caps on what inspection inflates (zip bombs), counted on the bytes actually
+#: inflated, never on the sizes the ZIP declares. Only the manifest and the resource
+#: table reach the parser, in an archive rebuilt in memory from these capped reads.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_RESOURCES_BYTES = 64 * 1024 * 1024
+MAX_DEX_BYTES = 256 * 1024 * 1024
+#: Across every entry read while inspecting one APK (DEX files are streamed, not held).
+MAX_INFLATED_BYTES = 1024 * 1024 * 1024
 MAX_ENTRIES = 100_000
 #: The largest version code Android accepts (a signed 32-bit int).
 MAX_VERSION_CODE = 2**31 - 1
@@ -56,6 +73,10 @@ _PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
 _DEX = re.compile(r"^classes\d*\.dex$")
 _DEX_MAGIC = re.compile(rb"^dex\n0\d\d\x00$")
 _SCHEME_LINE = re.compile(r"^Verified using (v[0-9.]+) scheme \(.*\): (true|false)$")
+_V1_SIGNATURE = re.compile(r"^META-INF/[^/]+\.(RSA|DSA|EC)$", re.IGNORECASE)
+_SIG_BLOCK_MAGIC = b"APK Sig Block 42"
+_SIG_V2 = 0x7109871A
+_SIG_V3 = frozenset({0xF05368C0, 0x1B93AD61})  # v3 and v3.1
 _CERT_LINE = re.compile(r"^Signer #\d+ certificate SHA-256 digest: ([0-9a-f]{64})$")
 
 
@@ -73,9 +94,11 @@ class ApkSigner:
     """Runs ``apksigner verify --print-certs`` and parses its report."""
 
     def __init__(self, command: str = "apksigner", *, timeout_s: float = 60.0,
-                 concurrency: int = 4) -> None:
+                 concurrency: int = 4, jvm_options: tuple[str, ...] = ()) -> None:
         self.command = command
         self.timeout_s = timeout_s
+        # passed as ``-J<option>`` (AOSP's and Debian's apksigner launchers hand them to java)
+        self.jvm_options = jvm_options
         # each run is a JVM of a few hundred megabytes: bound how many run at once
         self._slots = threading.BoundedSemaphore(concurrency)
 
@@ -90,8 +113,8 @@ class ApkSigner:
 
     def verify(self, path: Path, min_api: int) -> Verification:
         """Verifies the APK's signatures for every API level from ``min_api`` up."""
-        argv = [self.executable(), "verify", "--verbose", "--print-certs",
-                "--min-sdk-version", str(min_api), str(path)]
+        argv = [self.executable(), *(f"-J{o}" for o in self.jvm_options), "verify",
+                "--verbose", "--print-certs", "--min-sdk-version", str(min_api), str(path)]
         with self._slots:
             # A session of its own, so that a timeout kills the JVM with its launcher.
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -105,8 +128,11 @@ class ApkSigner:
                 raise ApkVerifierUnavailable(
                     f"the APK signature verifier did not finish within {self.timeout_s:g} s; "
                     "try again later") from None
-        return parse_report(proc.returncode, out.decode(errors="replace")
-                            + "\n" + err.decode(errors="replace"))
+        text = out.decode(errors="replace") + "\n" + err.decode(errors="replace")
+        if proc.returncode != 0 and any(sign in text for sign in _JVM_OUT_OF_MEMORY):
+            raise ApkInvalid("verifying the APK's signature needed more memory than the "
+                             "inspection may use; it was stopped", reason="memory_limit")
+        return parse_report(proc.returncode, text)
 
 
 def parse_report(returncode: int, text: str) -> Verification:
@@ -134,8 +160,9 @@ def inspect_apk(path: Path, *, signer: ApkSigner | None = None) -> ApkInfo:
     signer = signer or ApkSigner()
     signer.executable()  # no verifier, no inspection: fail before any work
     size, digest = _size_and_sha256(path)
-    _check_archive(path)
-    parsed = _parse(path)
+    bounded = _check_archive(path)
+    parsed = _parse(bounded)
+    parsed.update(_signature_kinds(path, bounded.v1_signed))
     verification, effective_min_api = _verify(signer, path, parsed)
     return ApkInfo(
         package=parsed["package"], version_code=parsed["version_code"],
@@ -157,8 +184,61 @@ def _size_and_sha256(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _check_archive(path: Path) -> None:
-    """The ZIP structure, entry sizes and DEX headers, before a parser sees them."""
+@dataclass(frozen=True, slots=True)
+class BoundedArchive:
+    """What the parser may see: the entries it needs, inflated under their caps."""
+
+    apk: bytes  # a ZIP rebuilt in memory: the manifest, and the resources when small enough
+    has_resources: bool
+    v1_signed: bool
+
+
+class _Budget:
+    """Counts inflated bytes across entries; refuses past :data:`MAX_INFLATED_BYTES`."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+    def take(self, name: str, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise ApkInvalid(f"inflating the archive's entries exceeds {MAX_INFLATED_BYTES} bytes "
+                             f"in all (at {name})", entry=name)
+
+
+def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, budget: _Budget,
+             sink: Any = None) -> bytes:
+    """The entry's bytes, refused as soon as more than ``cap`` come out (whatever it declares).
+
+    With a ``sink`` (a callable taking each block) the bytes are streamed to it, not kept.
+    """
+    if info.file_size > cap:
+        raise ApkInvalid(f"{info.filename} is {info.file_size} bytes; at most {cap}",
+                         entry=info.filename)
+    kept: list[bytes] = []
+    seen = 0
+    try:
+        with archive.open(info) as fh:
+            while block := fh.read(1 << 16):
+                seen += len(block)
+                if seen > cap:
+                    raise ApkInvalid(f"{info.filename} inflates past {cap} bytes",
+                                     entry=info.filename)
+                budget.take(info.filename, len(block))
+                if sink is None:
+                    kept.append(block)
+                else:
+                    sink(block)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        # e.g. more data than the entry declares: zipfile stops at the declared size
+        # and the CRC no longer matches
+        raise ApkInvalid(f"{info.filename} is corrupt ({exc})", entry=info.filename) from None
+    return b"".join(kept)
+
+
+def _check_archive(path: Path) -> BoundedArchive:
+    """The ZIP structure, entry sizes and DEX headers; what the parser will be shown."""
+    budget = _Budget(MAX_INFLATED_BYTES)
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
@@ -168,40 +248,114 @@ def _check_archive(path: Path) -> None:
             manifest = entries.get("AndroidManifest.xml")
             if manifest is None:
                 raise ApkInvalid("the archive has no AndroidManifest.xml: it is not an APK")
-            if manifest.file_size > MAX_MANIFEST_BYTES:
-                raise ApkInvalid(f"AndroidManifest.xml is {manifest.file_size} bytes; "
-                                 f"at most {MAX_MANIFEST_BYTES}")
+            rebuilt = io.BytesIO()
+            with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_STORED) as out:
+                out.writestr("AndroidManifest.xml",
+                             _inflate(archive, manifest, MAX_MANIFEST_BYTES, budget))
+                resources = entries.get("resources.arsc")
+                # the label is optional: a resource table over its cap just leaves it out
+                has_resources = resources is not None and resources.file_size <= MAX_RESOURCES_BYTES
+                if resources is not None and has_resources:
+                    out.writestr("resources.arsc",
+                                 _inflate(archive, resources, MAX_RESOURCES_BYTES, budget))
             for info in infos:
                 if _DEX.match(info.filename):
-                    _check_dex(archive, info)
+                    _check_dex(archive, info, budget)
+            v1_signed = any(_V1_SIGNATURE.match(name) for name in entries)
     except zipfile.BadZipFile as exc:
         raise ApkInvalid(f"not a ZIP archive, so not an APK ({exc})") from None
-    except (zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError) as exc:
+    except (zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError,
+            zlib.error) as exc:
         raise ApkInvalid(f"the archive cannot be read: {exc}") from None
+    return BoundedArchive(apk=rebuilt.getvalue(), has_resources=has_resources,
+                          v1_signed=v1_signed)
 
 
-def _check_dex(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+def _check_dex(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget) -> None:
     """A DEX whose header lies about its size or checksum is refused by ART at install."""
-    with archive.open(info) as fh:
-        header = fh.read(36)
-        if len(header) < 36 or not _DEX_MAGIC.match(header[:8]):
-            raise ApkInvalid(f"{info.filename} is not a DEX file (bad magic)")
-        checksum = int.from_bytes(header[8:12], "little")
-        declared = int.from_bytes(header[32:36], "little")
-        running = zlib.adler32(header[12:])
-        while block := fh.read(1 << 20):
+    header = bytearray()
+    running = 1  # Adler-32 of nothing
+
+    def feed(block: bytes) -> None:
+        nonlocal running
+        missing = 36 - len(header)
+        if missing > 0:
+            header.extend(block[:missing])
+            block = block[missing:]
+            if len(header) == 36:
+                running = zlib.adler32(bytes(header[12:]))
+        if len(header) == 36 and block:
             running = zlib.adler32(block, running)
+
+    _inflate(archive, info, MAX_DEX_BYTES, budget, sink=feed)
+    if len(header) < 36 or not _DEX_MAGIC.match(bytes(header[:8])):
+        raise ApkInvalid(f"{info.filename} is not a DEX file (bad magic)", entry=info.filename)
+    checksum = int.from_bytes(header[8:12], "little")
+    declared = int.from_bytes(header[32:36], "little")
     if declared != info.file_size:
-        raise ApkInvalid(f"{info.filename} declares {declared} bytes but holds {info.file_size}")
+        raise ApkInvalid(f"{info.filename} declares {declared} bytes but holds {info.file_size}",
+                         entry=info.filename)
     if running != checksum:
-        raise ApkInvalid(f"{info.filename} is corrupt: its Adler-32 checksum does not match")
+        raise ApkInvalid(f"{info.filename} is corrupt: its Adler-32 checksum does not match",
+                         entry=info.filename)
 
 
-def _parse(path: Path) -> dict[str, Any]:
+def _signature_kinds(path: Path, v1_signed: bool) -> dict[str, bool]:
+    """Which signature schemes the APK carries (apksigner decides whether they verify).
+
+    v2 and v3 live in the APK Signing Block, just before the central directory;
+    only the block's pair headers are read, never a value.
+    """
+    ids: set[int] = set()
+    readable = True
+    try:
+        ids = _signing_block_ids(path)
+    except (OSError, ValueError, struct.error):
+        readable = False  # a malformed signing block: apksigner says why
+    has_v2, has_v3 = _SIG_V2 in ids, bool(ids & _SIG_V3)
+    return {"signed": v1_signed or has_v2 or has_v3 or not readable,
+            "has_v2": has_v2, "has_v3": has_v3}
+
+
+def _signing_block_ids(path: Path) -> set[int]:
+    with path.open("rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        tail_len = min(size, 65_535 + 22)
+        fh.seek(size - tail_len)
+        tail = fh.read(tail_len)
+        eocd = tail.rfind(b"PK\x05\x06")
+        if eocd < 0 or eocd + 22 > len(tail):
+            return set()
+        cd_offset = struct.unpack_from("<I", tail, eocd + 16)[0]
+        if cd_offset < 32 or cd_offset > size:
+            return set()
+        fh.seek(cd_offset - 24)
+        footer = fh.read(24)
+        if footer[8:] != _SIG_BLOCK_MAGIC:
+            return set()
+        block_size = struct.unpack_from("<Q", footer)[0]
+        start = cd_offset - block_size - 8
+        if block_size < 24 or start < 0:
+            raise ValueError("the APK Signing Block's size is inconsistent")
+        ids: set[int] = set()
+        pos, end = start + 8, cd_offset - 24
+        while pos + 12 <= end:
+            fh.seek(pos)
+            length, pair_id = struct.unpack("<QI", fh.read(12))
+            if length < 4 or pos + 8 + length > end:
+                raise ValueError("an APK Signing Block pair overruns the block")
+            ids.add(pair_id)
+            pos += 8 + length
+        return ids
+
+
+def _parse(bounded: BoundedArchive) -> dict[str, Any]:
     from androguard.core.apk import APK  # heavy import, only where APKs are handled
 
     try:
-        apk = APK(str(path))
+        # androguard (and the apkInspector it reads ZIPs with) inflates without a bound:
+        # it only ever sees the archive rebuilt from capped reads
+        apk = APK(bounded.apk, raw=True)
         valid = apk.is_valid_APK()
     except Exception as exc:  # androguard raises anything on hostile input
         raise ApkInvalid(f"the APK cannot be parsed: {type(exc).__name__}: {exc}") from None
@@ -225,15 +379,10 @@ def _parse(path: Path) -> dict[str, Any]:
     if not 1 <= min_sdk <= 1000 or not 1 <= target_sdk <= 1000:
         raise ApkInvalid(f"SDK levels out of range (minSdkVersion {min_sdk}, "
                          f"targetSdkVersion {target_sdk})", attribute="minSdkVersion")
-    try:
-        signed = apk.is_signed()
-    except Exception:  # a malformed signing block: apksigner says why
-        signed = True
     return {
         "package": package, "version_code": version_code, "version_name": version_name or None,
-        "label": _label(apk, path), "min_sdk": min_sdk, "target_sdk": target_sdk,
-        "permissions": tuple(sorted(set(apk.get_permissions()))), "signed": signed,
-        "has_v2": _safe(apk.is_signed_v2), "has_v3": _safe(apk.is_signed_v3),
+        "label": _label(apk) if bounded.has_resources else None, "min_sdk": min_sdk,
+        "target_sdk": target_sdk, "permissions": tuple(sorted(set(apk.get_permissions()))),
     }
 
 
@@ -249,24 +398,13 @@ def _manifest_int(raw: str | None, attribute: str, *, default: int | None) -> in
                          "builds cannot be published)", attribute=attribute) from None
 
 
-def _label(apk: Any, path: Path) -> str | None:
+def _label(apk: Any) -> str | None:
     """The app's name from its resources; optional, so any failure just leaves it out."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            info = archive.getinfo("resources.arsc")
-        if info.file_size > MAX_RESOURCES_BYTES:
-            return None
         label = apk.get_app_name()
     except Exception:
         return None
     return str(label)[:200] if label else None
-
-
-def _safe(check: Any) -> bool:
-    try:
-        return bool(check())
-    except Exception:
-        return False
 
 
 def _verify(signer: ApkSigner, path: Path, parsed: dict[str, Any]) -> tuple[Verification, int]:

@@ -8,12 +8,19 @@ from ..errors import DeviceCode
 
 
 class ApkInvalid(InvalidInput):
-    """Not an APK, or a manifest Android would refuse (``attribute`` names the culprit)."""
+    """Not an APK, or a manifest Android would refuse.
 
-    def __init__(self, message: str, *, attribute: str | None = None) -> None:
+    ``attribute`` names the manifest attribute at fault, ``entry`` the archive entry
+    (e.g. one that inflates past its cap), ``reason`` why the inspection itself was
+    stopped (``memory_limit``, ``timeout``, ``crashed``).
+    """
+
+    def __init__(self, message: str, *, attribute: str | None = None, entry: str | None = None,
+                 reason: str | None = None) -> None:
         super().__init__("apk", message, code=DeviceCode.APK_INVALID)
-        if attribute:
-            self.data["attribute"] = attribute
+        for key, value in (("attribute", attribute), ("entry", entry), ("reason", reason)):
+            if value:
+                self.data[key] = value
 
 
 class ApkUnsigned(InvalidInput):

@@ -42,9 +42,10 @@ from yunshang.kernel.pagination import Page, PageRequest, make_page
 from yunshang.kernel.tenancy import owned_page, owned_row, tenant_scope
 
 from ..registry import Device, RegistryService
-from .apk import ApkSigner, inspect_apk
+from .apk import ApkSigner
 from .domain import ApkInfo, App, AppVersion, Install, check_update
 from .errors import Incompatible
+from .sandbox import ApkSandbox
 from .store import (
     app_from_row,
     app_installs,
@@ -61,12 +62,14 @@ class AppStoreService:
     """The Android app store of the device cloud."""
 
     def __init__(self, *, db: Database, clock: Clock, blobs: BlobStore,
-                 registry: RegistryService, signer: ApkSigner | None = None) -> None:
+                 registry: RegistryService, signer: ApkSigner | None = None,
+                 sandbox: ApkSandbox | None = None) -> None:
         self.db = db
         self.clock = clock
         self.blobs = blobs
         self.registry = registry
         self.signer = signer or ApkSigner()
+        self.sandbox = sandbox or ApkSandbox()
 
     # ------------------------------------------------------------------ developers
 
@@ -95,7 +98,7 @@ class AppStoreService:
     def _publish(self, principal: Principal, path: Path) -> tuple[App, AppVersion]:
         if path.stat().st_size == 0:
             raise InvalidInput("apk", "the APK is empty: send the file as the request body")
-        info = inspect_apk(path, signer=self.signer)
+        info = self.sandbox.inspect(path, self.signer)  # a child process, memory-limited
         # Refuse by the rules before copying the APK, and copy it before the write
         # transaction, which must not hold its lock for a large file's copy; the
         # transaction checks again (a racing upload leaves at most an unused blob).

@@ -72,7 +72,7 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from yunshang.files import atomic_write
+from yunshang.files import atomic_write, private_dir
 from yunshang.kernel.clock import Clock
 
 from .tuf_import import TufImportError, check_next_root, names_next_key
@@ -392,7 +392,7 @@ class TufRepository:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         with self._lock:
-            self.home.mkdir(parents=True, exist_ok=True)
+            private_dir(self.home)
             with (self.home / ".lock").open("a+b") as handle:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                 try:
@@ -434,7 +434,7 @@ class TufRepository:
             if not path.exists():
                 write_private(path, generate()[0], None)
             dev[role] = load_signer(path)
-        self.metadata_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.metadata_dir)
         root = Metadata(build_root(version=1, expires=now + LIFETIMES[Root.type],
                                    root_key=dev[Root.type].public_key,
                                    targets_key=dev[Targets.type].public_key, online=online))
@@ -498,7 +498,7 @@ class TufRepository:
         # Everything checked: from here on, write.
         for role in sorted(promote):
             os.replace(self._next_path(role), self.keys_dir / f"{role}.pem")
-        self.metadata_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.metadata_dir)
         for new in roots:
             self._write_root(new)
         changed: dict[str, int] = {}

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from yunshang.kernel.errors import InvalidInput
+from yunshang.kernel.errors import InvalidInput, TooLarge
 from yunshang.kernel.events import DomainEvent, RecordsEvents
 from yunshang.kernel.imei import is_valid_imei
 
@@ -105,12 +106,31 @@ class Device(RecordsEvents):
 
 CSV_COLUMNS = ("imei", "model", "serial", "os_version", "api_level")
 MAX_IMPORT_ROWS = 1_000_000
+#: The whole batch (the HTTP route's body limit is lower; this bounds the CLI).
+MAX_IMPORT_CHARS = 64 * 1024 * 1024
+#: Any one field: far above every column's own limit, far below the csv module's
+#: 128 KiB (past which it raises instead of answering).
+MAX_CSV_FIELD = 4096
+_UNQUOTED_OVERLONG = re.compile(rf"[^,\r\n]{{{MAX_CSV_FIELD + 1}}}")
+#: The errors listed in one refusal (the count says how many there were).
+MAX_IMPORT_ERRORS = 1000
 
 
 def parse_batch(text: str) -> list[dict[str, object]]:
     """Parses a manufacturing batch CSV; raises ImportRejected listing every bad row."""
+    if len(text) > MAX_IMPORT_CHARS:
+        raise TooLarge("body", f"a batch is at most {MAX_IMPORT_CHARS} characters; split it",
+                       limit=MAX_IMPORT_CHARS, code=DeviceCode.IMPORT_REJECTED)
+    overlong = _overlong_field(text)
+    if overlong is not None:
+        line, column = overlong
+        raise ImportRejected([{"line": line, "field": column,
+                               "message": f"a field is longer than {MAX_CSV_FIELD} characters"}])
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
+    if any("\x00" in h for h in header):
+        raise InvalidInput("header", "the CSV header contains a NUL character",
+                           code=DeviceCode.IMPORT_REJECTED)
     missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
         raise InvalidInput("header", f"CSV header lacks {', '.join(missing)}; expected "
@@ -120,15 +140,21 @@ def parse_batch(text: str) -> list[dict[str, object]]:
     seen: dict[str, int] = {}
     for line, raw in enumerate(reader, start=2):
         if len(rows) + len(errors) >= MAX_IMPORT_ROWS:
-            raise InvalidInput("rows", f"at most {MAX_IMPORT_ROWS} rows per batch")
+            raise InvalidInput("rows", f"at most {MAX_IMPORT_ROWS} rows per batch",
+                               code=DeviceCode.IMPORT_REJECTED)
         rec = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
 
         def bad(field: str, message: str, line: int = line) -> None:
             errors.append({"line": line, "field": field, "message": message})
 
+        nul = [col for col, value in rec.items() if "\x00" in value]
+        for col in nul:
+            bad(col, f"{col} contains a NUL character")
+        if nul:
+            continue
         imei = rec.get("imei", "")
         if not is_valid_imei(imei):
-            bad("imei", f"{imei!r} is not a valid IMEI (15 digits, Luhn check digit)")
+            bad("imei", f"{imei[:20]!r} is not a valid IMEI (15 digits, Luhn check digit)")
         elif imei in seen:
             bad("imei", f"{imei} also appears on line {seen[imei]}")
         else:
@@ -140,13 +166,73 @@ def parse_batch(text: str) -> list[dict[str, object]]:
                 bad(col, f"{col} is longer than {limit} characters")
         api = rec.get("api_level", "")
         if not api.isdigit() or not 1 <= int(api) <= 100:
-            bad("api_level", f"api_level must be an integer from 1 to 100, got {api!r}")
+            bad("api_level", f"api_level must be an integer from 1 to 100, got {api[:20]!r}")
         rows.append({"line": line, **rec})
     if not rows and not errors:
         raise InvalidInput("rows", "the batch has no rows")
     if errors:
-        raise ImportRejected(errors)
+        raise ImportRejected(errors[:MAX_IMPORT_ERRORS], total=len(errors))
     return rows
+
+
+def _overlong_field(text: str) -> tuple[int, str] | None:
+    """The record and column of the first field over :data:`MAX_CSV_FIELD`, if any.
+
+    Checked before the csv module sees the text: past its own (process-wide) limit it
+    raises mid-file without saying which field. Quoted fields may hold commas and line
+    breaks, so the scan follows CSV quoting; records are numbered as the import's
+    errors are (the header is line 1).
+    """
+    if len(text) <= MAX_CSV_FIELD:
+        return None
+    header = next(csv.reader(io.StringIO(text[:MAX_CSV_FIELD + 2])), [])
+
+    def named(record: int, column: int) -> tuple[int, str]:
+        name = header[column].strip() if column < len(header) else f"column {column + 1}"
+        return record, name if record > 1 else "header"
+
+    if '"' not in text:  # no quoting, the usual batch: a regular expression finds it fast
+        found = _UNQUOTED_OVERLONG.search(text)
+        if found is None:
+            return None
+        start = max(text.rfind("\n", 0, found.start()), text.rfind("\r", 0, found.start())) + 1
+        return named(text.count("\n", 0, start) + 1, text.count(",", start, found.start()))
+    record, column, length, quoted, i = 1, 0, 0, False, 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if quoted:
+            if ch == '"':
+                if i + 1 < n and text[i + 1] == '"':
+                    i += 1
+                else:
+                    quoted = False
+                    i += 1
+                    continue
+        elif ch == '"':
+            quoted = True
+            i += 1
+            continue
+        elif ch == ",":
+            column, length = column + 1, 0
+            i += 1
+            continue
+        elif ch in "\r\n":
+            if ch == "\r" and i + 1 < n and text[i + 1] == "\n":
+                i += 1
+            record, column, length = record + 1, 0, 0
+            i += 1
+            continue
+        length += 1
+        if length > MAX_CSV_FIELD:
+            return named(record, column)
+        i += 1
+    return None
+
+
+def not_importable(imei: str) -> str:
+    """The one answer for an IMEI this tenant cannot import, whoever holds it."""
+    return f"{imei} is not importable"
 
 
 def count_models(rows: list[dict[str, object]]) -> dict[str, int]:

@@ -25,12 +25,15 @@ class NotOwner(Forbidden):
 class ImportRejected(InvalidInput):
     """A manufacturing batch with bad rows; nothing was imported."""
 
-    def __init__(self, errors: list[dict[str, object]]) -> None:
+    def __init__(self, errors: list[dict[str, object]], *, total: int | None = None) -> None:
         first = errors[0]
+        total = len(errors) if total is None else total
         super().__init__(
             str(first.get("field", "rows")),
-            f"{len(errors)} row(s) refused; nothing imported (first: line {first['line']}: "
+            f"{total} problem(s) found; nothing imported (first: line {first['line']}: "
             f"{first['message']})",
             code=DeviceCode.IMPORT_REJECTED,
         )
+        self.data["line"] = first["line"]
         self.data["errors"] = errors
+        self.data["error_count"] = total

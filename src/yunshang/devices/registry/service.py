@@ -19,7 +19,14 @@ from yunshang.kernel.outbox import write_events
 from yunshang.kernel.pagination import Page, PageRequest
 from yunshang.kernel.tenancy import owned_page, tenant_scope
 
-from .domain import Device, DeviceState, count_models, parse_batch, validate_batch
+from .domain import (
+    Device,
+    DeviceState,
+    count_models,
+    not_importable,
+    parse_batch,
+    validate_batch,
+)
 from .errors import ImportRejected
 from .store import device_from_row, device_values, devices, known_imeis, load_device, save_device
 
@@ -48,9 +55,13 @@ class RegistryService:
         with self.db.unit_of_work() as uow:
             known = known_imeis(uow.conn, [str(r["imei"]) for r in rows])
             if known:
+                # Another tenant's IMEI is "not importable", as any other refused IMEI
+                # would be: the answer must not tell who has registered which phone.
                 raise ImportRejected([
                     {"line": r["line"], "field": "imei",
-                     "message": f"{r['imei']} is already registered"}
+                     "message": (f"{r['imei']} is already registered"
+                                 if known[str(r["imei"])] == principal.tenant
+                                 else not_importable(str(r["imei"])))}
                     for r in rows if r["imei"] in known])
             values = [{
                 "id": new_id("dev"), "tenant": principal.tenant, "imei": r["imei"],

@@ -95,13 +95,14 @@ def load_device(conn: Connection, imei: str, tenant: str | None, *,
                                      lock=lock, key=devices.c.imei))
 
 
-def known_imeis(conn: Connection, imeis: Iterable[str]) -> set[str]:
-    """Which of ``imeis`` the registry holds already (any tenant: IMEIs are global)."""
-    found: set[str] = set()
+def known_imeis(conn: Connection, imeis: Iterable[str]) -> dict[str, str]:
+    """Which of ``imeis`` the registry holds already, with their tenant (IMEIs are global)."""
+    found: dict[str, str] = {}
     batch = list(imeis)
     for start in range(0, len(batch), 900):
-        found.update(conn.execute(select(devices.c.imei).where(
-            devices.c.imei.in_(batch[start:start + 900]))).scalars())
+        found.update((row.imei, row.tenant) for row in conn.execute(
+            select(devices.c.imei, devices.c.tenant).where(
+                devices.c.imei.in_(batch[start:start + 900]))))
     return found
 
 

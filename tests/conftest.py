@@ -131,7 +131,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _whole_suite(session: pytest.Session) -> bool:
     """Whether this run is the whole suite (``make test``), not a selection."""
     opt = session.config.option
-    return (not opt.keyword and not opt.markexpr and not opt.lf and not opt.deselect
+    # ``lf`` is the cache provider's option: absent under ``-p no:cacheprovider``.
+    return (not opt.keyword and not opt.markexpr and not getattr(opt, "lf", False)
+            and not opt.deselect
             and [Path(a).resolve() for a in session.config.args] in (
                 [], [Path(session.config.rootpath, "tests").resolve()]))
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from yunshang.kernel.auth import Role
+from yunshang.kernel.auth import BOUND_ROLES, Principal, Role
 from yunshang.kernel.errors import DomainError
 from yunshang.kernel.settings import Settings
 
@@ -111,21 +111,54 @@ def keys_create(
     role: Annotated[Role, typer.Option(help="admin, merchant, channel, developer, advertiser, "
                                             "device or buyer")],
     tenant: Annotated[str, typer.Option(help="The tenant the key belongs to.")],
-    subject: Annotated[str | None, typer.Option(help="Narrow the key to one channel, buyer or "
-                                                     "device id.")] = None,
+    subject: Annotated[str | None, typer.Option(help="The one channel (chn_…), buyer or device "
+                                                     "(IMEI) the key acts for; required for "
+                                                     "buyer and channel keys.")] = None,
     label: Annotated[str, typer.Option(help="A note for humans.")] = "",
+    all_channels: Annotated[bool, typer.Option(
+        "--all-channels", help="A channel key for every channel of the tenant (a marketplace "
+                               "back office) instead of one --subject.")] = False,
 ) -> None:
     """Create an API key; the token is printed once and never stored."""
     plat = _platform()
     plat.migrate()
     try:
-        issued = plat.keys.create(role=role, tenant=tenant, subject=subject, label=label)
+        issued = plat.keys.create(role=role, tenant=tenant, subject=subject, label=label,
+                                  all_channels=all_channels)
     except DomainError as exc:
         console.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(2) from None
     console.print(f"key id   {issued.principal.key_id}\nrole     {role.value}\ntenant   {tenant}")
+    console.print(f"acts for {_acts_for(issued.principal)}")
     console.print("[bold yellow]token (shown once):[/]")
     typer.echo(issued.token)
+
+
+def _acts_for(principal: Principal) -> str:
+    if principal.all_channels:
+        return "all channels"
+    if principal.subject:
+        return principal.subject
+    if principal.role in BOUND_ROLES:
+        return "nothing (unbound: refused, issue a new key)"
+    return "the whole tenant"
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    revoked: Annotated[bool, typer.Option("--revoked", help="Include revoked keys.")] = False,
+) -> None:
+    """List API keys: role, tenant and what each acts for (never a secret)."""
+    plat = _platform()
+    plat.migrate()
+    table = Table("key id", "role", "tenant", "acts for", "label", "created", "revoked")
+    for rec in plat.keys.list_keys(tenant=tenant, include_revoked=revoked):
+        p = rec.principal
+        table.add_row(p.key_id, p.role.value, p.tenant, _acts_for(p), rec.label,
+                      rec.created_at.isoformat(timespec="seconds"),
+                      rec.revoked_at.isoformat(timespec="seconds") if rec.revoked_at else "")
+    console.print(table)
 
 
 @keys_app.command("revoke")

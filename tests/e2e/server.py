@@ -94,7 +94,7 @@ class Stack:
 @dataclass(frozen=True)
 class Keys:
     merchant: str
-    buyer: str  # a channel key of the merchant's tenant, for no channel in particular
+    buyer: str  # a channel key of the merchant's tenant for all its channels
     admin: str  # the platform operator's admin key
     tenant: str
 
@@ -106,7 +106,8 @@ def create_keys(stack: Stack, tenant: str) -> Keys:
     try:
         platform.migrate()
         merchant = platform.keys.create(role=Role.MERCHANT, tenant=tenant, label="e2e merchant")
-        buyer = platform.keys.create(role=Role.CHANNEL, tenant=tenant, label="e2e buyers")
+        buyer = platform.keys.create(role=Role.CHANNEL, tenant=tenant, all_channels=True,
+                                     label="e2e buyers")
         admin = platform.keys.create(role=Role.ADMIN, tenant=PLATFORM_TENANT, label="e2e admin")
     finally:
         platform.db.dispose()

@@ -1,6 +1,11 @@
 """API keys: ``Authorization: Bearer ys_<key id>_<secret>``, stored hashed, shown once.
 
-A key belongs to one tenant and has one role. Secrets are 256 random bits, so
+A key belongs to one tenant and has one role. A buyer key is bound to one
+buyer and a channel key to one channel (its ``subject``), unless the channel
+key was made a marketplace back-office key for every channel
+(``all_channels``): keys are never tenant-wide by accident. Keys made before
+that rule without a subject are refused at authentication (``key_unbound``).
+Secrets are 256 random bits, so
 a plain SHA-256 is a sound storage hash (no password stretching needed, as
 with GitHub and Stripe tokens) and keeps authentication cheap on hot paths.
 """
@@ -16,12 +21,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Column, String, Table, select
+from sqlalchemy import Boolean, Column, Row, String, Table, false, select
 
 from .clock import Clock, SystemClock
 from .db import Database
-from .errors import Forbidden, InvalidInput, Unauthenticated
+from .errors import Forbidden, InvalidInput, KernelCode, Unauthenticated
 from .ids import new_id
 from .sql import id_column, metadata, tenant_column, time_column
 
@@ -40,6 +46,10 @@ class Role(StrEnum):
 PLATFORM_TENANT = "platform"
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_SUBJECT = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+
+#: Roles whose keys must name the one object they act for.
+BOUND_ROLES = frozenset({Role.BUYER, Role.CHANNEL})
 
 api_keys = Table(
     "api_keys",
@@ -50,6 +60,8 @@ api_keys = Table(
     tenant_column(index=True),
     Column("subject", String(64), nullable=True),
     Column("label", String(200), nullable=False, server_default=""),
+    #: A channel key for every channel of its tenant (a marketplace back office).
+    Column("all_channels", Boolean, nullable=False, server_default=false()),
     time_column("created_at"),
     time_column("revoked_at", nullable=True),
 )
@@ -61,13 +73,15 @@ class Principal:
 
     ``subject`` narrows a key to one object of its tenant: the channel a
     channel key speaks for, the buyer a buyer key acts as, the device of a
-    device key.
+    device key. ``all_channels`` marks a channel key that speaks for every
+    channel of its tenant (it has no subject).
     """
 
     key_id: str
     role: Role
     tenant: str
     subject: str | None = None
+    all_channels: bool = False
 
     @property
     def is_platform_admin(self) -> bool:
@@ -86,11 +100,49 @@ class Principal:
     def can_see(self, tenant: str) -> bool:
         return self.is_platform_admin or tenant == self.tenant
 
+    @property
+    def bound_to(self) -> str:
+        """The one object a subject-bound key acts for; "" (no id) for a key without one,
+        so that a missing subject narrows to nothing instead of to everything."""
+        return self.subject or ""
+
 
 @dataclass(frozen=True, slots=True)
 class IssuedKey:
     principal: Principal
     token: str  # shown once, never stored
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A stored key as ``yunshang keys list`` shows it (never its secret)."""
+
+    principal: Principal
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _check_binding(role: Role, subject: str | None, all_channels: bool) -> None:
+    """Buyer and channel keys act for one buyer or channel, never tenant-wide by accident."""
+    if subject is not None and not _SUBJECT.match(subject):
+        raise InvalidInput("subject", "subject must be 1-64 of A-Z, a-z, 0-9 and _.:@-")
+    if all_channels and role is not Role.CHANNEL:
+        raise InvalidInput("all_channels", "only a channel key can be for all channels")
+    if all_channels and subject is not None:
+        raise InvalidInput("all_channels",
+                           "a key for all channels names no channel: drop the subject")
+    if role is Role.BUYER and subject is None:
+        raise InvalidInput("subject", "a buyer key must be bound to its buyer: give the "
+                                      "buyer id as its subject")
+    if role is Role.CHANNEL and subject is None and not all_channels:
+        raise InvalidInput("subject", "a channel key must be bound to its channel (subject "
+                                      "chn_…), or be made for all channels (all_channels)")
+
+
+def _principal_of(row: Row[Any]) -> Principal:
+    return Principal(key_id=row.id, role=Role(row.role), tenant=row.tenant,
+                     subject=row.subject, all_channels=bool(row.all_channels))
 
 
 def _hash(secret: str) -> str:
@@ -108,15 +160,21 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def create(
-        self, *, role: Role | str, tenant: str, subject: str | None = None, label: str = ""
+        self, *, role: Role | str, tenant: str, subject: str | None = None, label: str = "",
+        all_channels: bool = False,
     ) -> IssuedKey:
-        """Issues a key; the returned token is the only copy of the secret."""
+        """Issues a key; the returned token is the only copy of the secret.
+
+        A buyer key needs the buyer it acts as (``subject``); a channel key needs
+        its channel, or ``all_channels`` for a marketplace back office.
+        """
         try:
             role = Role(role)
         except ValueError:
             raise InvalidInput("role", f"unknown role {role!r}") from None
         if not _TENANT.match(tenant):
             raise InvalidInput("tenant", "tenant must be 1-64 of a-z, 0-9, '-' and '_'")
+        _check_binding(role, subject, all_channels)
         key_id = new_id("key")
         secret = secrets.token_urlsafe(32)
         with self.db.unit_of_work() as uow:
@@ -128,12 +186,27 @@ class KeyStore:
                     tenant=tenant,
                     subject=subject,
                     label=label,
+                    all_channels=all_channels,
                     created_at=self.clock.now(),
                 )
             )
             uow.commit()
-        principal = Principal(key_id=key_id, role=role, tenant=tenant, subject=subject)
+        principal = Principal(key_id=key_id, role=role, tenant=tenant, subject=subject,
+                              all_channels=all_channels)
         return IssuedKey(principal=principal, token=f"ys_{key_id}_{secret}")
+
+    def list_keys(self, *, tenant: str | None = None,
+                  include_revoked: bool = False) -> list[KeyRecord]:
+        """Every key (of ``tenant`` when given), oldest first; secrets are never stored."""
+        stmt = select(api_keys).order_by(api_keys.c.id)
+        if tenant is not None:
+            stmt = stmt.where(api_keys.c.tenant == tenant)
+        if not include_revoked:
+            stmt = stmt.where(api_keys.c.revoked_at.is_(None))
+        with self.db.read() as conn:
+            return [KeyRecord(principal=_principal_of(row), label=row.label,
+                              created_at=row.created_at, revoked_at=row.revoked_at)
+                    for row in conn.execute(stmt)]
 
     def revoke(self, key_id: str, *, at: datetime | None = None) -> bool:
         with self.db.unit_of_work() as uow:
@@ -173,9 +246,16 @@ class KeyStore:
             raise Unauthenticated("unknown or revoked API key")
         if not hmac.compare_digest(row.secret_sha256, _hash(secret)):
             raise Unauthenticated("unknown or revoked API key")
-        principal = Principal(
-            key_id=row.id, role=Role(row.role), tenant=row.tenant, subject=row.subject
-        )
+        principal = _principal_of(row)
+        if principal.role in BOUND_ROLES and not principal.subject and not principal.all_channels:
+            # Made before keys had to be bound: acting tenant-wide was the hole, and
+            # guessing what it should be bound to is not ours to do.
+            raise Unauthenticated(
+                f"this {principal.role.value} key is bound to no "
+                f"{'buyer' if principal.role is Role.BUYER else 'channel'}; issue a new one "
+                "with --subject" + (" or --all-channels" if principal.role is Role.CHANNEL
+                                    else ""),
+                code=KernelCode.KEY_UNBOUND)
         with self._lock:
             if len(self._cache) > 50_000:
                 self._cache.clear()

@@ -31,6 +31,7 @@ class KernelCode(StrEnum):
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"
     UNAUTHENTICATED = "unauthenticated"
+    KEY_UNBOUND = "key_unbound"
     INVALID_INPUT = "invalid_input"
     CONFLICT = "conflict"
     INVALID_STATE = "invalid_state"

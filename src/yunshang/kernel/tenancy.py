@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Connection, Row, Select, Table, select
+from sqlalchemy import Column, ColumnElement, Connection, Row, Select, Table, select
 
 from .auth import Principal
 from .errors import NotFound
@@ -25,15 +25,19 @@ def tenant_scope(principal: Principal) -> str | None:
 
 def owned_row(conn: Connection, table: Table, ident: str, tenant: str | None, kind: str, *,
               field: str | None = None, lock: bool = False,
-              key: Column[Any] | None = None) -> Row[Any]:
+              key: Column[Any] | None = None,
+              only: ColumnElement[bool] | None = None) -> Row[Any]:
     """The row of ``table`` whose ``key`` (the ``id`` column by default) is ``ident``.
 
-    Limited to ``tenant``'s rows (None: any tenant); ``lock`` takes a row lock
+    Limited to ``tenant``'s rows (None: any tenant) and to rows ``only`` holds for
+    (the caller's narrower view, if any); ``lock`` takes a row lock
     (``FOR UPDATE``; SQLite's writers are serialised anyway). NotFound names
     ``kind`` and ``field`` otherwise.
     """
     column = table.c.id if key is None else key
     stmt = select(table).where(column == ident)
+    if only is not None:
+        stmt = stmt.where(only)
     if tenant is not None:
         stmt = stmt.where(table.c.tenant == tenant)
     if lock:

@@ -49,6 +49,7 @@ from ..store import (
     sale_from_row,
     skus,
 )
+from .access import CATALOG_READERS, CHANNEL_READERS, SALE_READERS, channel_limit
 
 #: The most units a SKU can hold (``skus.stock`` is a 32-bit integer on PostgreSQL).
 MAX_STOCK = 2**31 - 1
@@ -103,10 +104,12 @@ class CatalogService:
         return product
 
     def get_product(self, principal: Principal, product_id: str) -> Product:
+        principal.require(*CATALOG_READERS)
         with self.db.read() as conn:
             return load_product(conn, product_id, tenant_scope(principal))
 
     def list_products(self, principal: Principal, req: PageRequest) -> Page[Product]:
+        principal.require(*CATALOG_READERS)
         with self.db.read() as conn:
             return paged(conn, products, tenant_scope(principal), req, lambda r: product_from_rows(
                 r, conn.execute(select(skus).where(skus.c.product_id == r.id)
@@ -154,8 +157,13 @@ class CatalogService:
         return Channel(id=cid, tenant=principal.tenant, name=name, kind=kind, created_at=now)
 
     def list_channels(self, principal: Principal, req: PageRequest) -> Page[Channel]:
+        """The tenant's channels; a channel key's own channel only (unless for all channels)."""
+        principal.require(*CHANNEL_READERS)
+        only = channel_limit(principal)
+        filters = [channels.c.id == only] if only is not None else []
         with self.db.read() as conn:
-            return paged(conn, channels, tenant_scope(principal), req, channel_from_row)
+            return paged(conn, channels, tenant_scope(principal), req, channel_from_row,
+                         *filters)
 
     def create_listing(self, principal: Principal, *, sku_id: str, channel_id: str,
                        price: Money, stock_mode: StockMode, allocated: int) -> Listing:
@@ -189,8 +197,13 @@ class CatalogService:
                        price=price, stock_mode=stock_mode, allocated=allocated, created_at=now)
 
     def list_listings(self, principal: Principal, req: PageRequest) -> Page[Listing]:
+        """The tenant's listings; a channel key's own channel's only (unless for all)."""
+        principal.require(*CHANNEL_READERS)
+        only = channel_limit(principal)
+        filters = [listings.c.channel_id == only] if only is not None else []
         with self.db.read() as conn:
-            return paged(conn, listings, tenant_scope(principal), req, listing_from_row)
+            return paged(conn, listings, tenant_scope(principal), req, listing_from_row,
+                         *filters)
 
     # ------------------------------------------------------------------ flash sales
 
@@ -239,11 +252,13 @@ class CatalogService:
 
     def get_flash_sale(self, principal: Principal, sale_id: str) -> FlashSale:
         """The sale with its current sold count."""
+        principal.require(*SALE_READERS)
         with self.db.read() as conn:
             return sale_from_row(owned_row(conn, flash_sales, sale_id, tenant_scope(principal),
                                            "flash sale", field="sale_id"))
 
     def list_flash_sales(self, principal: Principal, req: PageRequest) -> Page[FlashSale]:
+        principal.require(*SALE_READERS)
         with self.db.read() as conn:
             return paged(conn, flash_sales, tenant_scope(principal), req, sale_from_row)
 

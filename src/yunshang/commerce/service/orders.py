@@ -43,6 +43,7 @@ from ..store import (
     save_order_transition,
     unbalanced_entries,
 )
+from .access import ORDER_PLACERS, check_order_party, order_party, ordering_channel
 
 
 def order_view(order: Order) -> dict[str, Any]:
@@ -135,17 +136,11 @@ class OrderService:
                           render: Callable[[Order], Any] = order_view
                           ) -> Future[StoredResponse]:
         """Claims units of a flash sale for a buyer; the future resolves after commit."""
-        principal.require(Role.BUYER, Role.CHANNEL, Role.MERCHANT)
+        principal.require(*ORDER_PLACERS)
         sale = self._sale(sale_id)
         if not principal.can_see(sale.tenant):
             raise NotFound("flash sale", sale_id, field="sale_id")
-        if principal.role is Role.BUYER and principal.subject and principal.subject != buyer_id:
-            raise Forbidden("a buyer key may only order for its own buyer_id", field="buyer_id")
-        if principal.role is Role.CHANNEL and principal.subject:
-            if channel_id is not None and channel_id != principal.subject:
-                raise Forbidden("a channel key orders through its own channel",
-                                field="channel_id")
-            channel_id = principal.subject
+        channel_id = ordering_channel(principal, buyer_id, channel_id)
         now = self.clock.now()
         try:
             channel = sale.channel_for(channel_id)
@@ -174,22 +169,21 @@ class OrderService:
     # ------------------------------------------------------------------ orders
 
     def get_order(self, principal: Principal, order_id: str) -> Order:
+        """One order: the merchant's, a channel's own, a buyer's own (see ``access``)."""
+        order_party(principal)  # a role that reads no orders is refused before any look-up
         with self.db.read() as conn:
             order = load_order(conn, order_id, tenant_scope(principal))
-        _check_party(principal, order)
+        check_order_party(principal, order)
         return order
 
     def list_orders(self, principal: Principal, req: PageRequest, *, sale_id: str | None = None,
                     status: OrderStatus | None = None) -> Page[Order]:
-        filters = []
+        """The orders the caller may see (see ``access``), oldest first."""
+        filters = order_party(principal).filters(orders.c.channel_id, orders.c.buyer_id)
         if sale_id:
             filters.append(orders.c.sale_id == sale_id)
         if status:
             filters.append(orders.c.status == status.value)
-        if principal.role is Role.BUYER and principal.subject:
-            filters.append(orders.c.buyer_id == principal.subject)
-        if principal.role is Role.CHANNEL and principal.subject:
-            filters.append(orders.c.channel_id == principal.subject)
         with self.db.read() as conn:
             return paged(conn, orders, tenant_scope(principal), req, order_from_row, *filters)
 
@@ -200,7 +194,7 @@ class OrderService:
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
             order = load_order(uow.conn, order_id, tenant_scope(principal), lock=True)
-            _check_party(principal, order)
+            check_order_party(principal, order)
             previous = order.status
             entry = act(order, now)
             self._save(uow, order, previous, entry)
@@ -336,14 +330,6 @@ class OrderService:
             # escrow is credit-normal: a positive signed sum means negative escrow
             return conn.execute(select(func.count()).select_from(sub).where(sub.c.s > 0)
                                 ).scalar_one() == 0
-
-
-def _check_party(principal: Principal, order: Order) -> None:
-    # Buyers and channels see only their own orders, and as "not found".
-    if principal.role is Role.BUYER and principal.subject not in (None, order.buyer_id):
-        raise NotFound("order", order.id, field="order_id")
-    if principal.role is Role.CHANNEL and principal.subject not in (None, order.channel_id):
-        raise NotFound("order", order.id, field="order_id")
 
 
 def _return_units(conn: Connection, order: Order) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from yunshang.kernel.auth import KeyStore, Principal, Role
 from yunshang.kernel.clock import Clock
@@ -29,6 +29,24 @@ from .domain import (
 )
 from .errors import ImportRejected
 from .store import device_from_row, device_values, devices, known_imeis, load_device, save_device
+
+#: Device records (owner account, order, serial): the merchant, the phone itself
+#: and its owner's buyer key; not channels, developers or advertisers.
+DEVICE_READERS = (Role.MERCHANT, Role.DEVICE, Role.BUYER)
+
+
+def readable_devices(principal: Principal) -> ColumnElement[bool] | None:
+    """Which of its tenant's devices the caller may read (None: all of them).
+
+    A device key reads its own record (subject = its IMEI), a buyer key the phones
+    activated to its account (subject = the account); other roles get Forbidden.
+    """
+    principal.require(*DEVICE_READERS)
+    if principal.role is Role.DEVICE:
+        return devices.c.imei == principal.bound_to
+    if principal.role is Role.BUYER:
+        return devices.c.account_id == principal.bound_to
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +97,18 @@ class RegistryService:
     # ------------------------------------------------------------------ reads
 
     def get(self, principal: Principal, imei: str) -> Device:
+        """A device record, for who may read it (:func:`readable_devices`); NotFound else."""
+        only = readable_devices(principal)
         with self.db.read() as conn:
-            device = load_device(conn, imei, tenant_scope(principal))
-        if principal.role is Role.DEVICE and principal.subject != device.imei:
-            raise NotFound("device", imei)
-        return device
+            return load_device(conn, imei, tenant_scope(principal), only=only)
 
     def list(self, principal: Principal, req: PageRequest, *, model: str | None = None,
              state: DeviceState | None = None) -> Page[Device]:
-        principal.require(Role.MERCHANT)
+        """The device records the caller may read (:func:`readable_devices`), oldest first."""
+        only = readable_devices(principal)
         stmt = select(devices)
+        if only is not None:
+            stmt = stmt.where(only)
         if model:
             stmt = stmt.where(devices.c.model == model)
         if state:

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     Index,
     Integer,
@@ -89,10 +90,11 @@ def identity_by_imei(conn: Connection, imei: str) -> DeviceIdentity | None:
 
 
 def load_device(conn: Connection, imei: str, tenant: str | None, *,
-                lock: bool = False) -> Device:
-    """The device with this IMEI, limited to ``tenant`` (None: any); NotFound otherwise."""
+                lock: bool = False, only: ColumnElement[bool] | None = None) -> Device:
+    """The device with this IMEI, limited to ``tenant`` (None: any) and to the rows
+    ``only`` holds for; NotFound otherwise."""
     return device_from_row(owned_row(conn, devices, imei, tenant, "device", field="imei",
-                                     lock=lock, key=devices.c.imei))
+                                     lock=lock, key=devices.c.imei, only=only))
 
 
 def known_imeis(conn: Connection, imeis: Iterable[str]) -> dict[str, str]:

@@ -1,0 +1,310 @@
+"""The role matrix: every endpoint × every kind of key, over HTTP, in one seeded world.
+
+Each route of ``create_app()`` must have a row in :data:`MATRIX` naming the
+roles that may call it; a new endpoint without one fails
+:func:`test_every_route_declares_its_roles`, so it cannot ship without deciding
+who may use it. The table is docs/security/roles.md in code.
+
+A cell is *allowed* when the answer is 2xx or a domain 4xx other than
+401/403/404 (a 409 for an order in the wrong state, a 422 for a junk APK: the
+request got past the role check and reached the rules), or 404 where the row
+says the object is not seeded. It is *refused* with 403, or with 404 for
+another tenant's object. Rows run reads before writes, so that an allowed
+write cannot change what a later read may see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PlatformFactory
+from tests.factories import random_tenant, seed_sale
+from tests.http_support import PROBLEM, TestClient, api_routes, bearer, open_client
+from yunshang.app import create_app
+from yunshang.kernel.auth import Principal, Role
+from yunshang.kernel.imei import make_imei
+from yunshang.platform import Platform
+
+ROLES = ("admin", "merchant", "channel", "channel_all", "developer", "advertiser", "device",
+         "buyer", "other_merchant")
+
+MODEL = "Meizu 22"
+OK, FORBIDDEN, HIDDEN = "ok", "403", "404"
+
+
+@dataclass
+class World:
+    """Tenant A with one of everything, the keys of every role, and tenant B's merchant."""
+
+    platform: Platform
+    keys: dict[str, dict[str, str]]
+    ids: dict[str, str]
+    buyer_token: str
+    device: Principal
+
+
+@dataclass(frozen=True)
+class Row:
+    """Who may call one operation, and a request for it that passes validation.
+
+    ``allowed`` roles get through (``missing``: 404 is an allowed answer, the
+    object is not seeded); everyone else 403. Another tenant's merchant gets
+    404 when the merchant may call the route and it names tenant A's object
+    (``names_object``), the merchant's answer otherwise (``other`` overrides).
+    """
+
+    allowed: frozenset[str]
+    path: str = ""  # filled with World.ids; "" = the route's own path
+    body: Callable[[World], Any] | None = None
+    content: bytes | None = None
+    content_type: str | None = None
+    missing: bool = False
+    names_object: bool = True
+    other: str | None = None
+    order: int = field(default=0)  # larger runs later
+    before: Callable[[World], object] | None = None  # runs before each cell
+
+    def expected(self, role: str) -> str:
+        if role == "other_merchant":
+            if self.other is not None:
+                return self.other
+            if "merchant" not in self.allowed:
+                return FORBIDDEN
+            return HIDDEN if self.names_object else OK
+        return OK if role in self.allowed else FORBIDDEN
+
+
+def roles(*names: str) -> frozenset[str]:
+    """Role names; ``channel`` means both channel keys, bound and all-channels."""
+    out = set(names)
+    if "channel" in out:
+        out.add("channel_all")
+    return frozenset(out | {"admin"})  # a tenant's admin passes every role check
+
+
+EVERYONE = frozenset(ROLES)
+MERCHANT = roles("merchant")
+
+
+def _order_body(w: World) -> dict[str, Any]:
+    return {"buyer_id": "alice", "quantity": 1}
+
+
+def _activation(w: World) -> dict[str, Any]:
+    return {"imei": w.ids["imei"], "account_token": w.buyer_token}
+
+
+def _sale_body(w: World) -> dict[str, Any]:
+    now = w.platform.clock.now()
+    return {"sku_id": w.ids["sku_id"], "price": {"amount": 100}, "quantity": 1,
+            "starts_at": (now + timedelta(days=1)).isoformat(),
+            "ends_at": (now + timedelta(days=2)).isoformat()}
+
+
+def _reactivate(w: World) -> None:
+    """Alice's phone is activated again, so that every allowed key can release it."""
+    w.platform.registry.activate(w.device, imei=w.ids["imei"], account_token=w.buyer_token)
+
+
+def _telemetry(w: World) -> dict[str, Any]:
+    return {"events": [{"kind": "app_open", "at": w.platform.clock.now().isoformat(),
+                        "package": "com.example"}]}
+
+
+#: "METHOD /path" → who may call it. Roles: admin, merchant, channel (bound and
+#: all-channels), developer, advertiser, device, buyer.
+MATRIX: dict[str, Row] = {
+    # ---------------------------------------------------------------- commerce
+    "POST /v1/products": Row(MERCHANT, body=lambda w: {
+        "name": "Meizu 23", "brand": "Meizu",
+        "skus": [{"color": "Red", "storage_gb": 128, "price": {"amount": 1}}]},
+        names_object=False, order=1),
+    "GET /v1/products": Row(roles("merchant", "channel", "buyer"), names_object=False),
+    "GET /v1/products/{product_id}": Row(roles("merchant", "channel", "buyer")),
+    "POST /v1/skus/{sku_id}/restock": Row(MERCHANT, body=lambda w: {"quantity": 1}, order=1),
+    "POST /v1/channels": Row(MERCHANT, body=lambda w: {"name": f"Store {len(w.ids)}"},
+                             names_object=False, other=OK, order=1),
+    "GET /v1/channels": Row(roles("merchant", "channel"), names_object=False),
+    "POST /v1/listings": Row(MERCHANT, body=lambda w: {
+        "sku_id": w.ids["sku_id"], "channel_id": w.ids["channel_id"],
+        "price": {"amount": 1}}, order=1),
+    "GET /v1/listings": Row(roles("merchant", "channel"), names_object=False),
+    "POST /v1/flash-sales": Row(MERCHANT, body=_sale_body, order=1),
+    "GET /v1/flash-sales": Row(roles("merchant", "channel", "buyer"), names_object=False),
+    "GET /v1/flash-sales/{sale_id}": Row(roles("merchant", "channel", "buyer")),
+    "POST /v1/flash-sales/{sale_id}/orders": Row(roles("merchant", "channel", "buyer"),
+                                                 body=_order_body, order=1),
+    "GET /v1/orders": Row(roles("merchant", "channel", "buyer"), names_object=False),
+    "GET /v1/orders/{order_id}": Row(roles("merchant", "channel", "buyer")),
+    "POST /v1/orders/{order_id}/pay": Row(roles("channel", "buyer"), order=1),
+    "POST /v1/orders/{order_id}/ship": Row(MERCHANT, body=lambda w: {
+        "imeis": [make_imei("86451205", 1)]}, order=1),
+    "POST /v1/orders/{order_id}/deliver": Row(roles("merchant", "channel"), order=1),
+    "POST /v1/orders/{order_id}/confirm": Row(roles("channel", "buyer"), order=1),
+    "POST /v1/orders/{order_id}/cancel": Row(roles("merchant", "channel", "buyer"), order=2),
+    "POST /v1/orders/{order_id}/refund": Row(roles("merchant", "channel"), order=2),
+    "GET /v1/ledger/balances": Row(roles(), names_object=False),
+    # ---------------------------------------------------------------- device registry
+    "POST /v1/devices/import": Row(MERCHANT, content=b"imei,model,serial,os_version,"
+                                   b"api_level\n", content_type="text/csv",
+                                   names_object=False, order=1),
+    "GET /v1/devices": Row(roles("merchant", "device", "buyer"), names_object=False),
+    "GET /v1/devices/{imei}": Row(roles("merchant", "device", "buyer")),
+    "POST /v1/devices/activate": Row(roles("device"), body=_activation, order=2),
+    "POST /v1/devices/{imei}/release": Row(roles("buyer", "device"), body=lambda w: {
+        "account_token": w.buyer_token}, before=_reactivate, order=1),
+    "POST /v1/devices/{imei}/telemetry": Row(roles("device"), body=_telemetry, order=1),
+    # ---------------------------------------------------------------- OTA
+    "POST /v1/releases": Row(MERCHANT, path=f"/v1/releases?model={MODEL}&version=9.0.0",
+                             content=b"an OS image", content_type="application/octet-stream",
+                             names_object=False, order=1),
+    "GET /v1/releases": Row(MERCHANT, names_object=False),
+    "GET /v1/releases/{release_id}": Row(MERCHANT),
+    "POST /v1/rollouts": Row(MERCHANT, body=lambda w: {"release_id": w.ids["release_id"]},
+                             order=1),
+    "GET /v1/rollouts": Row(MERCHANT, names_object=False),
+    "GET /v1/rollouts/{rollout_id}": Row(MERCHANT),
+    "GET /v1/rollouts/{rollout_id}/reports": Row(MERCHANT),
+    "POST /v1/rollouts/{rollout_id}/pause": Row(MERCHANT, order=1),
+    "POST /v1/rollouts/{rollout_id}/resume": Row(MERCHANT, order=1),
+    "POST /v1/rollouts/{rollout_id}/halt": Row(MERCHANT, order=2),
+    "POST /v1/devices/{imei}/check-in": Row(roles("device"), body=lambda w: {}, order=1),
+    "POST /v1/devices/{imei}/update-reports": Row(roles("device"), body=lambda w: {
+        "rollout_id": w.ids["rollout_id"], "success": True}, order=1),
+    "GET /v1/tuf/metadata/{name}": Row(EVERYONE, path="/v1/tuf/metadata/timestamp.json",
+                                       names_object=False),
+    "GET /v1/tuf/targets/{target:path}": Row(EVERYONE, path="/v1/tuf/targets/nothing/here",
+                                             missing=True, names_object=False),
+    # ---------------------------------------------------------------- app store
+    "POST /v1/apps": Row(roles("developer"), content=b"not an APK",
+                         content_type="application/vnd.android.package-archive",
+                         names_object=False, order=1),
+    "GET /v1/apps": Row(roles("developer"), names_object=False),
+    "GET /v1/apps/{package}": Row(roles("developer", "device"), path="/v1/apps/com.example",
+                                  missing=True),
+    "GET /v1/apps/{package}/versions": Row(roles("developer", "device"), missing=True,
+                                           path="/v1/apps/com.example/versions"),
+    "GET /v1/apps/{package}/versions/{version_code}/apk": Row(
+        roles("developer", "device"), path="/v1/apps/com.example/versions/1/apk",
+        missing=True),
+    "GET /v1/devices/{imei}/apps/available": Row(roles("merchant", "device")),
+    "GET /v1/devices/{imei}/apps": Row(roles("merchant", "device")),
+    "POST /v1/devices/{imei}/apps/{package}/install": Row(
+        roles("device"), path="/v1/devices/{imei}/apps/com.example/install", missing=True,
+        order=1),
+    "POST /v1/devices/{imei}/apps/{package}/uninstall": Row(
+        roles("device"), path="/v1/devices/{imei}/apps/com.example/uninstall", missing=True,
+        order=1),
+    # ---------------------------------------------------------------- analytics, ops
+    "GET /v1/analytics": Row(MERCHANT, names_object=False),
+    "GET /v1/analytics/{metric}": Row(MERCHANT, path="/v1/analytics/sales",
+                                      names_object=False),
+    "GET /healthz": Row(EVERYONE, names_object=False),
+}
+
+
+def operations() -> Iterator[str]:
+    for route in api_routes(create_app()):
+        for method in sorted(route.methods - {"HEAD"}):
+            yield f"{method} {route.path}"
+
+
+def test_every_route_declares_its_roles() -> None:
+    ops = set(operations())
+    assert not ops - MATRIX.keys(), (
+        "routes missing from the role matrix (declare who may call them here and in "
+        f"docs/security/roles.md): {sorted(ops - MATRIX.keys())}")
+    assert not MATRIX.keys() - ops, f"rows for routes that are gone: {sorted(MATRIX.keys() - ops)}"
+
+
+def _world(platform: Platform) -> World:
+    seeded = seed_sale(platform, quantity=100, limit=50, stock=200)
+    svc, keys, merchant = platform.commerce, platform.keys, seeded.merchant.principal
+    tenant = seeded.tenant
+    channel_x = seeded.channels[0].principal.subject
+    assert channel_x is not None
+    buyer = keys.create(role=Role.BUYER, tenant=tenant, subject="alice")
+    imei = make_imei("86451206", 1)
+    platform.registry.import_batch(merchant, "imei,model,serial,os_version,api_level\n"
+                                   f"{imei},{MODEL},SN1,1.0.0,34\n")
+    order = svc.place_flash_order(buyer.principal, seeded.sale.id, buyer_id="alice",
+                                  quantity=1, channel_id=channel_x).result(10)
+    order_id = str(order.body["id"])
+    svc.pay_order(buyer.principal, order_id)
+    svc.ship_order(merchant, order_id, imeis=[imei], carrier=None, tracking_number=None)
+    platform.relay.drain()  # the registry marks the phone sold
+    device = keys.create(role=Role.DEVICE, tenant=tenant, subject=imei)
+    platform.registry.activate(device.principal, imei=imei, account_token=buyer.token)
+    release = platform.ota.create_release(merchant, model=MODEL, version="2.0.0",
+                                          image=b"an OS image, version 2")
+    rollout = platform.ota.create_rollout(merchant, release_id=release.id)
+    other = keys.create(role=Role.MERCHANT, tenant=random_tenant())
+    issued = {
+        "admin": keys.create(role=Role.ADMIN, tenant=tenant),
+        "merchant": seeded.merchant,
+        "channel": seeded.channels[0],
+        "channel_all": keys.create(role=Role.CHANNEL, tenant=tenant, all_channels=True),
+        "developer": keys.create(role=Role.DEVELOPER, tenant=tenant),
+        "advertiser": keys.create(role=Role.ADVERTISER, tenant=tenant),
+        "device": device,
+        "buyer": buyer,
+        "other_merchant": other,
+    }
+    ids = {"product_id": seeded.product.id, "sku_id": seeded.product.skus[0].id,
+           "sale_id": seeded.sale.id, "order_id": order_id, "imei": imei,
+           "channel_id": channel_x, "release_id": release.id, "rollout_id": rollout.id}
+    return World(platform=platform, keys={r: bearer(k.token) for r, k in issued.items()},
+                 ids=ids, buyer_token=buyer.token, device=device.principal)
+
+
+def _send(client: TestClient, w: World, op: str, row: Row, role: str) -> httpx.Response:
+    method, template = op.split(" ", 1)
+    path = row.path or template
+    for name, value in w.ids.items():
+        path = path.replace(f"{{{name}}}", value)
+    headers = dict(w.keys[role])
+    if row.content is not None:
+        headers["Content-Type"] = row.content_type or "application/octet-stream"
+        return client.request(method, path, content=row.content, headers=headers)
+    body = row.body(w) if row.body else None
+    return client.request(method, path, json=body, headers=headers)
+
+
+def _verdict(r: httpx.Response, row: Row) -> str:
+    if r.status_code == 403:
+        return FORBIDDEN
+    if r.status_code == 404 and not row.missing:
+        return HIDDEN
+    if r.status_code < 500 and r.status_code not in (401, 403):
+        return OK
+    return f"status {r.status_code}"
+
+
+@pytest.fixture
+def world(make_platform: PlatformFactory) -> Iterator[tuple[World, TestClient]]:
+    platform = make_platform()
+    with open_client(platform) as client:
+        yield _world(platform), client
+
+
+def test_role_matrix(world: tuple[World, TestClient]) -> None:
+    """Every endpoint × every role answers as the matrix says (all cells, then one report)."""
+    w, client = world
+    wrong: list[str] = []
+    for op, row in sorted(MATRIX.items(), key=lambda kv: (kv[1].order, kv[0])):
+        for role in ROLES:
+            if row.before is not None:
+                row.before(w)
+            r = _send(client, w, op, row, role)
+            got, want = _verdict(r, row), row.expected(role)
+            if got != want:
+                wrong.append(f"{op} as {role}: want {want}, got {r.status_code} {r.text[:160]}")
+            elif want != OK:
+                assert r.headers["content-type"].startswith(PROBLEM), (op, role, r.text)
+    assert not wrong, "\n".join(wrong)

@@ -70,9 +70,22 @@ class PostgresServer:
                        check=True, capture_output=True)
         return cls(port=port, datadir=datadir, bindir=bindir)
 
-    def stop(self) -> None:
+    def crash(self) -> None:
+        """Stops the server at once (``-m immediate``: no shutdown checkpoint), data kept."""
         subprocess.run(_as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m",
                                      "immediate", "stop"]), capture_output=True)
+
+    def resume(self) -> None:
+        """Starts a crashed server again on the same port and data (it recovers its WAL)."""
+        base = self.datadir.parent
+        opts = (f"-p {self.port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=300 "
+                "-c shared_buffers=256MB")
+        subprocess.run(_as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o",
+                                     opts, "-l", str(base / "log"), "-w", "start"]),
+                       check=True, capture_output=True)
+
+    def stop(self) -> None:
+        self.crash()
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
@@ -87,12 +100,13 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls, *, appendonly: bool = False) -> RedisServer:
+    def start(cls, *, appendonly: bool = False, port: int | None = None,
+              workdir: Path | None = None) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server not found")
-        port = free_port()
-        workdir = Path(tempfile.mkdtemp(prefix="ys-redis-"))
+        port = port or free_port()
+        workdir = workdir or Path(tempfile.mkdtemp(prefix="ys-redis-"))
         args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--dir", str(workdir), "--appendonly", "yes" if appendonly else "no"]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -106,7 +120,15 @@ class RedisServer:
         proc.kill()
         raise RuntimeError("redis-server did not start")
 
-    def stop(self) -> None:
+    def crash(self) -> None:
+        """``kill -9`` (no persistence: its data is gone)."""
         self.proc.kill()
         self.proc.wait()
+
+    def resume(self) -> None:
+        """A new, empty server on the same port."""
+        self.proc = RedisServer.start(port=self.port, workdir=self.workdir).proc
+
+    def stop(self) -> None:
+        self.crash()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -13,18 +13,23 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yunshang.kernel.errors import DomainError, KernelCode
+from yunshang.kernel.outages import outage_of
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
-from yunshang.web.problems import JsonResponse, ProblemResponse, problem, problem_for
+from yunshang.web.access import RETRY_READ, RequestContext
+from yunshang.web.problems import ProblemResponse, problem, problem_for, request_id_of
 
 log = logging.getLogger(__name__)
 
-def _malformed(instance: str, why: str) -> ProblemResponse:
-    return problem(400, "malformed_json", "the body is not valid JSON", instance, field="body",
+def _malformed(request: Request, why: str) -> ProblemResponse:
+    return problem(400, "malformed_json", "the body is not valid JSON", request.url.path,
+                   request_id=request_id_of(request.scope), field="body",
                    errors=[{"field": "body", "message": why, "type": "json_invalid"}])
 
 
@@ -75,7 +80,8 @@ class BodyLimit:
         if upload:
             if not declared and scope.get("method") in ("POST", "PUT", "PATCH"):
                 await problem(411, "length_required", "uploads must declare a Content-Length",
-                              scope.get("path", ""), field="body")(scope, _no_receive, send)
+                              scope.get("path", ""), request_id=request_id_of(scope),
+                              field="body")(scope, _no_receive, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -107,7 +113,8 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         response = problem(413, "body_too_large", f"request bodies are limited to {limit} "
-                           "bytes", scope.get("path", ""), field="body")
+                           "bytes", scope.get("path", ""), request_id=request_id_of(scope),
+                           field="body")
         await response(scope, _no_receive, send)
 
 
@@ -131,6 +138,16 @@ def settle_heap() -> None:
     gc.set_threshold(20_000, 10, 10)
 
 
+class _App(FastAPI):
+    """FastAPI with :class:`RequestContext` outside everything, the handler of unexpected
+    errors included, so that even a 500 carries its request id and is logged."""
+
+    access_log = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContext(super().build_middleware_stack(), log_requests=self.access_log)
+
+
 def create_app(platform: Platform | None = None, settings: Settings | None = None) -> FastAPI:
     """Builds the app; without ``platform`` one is made from settings at start-up."""
 
@@ -150,7 +167,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
             if own:
                 plat.stop()
 
-    app = FastAPI(
+    app = _App(
         title="Yunshang",
         version="0.1.0",
         summary="Cloud commerce for a smartphone ecosystem.",
@@ -172,21 +189,33 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(analytics_router)
 
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> JsonResponse:
-        """Liveness; also the trivial endpoint benchmarks compare against."""
-        return JsonResponse({"ok": True})
+    from yunshang.web.ops import router as ops_router
+
+    app.include_router(ops_router)
 
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> ProblemResponse:
-        return problem_for(exc, request.url.path)
+        return problem_for(exc, request.url.path, request_id=request_id_of(request.scope))
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(RedisError)
+    async def on_dependency_error(request: Request, exc: Exception) -> ProblemResponse:
+        """A database or Redis outage is a 503 with Retry-After, recorded once (no
+        traceback); any other error of theirs is unexpected."""
+        refusal = outage_of(exc)
+        if refusal is None:
+            return await on_unexpected(request, exc)
+        request.app.state.platform.dependencies.note(exc)
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            request.scope.setdefault("state", {})[RETRY_READ] = True  # a GET runs once more
+        return problem_for(refusal, request.url.path, request_id=request_id_of(request.scope))
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
         raw = exc.errors()
         bad_json = [e for e in raw if e.get("type") == "json_invalid"]
         if bad_json:  # the location is a character offset, not a field
-            return _malformed(request.url.path, "; ".join(
+            return _malformed(request, "; ".join(
                 f"{e.get('ctx', {}).get('error', e.get('msg', ''))} at character "
                 f"{e.get('loc', ('body', '?'))[-1]}" for e in bad_json))
         errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", ""),
@@ -194,24 +223,29 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         first = errors[0]["field"] if errors else "body"
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, KernelCode.INVALID_INPUT.value, detail, request.url.path,
-                       field=first, errors=errors)
+                       request_id=request_id_of(request.scope), field=first, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
         if exc.status_code == 400:
             # FastAPI's one 400: a body it could not decode (not UTF-8, nested too deep, ...)
-            return _malformed(request.url.path, str(exc.detail))
+            return _malformed(request, str(exc.detail))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), request.url.path)
+        return problem(exc.status_code, code, str(exc.detail), request.url.path,
+                       request_id=request_id_of(request.scope))
 
-    @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
-        log.error("unexpected error on %s", request.url.path, exc_info=exc)
+        request_id = request_id_of(request.scope)
+        log.error("unexpected error on %s (request %s)", request.url.path, request_id,
+                  exc_info=exc)
         return problem(500, "internal_error", "an unexpected error occurred; it was logged",
-                       request.url.path)
+                       request.url.path, request_id=request_id)
+
+    app.add_exception_handler(Exception, on_unexpected)
 
     effective = platform.settings if platform else (settings or Settings())
     app.state.fast_paths = effective.fast_paths
+    app.access_log = effective.access_log
     app.add_middleware(BodyLimit, limit=effective.max_body_bytes,
                        upload_limit=effective.max_upload_bytes,
                        upload_paths=device_uploads)

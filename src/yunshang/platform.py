@@ -27,6 +27,8 @@ from yunshang.kernel.blobs import BlobStore
 from yunshang.kernel.clock import Clock, SystemClock
 from yunshang.kernel.db import Database
 from yunshang.kernel.idempotency import purge_expired
+from yunshang.kernel.outages import DATABASE, REDIS, DependencyStates, dependency_of
+from yunshang.kernel.ratelimit import RateLimiter, build_limiter
 from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
 
@@ -45,12 +47,18 @@ class Platform:
         self.settings = settings or get_settings()
         self.clock = clock or SystemClock()
         self.db = Database(self.settings.effective_database_url())
-        self.keys = KeyStore(self.db, self.clock)
+        self.keys = KeyStore(self.db, self.clock,
+                             revocation_check_s=self.settings.revocation_check_s)
         redis_url = self.settings.redis_url.get_secret_value() if self.settings.redis_url else None
+        #: Up/down state of the database (and Redis), logged once per change.
+        self.dependencies = DependencyStates((DATABASE, REDIS) if redis_url else (DATABASE,))
+        self.limiter: RateLimiter | None = build_limiter(
+            self.settings.rate_limit_per_s, self.settings.rate_limit_burst,
+            redis_url=redis_url, dependencies=self.dependencies)
         kind = self.settings.effective_engine()
         self.engine: ReservationEngine = build_engine(
             kind, self.db, self.clock, redis_url=redis_url,
-            batch_max=self.settings.batch_max,
+            batch_max=self.settings.batch_max, dependencies=self.dependencies,
             idempotency_ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
             **({"stale_after_s": self.settings.redis_stale_after_s} if kind == "redis" else {}),
         )
@@ -166,12 +174,37 @@ class Platform:
         self._claims_settled_at = now
         return engine.recover_stale(older_than_s=engine.stale_after_s, releases=False)
 
+    def probe_dependencies(self) -> dict[str, str]:
+        """Asks the database (and Redis) now; records and returns each one's state."""
+        try:
+            with self.db.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            self.dependencies.up(DATABASE)
+        except Exception as exc:
+            self.dependencies.down(DATABASE, exc)
+        if REDIS in self.dependencies.names:
+            client = getattr(self.engine, "redis", None) or getattr(self.limiter, "redis", None)
+            try:
+                if client is not None:
+                    client.ping()
+                self.dependencies.up(REDIS)
+            except Exception as exc:
+                self.dependencies.down(REDIS, exc)
+        return self.dependencies.snapshot()
+
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self.settings.sweep_interval_s):
+            # The probe notices an outage's end (its one "up" line) even when no
+            # request comes; the sweep waits for the database.
+            if self.probe_dependencies()[DATABASE] == "down":
+                continue
             try:
                 self.sweep()
-            except Exception:  # a failed pass is retried on the next tick
-                log.exception("sweep failed")
+            except Exception as exc:  # a failed pass is retried on the next tick
+                if dependency_of(exc) is None:
+                    log.exception("sweep failed")
+                else:
+                    self.dependencies.note(exc)
 
     def _ingest_loop(self) -> None:
         """Keeps the analytics warehouse a few seconds behind the outbox. A server that
@@ -186,8 +219,11 @@ class Platform:
             except Unavailable as exc:
                 log.warning("analytics ingestion off in this process: %s", exc.message)
                 return
-            except Exception:  # retried on the next tick; exactly-once holds across retries
-                log.exception("analytics ingestion failed")
+            except Exception as exc:  # retried on the next tick; exactly-once holds
+                if dependency_of(exc) is None:
+                    log.exception("analytics ingestion failed")
+                else:
+                    self.dependencies.note(exc)
 
     def stop(self) -> None:
         self._stop.set()
@@ -197,6 +233,9 @@ class Platform:
             self._ingester.join(timeout=30)
         self.relay.stop()
         self.engine.stop()
+        close_limiter = getattr(self.limiter, "close", None)
+        if close_limiter is not None:
+            close_limiter()
         if self._warehouse is not None:
             self._warehouse.close()
         if self._spark is not None:

@@ -81,6 +81,7 @@ def test_a_known_shape_takes_the_fast_path_and_falls_back_on_anything_else() -> 
 
     class _Platform:
         keys = _Keys()
+        limiter = None
 
     app.state.platform = _Platform()
     with TestClient(app, raise_server_exceptions=True) as client:

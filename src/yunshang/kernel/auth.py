@@ -8,6 +8,12 @@ that rule without a subject are refused at authentication (``key_unbound``).
 Secrets are 256 random bits, so
 a plain SHA-256 is a sound storage hash (no password stretching needed, as
 with GitHub and Stripe tokens) and keeps authentication cheap on hot paths.
+
+Authenticated keys are cached for a while in each process. Revocation reaches
+every process within about ``revocation_check_s`` (1 s) whatever process revoked
+(a server, the CLI): every revocation bumps the one-row ``key_revocations``
+version in its own transaction, and each process reads that version at most
+once per interval, dropping its whole cache when it moved.
 """
 
 from __future__ import annotations
@@ -23,7 +29,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Row, String, Table, false, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    Row,
+    String,
+    Table,
+    false,
+    select,
+    update,
+)
 
 from .clock import Clock, SystemClock
 from .db import Database
@@ -64,6 +82,15 @@ api_keys = Table(
     Column("all_channels", Boolean, nullable=False, server_default=false()),
     time_column("created_at"),
     time_column("revoked_at", nullable=True),
+)
+
+#: One row (id 1): a version every revocation bumps, so that other processes
+#: notice a revocation with one cheap read instead of re-reading every key.
+key_revocations = Table(
+    "key_revocations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
 )
 
 
@@ -152,12 +179,19 @@ def _hash(secret: str) -> str:
 class KeyStore:
     """Creates, revokes and authenticates API keys (with a short positive cache)."""
 
-    def __init__(self, db: Database, clock: Clock | None = None, cache_ttl_s: float = 30.0) -> None:
+    def __init__(self, db: Database, clock: Clock | None = None, cache_ttl_s: float = 30.0,
+                 revocation_check_s: float = 1.0) -> None:
         self.db = db
         self.clock = clock or SystemClock()
         self.cache_ttl_s = cache_ttl_s
+        self.revocation_check_s = revocation_check_s
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        self._revocations_seen: int | None = None
+        self._next_check = 0.0  # time.monotonic() of the next revocation-version read
+        # Bumped whenever the cache is dropped: an authentication that straddles a drop
+        # does not cache what it read (the key may have been revoked meanwhile).
+        self._generation = 0
 
     def create(
         self, *, role: Role | str, tenant: str, subject: str | None = None, label: str = "",
@@ -215,15 +249,35 @@ class KeyStore:
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=at or self.clock.now())
             ).rowcount
+            if done:
+                _bump_revocations(uow.conn)
             uow.commit()
         with self._lock:
             self._cache = {k: v for k, v in self._cache.items() if v[1].key_id != key_id}
+            self._generation += 1
         return bool(done)
+
+    def _check_revocations(self, now: float) -> None:
+        """Drops the cache if any process revoked a key since the last check."""
+        with self.db.read() as conn:
+            version = conn.execute(
+                select(key_revocations.c.version).where(key_revocations.c.id == 1)).scalar()
+        with self._lock:
+            if self._revocations_seen is not None and version != self._revocations_seen:
+                self._cache = {}
+                self._generation += 1
+            self._revocations_seen = version or 0
+            self._next_check = now + self.revocation_check_s
 
     def cached(self, token: str | None) -> Principal | None:
         """The principal of a token authenticated in the last ``cache_ttl_s``, without I/O."""
-        hit = self._cache.get(token) if token else None
-        if hit and hit[0] > time.monotonic():
+        if not token:
+            return None
+        now = time.monotonic()
+        if now >= self._next_check:  # the revocation check is due: that needs I/O
+            return None
+        hit = self._cache.get(token)
+        if hit and hit[0] > now:
             return hit[1]
         return None
 
@@ -232,6 +286,9 @@ class KeyStore:
         if not token:
             raise Unauthenticated("missing API key: send 'Authorization: Bearer ys_…'")
         now = time.monotonic()
+        if now >= self._next_check:
+            self._check_revocations(now)
+        generation = self._generation
         hit = self._cache.get(token)  # a dict read is atomic; writers swap under the lock
         if hit and hit[0] > now:
             return hit[1]
@@ -257,7 +314,17 @@ class KeyStore:
                                     else ""),
                 code=KernelCode.KEY_UNBOUND)
         with self._lock:
+            if generation != self._generation:
+                return principal  # a revocation landed meanwhile: answer, do not cache
             if len(self._cache) > 50_000:
                 self._cache.clear()
             self._cache[token] = (now + self.cache_ttl_s, principal)
         return principal
+
+
+def _bump_revocations(conn: Connection) -> None:
+    """Moves the revocation version on, in the revoking transaction."""
+    bumped = conn.execute(update(key_revocations).where(key_revocations.c.id == 1)
+                          .values(version=key_revocations.c.version + 1)).rowcount
+    if not bumped:  # a schema created without the migration's seed row
+        conn.execute(key_revocations.insert().values(id=1, version=1))

@@ -12,17 +12,19 @@ DomainError
 ├── TooLarge            a body or file over its limit; names the field (413)
 ├── UnsupportedMedia    a body of a content type the operation does not take (415)
 ├── RangeNotSatisfiable a byte range outside the resource (416)
+├── RateLimited         the key spent its request budget; retry later (429)
 └── Unavailable         a dependency is down; retry later (503)
 
 Each error carries a stable ``code`` (a member of a ``str`` Enum defined by the
 owning context) and structured ``data``; ``headers`` are the few protocol facts an answer must
-carry (``Content-Range`` for 416, ``Retry-After`` for 503). ``yunshang.web``
+carry (``Content-Range`` for 416, ``Retry-After`` for 429 and 503). ``yunshang.web``
 maps families to HTTP status codes in one place; nothing below the API layer
 knows about HTTP.
 """
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +40,9 @@ class KernelCode(StrEnum):
     IDEMPOTENCY_MISMATCH = "idempotency_key_reused"
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     UNAVAILABLE = "unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    REDIS_UNAVAILABLE = "redis_unavailable"
+    RATE_LIMITED = "rate_limited"
     TOO_LARGE = "body_too_large"
     MALFORMED = "malformed_request"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -95,7 +100,28 @@ class IdempotencyMismatch(DomainError):
 
 
 class Unavailable(DomainError):
+    """A dependency is down; ``retry_after_s`` (whole seconds) goes out as ``Retry-After``."""
+
     default_code = KernelCode.UNAVAILABLE
+
+    def __init__(self, message: str, *, code: StrEnum | None = None, retry_after_s: int = 1,
+                 **data: Any) -> None:
+        super().__init__(message, code=code, **data)
+        self.headers["Retry-After"] = str(max(1, retry_after_s))
+
+
+class RateLimited(DomainError):
+    """A key sent more requests than its rate allows; it may retry after ``retry_after_s``."""
+
+    default_code = KernelCode.RATE_LIMITED
+
+    def __init__(self, key_id: str, retry_after_s: float, *, rate_per_s: float,
+                 burst: int) -> None:
+        wait = max(1, math.ceil(retry_after_s))
+        super().__init__(f"too many requests for this key; retry in {wait} s",
+                         field="authorization", key_id=key_id, retry_after_s=wait,
+                         rate_per_s=rate_per_s, burst=burst)
+        self.headers["Retry-After"] = str(wait)
 
 
 class TooLarge(DomainError):

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, select
 
 from .db import Database
 from .events import DomainEvent
+from .outages import dependency_of
 from .outbox import outbox, read_events, read_positions, relay_checkpoints
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,9 @@ class Relay:
             while not self._stop.is_set():
                 try:
                     self.drain()
-                except Exception:  # keep relaying; the next pass retries the batch
-                    log.exception("outbox relay pass failed")
+                except Exception as exc:  # keep relaying; the next pass retries the batch
+                    if dependency_of(exc) is None:  # an outage is the sweeper's to log
+                        log.exception("outbox relay pass failed")
                 self._stop.wait(interval_s)
 
         self._thread = threading.Thread(target=loop, name="outbox-relay", daemon=True)

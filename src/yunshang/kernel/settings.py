@@ -45,6 +45,22 @@ class Settings(BaseSettings):
         default=True,
         description="Serve well-formed requests of the hot routes (flash-sale orders, "
                     "check-in) without FastAPI's parameter machinery; off only to measure it.")
+    rate_limit_per_s: float = Field(
+        default=10_000.0, ge=0,
+        description="Requests per second each API key may send on average (token bucket; "
+                    "0: no limit). In-process on the embedded stack, shared through Redis "
+                    "when a Redis URL is set.")
+    rate_limit_burst: int = Field(
+        default=20_000, ge=1,
+        description="Requests a key may send at once before its rate applies.")
+    revocation_check_s: float = Field(
+        default=1.0, gt=0, le=60,
+        description="How often each process checks for revoked API keys (cached keys are "
+                    "dropped when any process revoked one).")
+    access_log: bool = Field(
+        default=False,
+        description="Log one JSON line per request (request id, key id, route, status, "
+                    "latency) to the 'yunshang.access' logger on stderr.")
     auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
     sweep_interval_s: float = Field(default=1.0, gt=0)
     batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from yunshang.kernel.auth import Principal
+from yunshang.kernel.errors import RateLimited
 from yunshang.kernel.idempotency import (
     IdempotentRequest,
     StoredResponse,
@@ -108,11 +109,21 @@ async def get_principal(
     token = None
     if authorization and authorization[:7].lower() == "bearer ":
         token = authorization[7:].strip()
-    keys = request.app.state.platform.keys
+    platform = request.app.state.platform
+    keys = platform.keys
     # A recently seen key is answered on the event loop; only a database look-up
     # goes to the thread pool.
     principal: Principal = keys.cached(token) or await run_in_threadpool(keys.authenticate,
                                                                           token)
+    request.scope.setdefault("state", {})["key_id"] = principal.key_id  # the access log's
+    limiter = platform.limiter
+    if limiter is not None:  # here, so that the fast paths are limited too
+        wait = limiter.admit(principal.key_id)
+        if wait is None:  # the shared bucket's local lease is spent: ask Redis
+            wait = await run_in_threadpool(limiter.admit_shared, principal.key_id)
+        if wait > 0:
+            raise RateLimited(principal.key_id, wait, rate_per_s=limiter.rate_per_s,
+                              burst=limiter.burst)
     return principal
 
 

@@ -17,6 +17,7 @@ from yunshang.kernel.errors import (
     MalformedRequest,
     NotFound,
     RangeNotSatisfiable,
+    RateLimited,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -47,6 +48,7 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (UnsupportedMedia, 415),
     (RangeNotSatisfiable, 416),
     (Conflict, 409),
+    (RateLimited, 429),
     (Unavailable, 503),
 ]
 
@@ -57,7 +59,8 @@ TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "No
           500: "Internal error", 503: "Unavailable"}
 
 #: Members RFC 9457 and our contract define; an error's data never overrides them.
-_RESERVED = frozenset({"type", "title", "status", "detail", "code", "instance"})
+_RESERVED = frozenset({"type", "title", "status", "detail", "code", "instance",
+                       "request_id"})
 
 
 def status_for(exc: DomainError) -> int:
@@ -67,25 +70,36 @@ def status_for(exc: DomainError) -> int:
     return 409
 
 
-def problem(status: int, code: str, detail: str, instance: str, **extra: Any) -> ProblemResponse:
+def request_id_of(scope: Mapping[str, Any]) -> str | None:
+    """The request id :class:`~yunshang.web.access.RequestContext` gave this request."""
+    state = scope.get("state")
+    return state.get("request_id") if isinstance(state, dict) else None
+
+
+def problem(status: int, code: str, detail: str, instance: str, *,
+            request_id: str | None = None, **extra: Any) -> ProblemResponse:
     """An RFC 9457 problem document with our stable ``code``."""
-    return problem_with(status, code, detail, instance, extra)
+    return problem_with(status, code, detail, instance, extra, request_id=request_id)
 
 
 def problem_with(status: int, code: str, detail: str, instance: str,
                  extra: Mapping[str, Any],
-                 headers: Mapping[str, str] | None = None) -> ProblemResponse:
+                 headers: Mapping[str, str] | None = None, *,
+                 request_id: str | None = None) -> ProblemResponse:
     """:func:`problem` with the extension members as a mapping (any keys, reserved ones dropped)."""
     body = {"type": f"/problems/{code}", "title": TITLES.get(status, "Error"), "status": status,
             "detail": detail, "code": code, "instance": instance}
     body.update((k, v) for k, v in extra.items() if k not in _RESERVED)
+    if request_id is not None:
+        body["request_id"] = request_id
     out = dict(headers or {})
     if status == 401:
         out["WWW-Authenticate"] = "Bearer"
     return ProblemResponse(body, status_code=status, headers=out or None)
 
 
-def problem_for(exc: DomainError, instance: str) -> ProblemResponse:
+def problem_for(exc: DomainError, instance: str, *,
+                request_id: str | None = None) -> ProblemResponse:
     """The problem document a typed refusal answers with."""
     return problem_with(status_for(exc), exc.code.value, exc.message, instance, exc.data,
-                        exc.headers)
+                        exc.headers, request_id=request_id)

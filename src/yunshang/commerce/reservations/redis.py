@@ -47,7 +47,9 @@ class RedisEngine(ReservationEngine):
         super().__init__(db, clock, **kwargs)
         import redis
 
-        self.redis = redis.Redis.from_url(redis_url)
+        # Timeouts: a hung Redis must fail the batch (503), not hold the writer forever.
+        self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=2.0,
+                                          socket_timeout=10.0)
         self.stale_after_s = stale_after_s
         self._reserve = self.redis.register_script(lua.RESERVE)
         self._load = self.redis.register_script(lua.LOAD)

@@ -35,6 +35,7 @@ from yunshang.kernel.idempotency import (
     idempotency_keys,
     remember_rows,
 )
+from yunshang.kernel.outages import DependencyStates
 from yunshang.kernel.outbox import event_rows, write_events
 
 from ..errors import SoldOut
@@ -52,8 +53,12 @@ class ReservationEngine(ABC):
 
     def __init__(self, db: Database, clock: Clock, *, batch_max: int = 256,
                  idempotency_ttl: timedelta = timedelta(hours=24),
-                 linger_gap_s: float = 0.0002, linger_max_s: float = 0.005) -> None:
+                 linger_gap_s: float = 0.0002, linger_max_s: float = 0.005,
+                 dependencies: DependencyStates | None = None) -> None:
         self.db = db
+        # Where a database or Redis outage met by the writer is recorded (one log line
+        # per outage, not a traceback per batch).
+        self.dependencies = dependencies or DependencyStates()
         self.clock = clock
         self.batch_max = batch_max
         self.idempotency_ttl = idempotency_ttl
@@ -154,10 +159,13 @@ class ReservationEngine(ABC):
             try:
                 self._process(items)
             except Exception as exc:  # never leave a caller waiting forever
-                log.exception("reservation batch failed")
+                refusal = self.dependencies.note(exc)
+                if refusal is None:
+                    log.exception("reservation batch failed")
+                    refusal = Unavailable(f"reservation failed: {exc}")
                 for item in items:
                     if isinstance(item, Claim) and not item.future.done():
-                        item.future.set_exception(Unavailable(f"reservation failed: {exc}"))
+                        item.future.set_exception(refusal)
         for item in self._drain_queue():
             if isinstance(item, Claim):
                 item.future.set_exception(Unavailable("the reservation engine stopped"))
@@ -221,8 +229,10 @@ class ReservationEngine(ABC):
         try:
             self._write(conn, admitted)
             conn.commit()
-        except Exception:
-            log.warning("batch of %d failed; retrying one by one", len(admitted), exc_info=True)
+        except Exception as exc:
+            if self.dependencies.note(exc) is None:
+                log.warning("batch of %d failed; retrying one by one", len(admitted),
+                            exc_info=True)
             return False
         return True
 
@@ -255,7 +265,7 @@ class ReservationEngine(ABC):
                 try:
                     conn.rollback()
                 except Exception:
-                    log.warning("writer connection lost; reconnecting", exc_info=True)
+                    log.warning("writer connection lost; reconnecting")
                     self._drop_connection()
 
     def _drop_connection(self) -> None:
@@ -299,21 +309,35 @@ class ReservationEngine(ABC):
         try:
             self._persist([claim])
         except Exception as exc:
-            self._undo([claim])
-            with self._transaction() as conn:
-                replay = self._answer_replays([claim], conn)
-            if not replay:  # a concurrent request with the same key won; replayed above
-                return
-            if isinstance(exc, GuardViolation):
-                with self.db.read() as conn:
-                    left = units_left(conn, claim.sale.id)
-                claim.future.set_exception(SoldOut(claim.sale.id, claim.quantity, left))
-            else:
-                log.error("order %s could not be written: %s", claim.order.id, exc)
-                claim.future.set_exception(Unavailable("the order could not be stored; retry"))
+            try:
+                self._refuse_unwritten(claim, exc)
+            except Exception as again:  # the database (or Redis) is still down
+                if not claim.future.done():
+                    claim.future.set_exception(self.dependencies.note(again) or Unavailable(
+                        "the order could not be stored; retry"))
             return
         claim.future.set_result(claim.response)  # type: ignore[arg-type]
         self._confirmed([claim])
+
+    def _refuse_unwritten(self, claim: Claim, exc: Exception) -> None:
+        """Answers an admitted claim its own transaction could not write, after giving
+        its units back: a replay if a twin with its key won, else sold out (the database
+        guard refused it) or unavailable."""
+        self._undo([claim])
+        with self._transaction() as conn:
+            replay = self._answer_replays([claim], conn)
+        if not replay:  # a concurrent request with the same key won; replayed above
+            return
+        if isinstance(exc, GuardViolation):
+            with self.db.read() as conn:
+                left = units_left(conn, claim.sale.id)
+            claim.future.set_exception(SoldOut(claim.sale.id, claim.quantity, left))
+            return
+        refusal = self.dependencies.note(exc)
+        if refusal is None:
+            log.error("order %s could not be written: %s", claim.order.id, exc)
+            refusal = Unavailable("the order could not be stored; retry")
+        claim.future.set_exception(refusal)
 
     def _persist(self, claims: Sequence[Claim]) -> None:
         with self._transaction() as conn:

@@ -206,6 +206,8 @@ MATRIX: dict[str, Row] = {
     "GET /v1/analytics/{metric}": Row(MERCHANT, path="/v1/analytics/sales",
                                       names_object=False),
     "GET /healthz": Row(EVERYONE, names_object=False),
+    "GET /livez": Row(EVERYONE, names_object=False),
+    "GET /readyz": Row(EVERYONE, names_object=False),
 }
 
 

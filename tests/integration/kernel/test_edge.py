@@ -22,8 +22,8 @@ def test_a_key_over_its_rate_gets_429_with_retry_after_also_on_the_fast_path(
         tmp_path: Path, make_platform: PlatformFactory) -> None:
     platform = make_platform(sqlite_settings(tmp_path, rate_limit_per_s=0.5,
                                              rate_limit_burst=3))
-    key = platform.keys.create(role=Role.CHANNEL, tenant="meizu").token
-    other = platform.keys.create(role=Role.CHANNEL, tenant="meizu").token
+    key = platform.keys.create(role=Role.CHANNEL, tenant="meizu", all_channels=True).token
+    other = platform.keys.create(role=Role.CHANNEL, tenant="meizu", all_channels=True).token
     with open_client(platform) as client:
         url = "/v1/flash-sales/fs_nothing/orders"  # the fast path's route
         body = {"buyer_id": "b-1", "quantity": 1}

@@ -172,6 +172,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(analytics_router)
 
+    from yunshang.web.operations import router as operations_router
+
+    app.include_router(operations_router)
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JsonResponse:
         """Liveness; also the trivial endpoint benchmarks compare against."""

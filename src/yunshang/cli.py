@@ -145,6 +145,8 @@ def events_parked(
     except DomainError as exc:
         console.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(2) from None
+    finally:
+        plat.db.dispose()
     table = Table("id", "subscriber", "event", "tenant", "attempts", "last failure", "error",
                   "replayed", title=f"Parked events ({len(page.items)})")
     for p in page.items:
@@ -165,6 +167,8 @@ def events_replay(parked_id: str) -> None:
     except DomainError as exc:
         console.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(1) from None
+    finally:
+        plat.db.dispose()
     console.print(f"replayed {parked.id} ({parked.event_name} {parked.event_id}) for "
                   f"{parked.subscriber}")
 

@@ -203,8 +203,7 @@ class Relay:
             trouble.first_failed_at = self.clock.now()
         trouble.attempts += 1
         if trouble.attempts < self.max_attempts:
-            delay = min(self.backoff_s * 2 ** (trouble.attempts - 1), self.backoff_max_s)
-            trouble.retry_at = time.monotonic() + delay
+            trouble.retry_at = time.monotonic() + self.retry_delay(trouble.attempts)
             log.debug("relay: %s failed on %s (attempt %d): %s", subscriber.name, item.event.id,
                       trouble.attempts, failed.error)
             return 0
@@ -243,8 +242,12 @@ class Relay:
                         subscriber.name, error_text(exc))
         trouble.outage = True
         trouble.outages += 1
-        trouble.retry_at = time.monotonic() + min(
-            self.backoff_s * 2 ** (trouble.outages - 1), self.backoff_max_s)
+        trouble.retry_at = time.monotonic() + self.retry_delay(trouble.outages)
+
+    def retry_delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failures in a row: ``backoff_s`` doubled per
+        failure, capped at ``backoff_max_s``."""
+        return min(self.backoff_s * 2 ** min(max(failures - 1, 0), 32), self.backoff_max_s)
 
     def _retry_due(self, subscriber: Subscriber) -> bool:
         """A handler failure is waiting for an attempt that is due now."""

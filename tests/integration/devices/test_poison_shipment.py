@@ -85,7 +85,7 @@ def test_poison_shipment_is_parked_and_a_later_shipment_still_marks_phones_sold(
     with caplog.at_level(logging.DEBUG, logger="yunshang.kernel.relay"):
         platform.relay.drain()
 
-    assert states(platform, phones) == {i: (later, "sold", oid) for i in phones}
+    assert states(platform, phones) == dict.fromkeys(phones, (later, "sold", oid))
     assert states(platform, [theirs]) == {theirs: (other, "registered", None)}
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]

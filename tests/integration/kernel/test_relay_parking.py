@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import UTC, datetime
 
@@ -97,7 +98,7 @@ def test_retries_back_off_exponentially_up_to_the_cap(platform: Platform) -> Non
         time.sleep(0.01)
     # the batch failed, so the event went again alone at once; then it waited between tries
     assert len(calls) == 5  # delivered on the 5th call, never parked
-    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[1] >= 0.05 and gaps[2] >= 0.1 and gaps[3] >= 0.1
     assert relay.health().parked == {"s": 0}
     assert relay.drain() == 0

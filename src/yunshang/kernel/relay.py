@@ -247,7 +247,7 @@ class Relay:
     def retry_delay(self, failures: int) -> float:
         """Seconds to wait after ``failures`` failures in a row: ``backoff_s`` doubled per
         failure, capped at ``backoff_max_s``."""
-        return min(self.backoff_s * 2 ** min(max(failures - 1, 0), 32), self.backoff_max_s)
+        return float(min(self.backoff_s * 2.0 ** min(max(failures - 1, 0), 32), self.backoff_max_s))
 
     def _retry_due(self, subscriber: Subscriber) -> bool:
         """A handler failure is waiting for an attempt that is due now."""

@@ -8,13 +8,38 @@ from datetime import timedelta
 
 from yunshang.commerce.domain import ChannelKind, FlashSale, Product, StockMode
 from yunshang.commerce.service import SkuSpec
-from yunshang.kernel.auth import IssuedKey, Role
+from yunshang.kernel.auth import IssuedKey, Principal, Role
+from yunshang.kernel.imei import make_imei
 from yunshang.kernel.money import Money
 from yunshang.platform import Platform
 
 
 def random_tenant() -> str:
     return f"t-{secrets.token_hex(4)}"
+
+
+#: The model :func:`seed_sale`'s product is (a product's name is its registry model).
+SEEDED_MODEL = "Meizu 22"
+
+_phone_serials = iter(range(1, 1_000_000))
+#: A type allocation code of this test process's own, so IMEIs never clash across runs
+#: sharing one PostgreSQL database.
+_TAC = f"86{secrets.randbelow(1_000_000):06d}"
+
+
+def fresh_imei() -> str:
+    """A valid IMEI no registry has seen."""
+    return make_imei(_TAC, next(_phone_serials))
+
+
+def register_phones(platform: Platform, merchant: Principal, count: int, *,
+                    model: str = SEEDED_MODEL) -> list[str]:
+    """Registers ``count`` new phones of ``model`` for the merchant's tenant (the factory's
+    batch): the only IMEIs an order of that model may ship with."""
+    imeis = [fresh_imei() for _ in range(count)]
+    lines = "".join(f"{i},{model},SN{i[-8:]},1.0.0,34\n" for i in imeis)
+    platform.registry.import_batch(merchant, "imei,model,serial,os_version,api_level\n" + lines)
+    return imeis
 
 
 @dataclass
@@ -33,7 +58,7 @@ def seed_sale(platform: Platform, *, quantity: int = 10, limit: int = 2, stock: 
     tenant = tenant or random_tenant()
     svc = platform.commerce
     merchant = platform.keys.create(role=Role.MERCHANT, tenant=tenant)
-    product = svc.create_product(merchant.principal, name="Meizu 22", brand="Meizu", skus_=[
+    product = svc.create_product(merchant.principal, name=SEEDED_MODEL, brand="Meizu", skus_=[
         SkuSpec("Black", 256, Money(399_900), stock if stock is not None else quantity + 10)])
     sku = product.skus[0]
     channel_keys = []

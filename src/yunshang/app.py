@@ -192,6 +192,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     from yunshang.web.ops import router as ops_router
 
     app.include_router(ops_router)
+    from yunshang.web.operations import router as operations_router
+
+    app.include_router(operations_router)
 
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> ProblemResponse:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from yunshang.kernel.auth import BOUND_ROLES, Principal, Role
+from yunshang.kernel.auth import BOUND_ROLES, PLATFORM_TENANT, Principal, Role
 from yunshang.kernel.errors import DomainError
 from yunshang.kernel.settings import Settings
 
@@ -22,8 +22,10 @@ app = typer.Typer(help="Yunshang: cloud commerce for a smartphone ecosystem.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The OLTP schema (Alembic).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+events_app = typer.Typer(help="The outbox relay's parked events.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(events_app, name="events")
 
 
 def _add_context_apps() -> None:
@@ -169,6 +171,55 @@ def keys_revoke(key_id: str) -> None:
         console.print(f"[red]no active key {key_id}[/]")
         raise typer.Exit(1)
     console.print(f"revoked {key_id}")
+
+
+#: Who the CLI acts as for operator commands: whoever can run it owns the database.
+_OPERATOR = Principal(key_id="cli", role=Role.ADMIN, tenant=PLATFORM_TENANT)
+
+
+@events_app.command("parked")
+def events_parked(
+    subscriber: Annotated[str | None, typer.Option(help="Only this subscriber's.")] = None,
+    replayed: Annotated[bool, typer.Option("--replayed", help="Include replayed ones.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="next cursor of the previous page")] = None,
+) -> None:
+    """List the events the relay parked after their retries, oldest first."""
+    from yunshang.kernel.pagination import page_request
+
+    plat = _platform()
+    try:
+        page = plat.relay.parked(_OPERATOR, page_request(cursor, limit), subscriber=subscriber,
+                                 include_replayed=replayed)
+    except DomainError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        plat.db.dispose()
+    table = Table("id", "subscriber", "event", "tenant", "attempts", "last failure", "error",
+                  "replayed", title=f"Parked events ({len(page.items)})")
+    for p in page.items:
+        table.add_row(p.id, p.subscriber, f"{p.event_name} {p.event_id}", p.tenant,
+                      str(p.attempts), p.last_failed_at.isoformat(timespec="seconds"), p.error,
+                      p.replayed_at.isoformat(timespec="seconds") if p.replayed_at else "")
+    console.print(table)
+    if page.next_cursor:
+        console.print(f"next page: --cursor {page.next_cursor}")
+
+
+@events_app.command("replay")
+def events_replay(parked_id: str) -> None:
+    """Re-run the subscriber's handler on a parked event (once its cause is fixed)."""
+    plat = _platform()
+    try:
+        parked = plat.relay.replay(_OPERATOR, parked_id)
+    except DomainError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        plat.db.dispose()
+    console.print(f"replayed {parked.id} ({parked.event_name} {parked.event_id}) for "
+                  f"{parked.subscriber}")
 
 
 @app.command()

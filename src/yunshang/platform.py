@@ -62,13 +62,15 @@ class Platform:
             idempotency_ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
             **({"stale_after_s": self.settings.redis_stale_after_s} if kind == "redis" else {}),
         )
+        self.registry = RegistryService(db=self.db, clock=self.clock, keys=self.keys)
+        # Commerce ships only the registry's phones: its port, wired to the registry.
         self.commerce = CommerceService(
             db=self.db, clock=self.clock, engine=self.engine,
             pay_within=timedelta(seconds=self.settings.unpaid_order_timeout_s),
             auto_release_after=timedelta(days=self.settings.escrow_auto_release_days),
+            units=self.registry,
         )
         self.blobs = BlobStore(self.settings.var_dir / "blobs")
-        self.registry = RegistryService(db=self.db, clock=self.clock, keys=self.keys)
         self.telemetry = TelemetryService(db=self.db, clock=self.clock, registry=self.registry)
         self.appstore = AppStoreService(
             db=self.db, clock=self.clock, blobs=self.blobs, registry=self.registry,
@@ -77,7 +79,10 @@ class Platform:
         self.tuf = TufRepository(self.settings.var_dir / "tuf", self.clock)
         self.ota = OtaService(db=self.db, clock=self.clock, blobs=self.blobs, repo=self.tuf,
                               delta_max_image_bytes=self.settings.ota_delta_max_image_bytes)
-        self.relay = Relay(self.db)
+        self.relay = Relay(self.db, clock=self.clock,
+                           max_attempts=self.settings.relay_max_attempts,
+                           backoff_s=self.settings.relay_backoff_s,
+                           backoff_max_s=self.settings.relay_backoff_max_s)
         # Devices learn which phones were sold from commerce's shipment events.
         self.relay.subscribe(FunctionSubscriber(
             "devices.shipments", frozenset({"commerce.order_shipped"}),

@@ -12,6 +12,7 @@ from .errors import (
     InsufficientStock,
     InvalidTransition,
     LimitExceeded,
+    NotShippable,
     NotStarted,
     SaleEnded,
     SoldOut,
@@ -25,6 +26,7 @@ from .service import (
     SkuSpec,
     order_view,
 )
+from .units import UnitRegistry
 
 __all__ = [
     "CatalogService",
@@ -36,6 +38,7 @@ __all__ = [
     "InvalidTransition",
     "LedgerReport",
     "LimitExceeded",
+    "NotShippable",
     "NotStarted",
     "OrderService",
     "OrderStatus",
@@ -45,6 +48,7 @@ __all__ = [
     "SkuSpec",
     "SoldOut",
     "StockMode",
+    "UnitRegistry",
     "build_engine",
     "order_view",
 ]

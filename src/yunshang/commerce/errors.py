@@ -15,6 +15,7 @@ class CommerceCode(StrEnum):
     INSUFFICIENT_STOCK = "insufficient_stock"
     INVALID_TRANSITION = "invalid_transition"
     INVALID_IMEI = "invalid_imei"
+    IMEI_NOT_SHIPPABLE = "imei_not_shippable"
     NOT_LISTED = "not_listed"
     DUPLICATE = "duplicate"
     UNBALANCED_ENTRY = "unbalanced_entry"
@@ -99,3 +100,16 @@ class NotListed(InvalidInput):
 
 class LedgerViolation(InvalidState):
     """A journal entry that does not balance or drives an account negative: a bug, never input."""
+
+
+class NotShippable(Conflict):
+    """IMEIs that are not the merchant's registered, unsold phones of the ordered model."""
+
+    def __init__(self, order_id: str, model: str, refusals: dict[int, str]) -> None:
+        errors = [{"field": f"imeis[{i}]", "message": refusals[i]} for i in sorted(refusals)]
+        first = errors[0]
+        super().__init__(
+            f"{len(errors)} IMEI(s) cannot ship in order {order_id} (first: {first['field']}: "
+            f"{first['message']})",
+            code=CommerceCode.IMEI_NOT_SHIPPABLE, order_id=order_id, model=model,
+            field=first["field"], errors=errors)

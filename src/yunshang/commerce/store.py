@@ -315,6 +315,13 @@ def load_order(conn: Connection, order_id: str, tenant: str | None, *, lock: boo
                                     lock=lock))
 
 
+def sku_model(conn: Connection, sku_id: str) -> str:
+    """The phone model a SKU is a variant of: its product's name, the model the device
+    registry's manufacturing batches name."""
+    return str(conn.execute(select(products.c.name).join(skus, skus.c.product_id == products.c.id)
+                            .where(skus.c.id == sku_id)).scalar_one())
+
+
 def save_order_transition(conn: Connection, order: Order, previous: OrderStatus) -> None:
     """Writes an order whose status moved; the status guard makes lost updates impossible."""
     values = order_values(order)

@@ -47,6 +47,8 @@ class KernelCode(StrEnum):
     MALFORMED = "malformed_request"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+    REPLAY_FAILED = "replay_failed"
+    ALREADY_REPLAYED = "already_replayed"
 
 
 class DomainError(Exception):

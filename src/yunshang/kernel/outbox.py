@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    func,
     select,
     text,
     tuple_,
@@ -214,3 +215,19 @@ def read_positions(
     return len(positions), (positions[-1].txid, positions[-1].seq), events
 
 
+
+
+def read_event(conn: Connection, event_id: str) -> StoredEvent | None:
+    """The stored event with this id (None if the outbox has none)."""
+    found = _stored(conn.execute(select(outbox).where(outbox.c.event_id == event_id)))
+    return found[0] if found else None
+
+
+def count_after(conn: Connection, *, after: tuple[int, int], postgres: bool) -> int:
+    """How many committed events lie after the position ``after`` (a subscriber's lag)."""
+    stmt = select(func.count()).select_from(outbox).where(
+        tuple_(outbox.c.txid, outbox.c.seq) > tuple_(*after))
+    if postgres:
+        stmt = stmt.where(outbox.c.txid < text(
+            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+    return int(conn.execute(stmt).scalar_one())

@@ -81,6 +81,16 @@ class Settings(BaseSettings):
         default=5.0, ge=0,
         description="The server ingests the outbox into the warehouse this often (0: never; "
                     "then `yunshang analytics ingest` does it).")
+    relay_max_attempts: int = Field(
+        default=5, ge=1, le=100,
+        description="The relay parks an event whose handler failed this many times in a row "
+                    "(then `yunshang events parked` lists it and `events replay` retries it).")
+    relay_backoff_s: float = Field(
+        default=0.5, ge=0, le=3600,
+        description="Wait before the relay's first retry of a failed event; doubles per "
+                    "failure up to relay_backoff_max_s.")
+    relay_backoff_max_s: float = Field(
+        default=30.0, ge=0, le=86400, description="Longest wait between the relay's retries.")
     redis_stale_after_s: float = Field(
         default=60.0, gt=0,
         description="Redis engine: a claim admitted this long ago whose order is not in the "

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tests.factories import Seeded, random_tenant, seed_sale
+from tests.factories import Seeded, random_tenant, register_phones, seed_sale
 from tests.http_support import TestClient, bearer, collect
 from yunshang.commerce.domain import ChannelKind, StockMode
 from yunshang.commerce.service import SkuSpec
@@ -52,6 +52,14 @@ class Tenant:
     unlisted_sku: str
     spare_channel: str
     orders: dict[str, str] = field(default_factory=dict)
+    #: registered, unsold phones of the sale's model: what the tenant's orders may ship
+    phones: list[str] = field(default_factory=list)
+
+    def take_phones(self, n: int) -> list[str]:
+        """``n`` of :attr:`phones`, never handed out twice."""
+        taken, self.phones[:n] = self.phones[:n], []
+        assert len(taken) == n, "build_tenant registered too few phones"
+        return taken
 
     @property
     def product(self) -> str:
@@ -114,6 +122,7 @@ def build_tenant(platform: Platform, *, full: bool) -> Tenant:
         channel_y=bearer(seeded.channels[1].token),
         buyer=bearer(keys.create(role=Role.BUYER, tenant=tenant, subject="alice").token),
         unlisted_sku=extra.skus[0].id, spare_channel=spare.id,
+        phones=register_phones(platform, who, 40),
     )
     if not full:
         t.orders["created"] = _place(platform, seeded, "zoe", 1)
@@ -127,7 +136,8 @@ def build_tenant(platform: Platform, *, full: bool) -> Tenant:
     for state in ("paid", "shipped", "delivered"):
         svc.pay_order(ch, t.orders[state])
     for state in ("shipped", "delivered"):
-        svc.ship_order(who, t.orders[state], imeis=[imei()], carrier="SF", tracking_number=None)
+        svc.ship_order(who, t.orders[state], imeis=t.take_phones(1), carrier="SF",
+                       tracking_number=None)
     svc.deliver_order(who, t.orders["delivered"])
     return t
 

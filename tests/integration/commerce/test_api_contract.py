@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PlatformFactory, sqlite_settings
+from tests.factories import register_phones
 from tests.http_support import (
     PROBLEM,
     assert_problem,
@@ -69,7 +70,7 @@ ENDPOINTS: dict[str, Endpoint] = {
                              param="sale_id", target="sale"),
     "pay": Endpoint("/v1/orders/{id}/pay", "buyer", None, "order_id", "created"),
     "ship": Endpoint("/v1/orders/{id}/ship", "merchant", lambda w: {
-        "imeis": [imei(), imei()], "carrier": "SF Express", "tracking_number": "SF1001"},
+        "imeis": w.a.take_phones(2), "carrier": "SF Express", "tracking_number": "SF1001"},
         "order_id", "paid"),
     "deliver": Endpoint("/v1/orders/{id}/deliver", "merchant", None, "order_id", "shipped"),
     "confirm": Endpoint("/v1/orders/{id}/confirm", "buyer", None, "order_id", "delivered"),
@@ -609,7 +610,8 @@ def test_order_life_cycle_moves_escrow_to_the_merchant(world_any: World) -> None
     assert paid["escrow"] == start["escrow"] + total
     assert paid["psp_clearing"] == start["psp_clearing"] + total
 
-    imeis = [imei(), imei()]
+    # the fresh sale's product is a "Meizu 23": the factory registers a batch of those
+    imeis = register_phones(w.platform, w.a.seeded.merchant.principal, 2, model="Meizu 23")
     r = w.client.post(f"/v1/orders/{oid}/ship", headers=merchant,
                       json={"imeis": imeis, "carrier": "SF Express", "tracking_number": "SF7"})
     assert r.status_code == 200, r.text

@@ -17,6 +17,7 @@ from yunshang.kernel.clock import Clock
 from yunshang.kernel.db import Database
 
 from ..reservations import ReservationEngine
+from ..units import UnitRegistry
 from .catalog import MAX_STOCK, CatalogService, SkuSpec
 from .orders import LedgerBalance, LedgerReport, OrderService, order_view
 
@@ -32,10 +33,11 @@ class CommerceService(CatalogService, OrderService):
     """
 
     def __init__(self, *, db: Database, clock: Clock, engine: ReservationEngine,
-                 pay_within: timedelta, auto_release_after: timedelta) -> None:
+                 pay_within: timedelta, auto_release_after: timedelta,
+                 units: UnitRegistry) -> None:
         CatalogService.__init__(self, db=db, clock=clock)
         OrderService.__init__(self, db=db, clock=clock, engine=engine, pay_within=pay_within,
-                              auto_release_after=auto_release_after)
+                              auto_release_after=auto_release_after, units=units)
 
 
 __all__ = [

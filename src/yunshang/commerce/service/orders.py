@@ -26,7 +26,7 @@ from yunshang.kernel.pagination import Page, PageRequest
 from yunshang.kernel.tenancy import tenant_scope
 
 from ..domain import Account, FlashSale, JournalEntry, Order, OrderStatus, presented
-from ..errors import SoldOut
+from ..errors import NotShippable, SoldOut
 from ..reservations import Claim, ReservationEngine
 from ..store import (
     flash_sale_buyers,
@@ -41,8 +41,10 @@ from ..store import (
     postings,
     sale_from_row,
     save_order_transition,
+    sku_model,
     unbalanced_entries,
 )
+from ..units import UnitRegistry
 from .access import ORDER_PLACERS, check_order_party, order_party, ordering_channel
 
 
@@ -105,10 +107,12 @@ class OrderService:
     the sweepers that expire and release them, and the escrow ledger."""
 
     def __init__(self, *, db: Database, clock: Clock, engine: ReservationEngine,
-                 pay_within: timedelta, auto_release_after: timedelta) -> None:
+                 pay_within: timedelta, auto_release_after: timedelta,
+                 units: UnitRegistry) -> None:
         self.db = db
         self.clock = clock
         self.engine = engine
+        self.units = units
         self.pay_within = pay_within
         self.auto_release_after = auto_release_after
         self._sales: dict[str, FlashSale] = {}
@@ -189,7 +193,8 @@ class OrderService:
 
     def _transition(self, principal: Principal, order_id: str, roles: Sequence[Role],
                     act: Callable[[Order, datetime], JournalEntry | None],
-                    after: Callable[[Order], None] | None = None) -> Order:
+                    after: Callable[[Order], None] | None = None,
+                    check: Callable[[Connection, Order], None] | None = None) -> Order:
         principal.require(*roles)
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
@@ -197,6 +202,8 @@ class OrderService:
             check_order_party(principal, order)
             previous = order.status
             entry = act(order, now)
+            if check is not None:
+                check(uow.conn, order)
             self._save(uow, order, previous, entry)
             if after is not None:
                 uow.after_commit(lambda: after(order))
@@ -219,10 +226,21 @@ class OrderService:
 
     def ship_order(self, principal: Principal, order_id: str, *, imeis: Sequence[str],
                    carrier: str | None, tracking_number: str | None) -> Order:
-        """Packed with the IMEI of each unit and handed to a carrier."""
+        """Packed with the IMEI of each unit and handed to a carrier.
+
+        Each IMEI must be one of the merchant's registered, unsold phones of the
+        ordered SKU's model (the product's name is the model the registry knows),
+        checked by the device registry in this same transaction.
+        """
         def act(o: Order, now: datetime) -> None:
             o.ship(imeis, now, carrier, tracking_number)
-        return self._transition(principal, order_id, (Role.MERCHANT,), act)
+
+        def check(conn: Connection, o: Order) -> None:
+            model = sku_model(conn, o.sku_id)
+            refusals = self.units.check_shippable(conn, o.tenant, model, o.imeis)
+            if refusals:
+                raise NotShippable(o.id, model, refusals)
+        return self._transition(principal, order_id, (Role.MERCHANT,), act, check=check)
 
     def deliver_order(self, principal: Principal, order_id: str) -> Order:
         def act(o: Order, now: datetime) -> None:

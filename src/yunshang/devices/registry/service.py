@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,6 +118,30 @@ class RegistryService:
                               device_from_row)
 
     # ------------------------------------------------------------------ sold → activated
+
+    def check_shippable(self, conn: Connection, tenant: str, model: str,
+                        imeis: Sequence[str]) -> dict[int, str]:
+        """Commerce's ship check, on its connection: why each refused IMEI (by index)
+        is not ``tenant``'s registered, unsold phone of ``model``.
+
+        Another tenant's phone is refused exactly like an unknown IMEI: whether an
+        IMEI is registered elsewhere is not this tenant's to learn.
+        """
+        if not imeis:
+            return {}
+        rows = {r.imei: r for r in conn.execute(
+            select(devices.c.imei, devices.c.model, devices.c.state, devices.c.order_id)
+            .where(devices.c.tenant == tenant, devices.c.imei.in_(list(imeis))))}
+        refusals: dict[int, str] = {}
+        for i, imei in enumerate(imeis):
+            row = rows.get(imei)
+            if row is None:
+                refusals[i] = f"{imei} is not a registered phone of this merchant"
+            elif row.model != model:
+                refusals[i] = f"{imei} is a {row.model}, not a {model}"
+            elif row.state != DeviceState.REGISTERED.value or row.order_id is not None:
+                refusals[i] = f"{imei} was already sold"
+        return refusals
 
     def record_shipment(self, conn: Connection, tenant: str, payload: dict[str, Any]) -> int:
         """Relay handler for ``commerce.order_shipped``: marks each packed unit sold.

@@ -168,10 +168,20 @@ class SharedBuckets:
             if len(self._leases) >= _MAX_BUCKETS:
                 self._leases = {k: v for k, v in self._leases.items()
                                 if v.until > now or v.refused_until > now}
+            lease = self._leases.get(key)
             if granted == 0:
+                if lease is not None and lease.tokens > 0 and lease.until > now:
+                    lease.tokens -= 1  # a concurrent lease came in meanwhile: spend it
+                    return 0.0
                 self._leases[key] = _Lease(0, 0.0, now + wait_s)
                 return wait_s
-            self._leases[key] = _Lease(granted - 1, now + _LEASE_S)
+            if lease is not None and lease.until > now:
+                # Concurrent misses each lease tokens; keep them all (replacing one
+                # lease with another would throw tokens away and refuse too early).
+                lease.tokens += granted - 1
+                lease.refused_until = 0.0
+            else:
+                self._leases[key] = _Lease(granted - 1, now + _LEASE_S)
         return 0.0
 
     def close(self) -> None:

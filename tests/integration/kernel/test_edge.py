@@ -148,3 +148,25 @@ def test_a_database_outage_is_a_503_with_retry_after_logged_once(
 def test_default_limits_leave_room_for_the_flash_sale_benches() -> None:
     settings = Settings()
     assert settings.rate_limit_per_s >= 5_000 and settings.rate_limit_burst >= 10_000
+
+
+@pytest.mark.redis
+def test_shared_buckets_under_concurrency_refuse_nothing_within_the_burst(redis_url: str) -> None:
+    """Concurrent misses each lease tokens from Redis; none may be thrown away, so a
+    burst of requests below the bucket's size is never refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from yunshang.kernel.ratelimit import SharedBuckets
+
+    buckets = SharedBuckets(redis_url, rate_per_s=1_000, burst=2_000)
+
+    def one(_: int) -> float:
+        wait = buckets.admit("key_1")
+        return buckets.admit_shared("key_1") if wait is None else wait
+
+    try:
+        with ThreadPoolExecutor(32) as pool:
+            waits = list(pool.map(one, range(1_500)))
+    finally:
+        buckets.close()
+    assert sum(1 for w in waits if w > 0) == 0

@@ -208,6 +208,11 @@ MATRIX: dict[str, Row] = {
     "GET /healthz": Row(EVERYONE, names_object=False),
     "GET /livez": Row(EVERYONE, names_object=False),
     "GET /readyz": Row(EVERYONE, names_object=False),
+    # the platform operator's (admin key of the platform tenant): no tenant's key
+    "GET /metrics": Row(frozenset(), names_object=False),
+    "GET /v1/admin/parked-events": Row(frozenset(), names_object=False),
+    "POST /v1/admin/parked-events/{parked_id}/replay": Row(
+        frozenset(), path="/v1/admin/parked-events/prk_unknown/replay", names_object=False),
 }
 
 

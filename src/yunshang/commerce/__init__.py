@@ -16,17 +16,30 @@ from .errors import (
     SaleEnded,
     SoldOut,
 )
+from .payments import (
+    MANUAL,
+    SIM,
+    PaymentCode,
+    PaymentProvider,
+    PaymentStatus,
+    SimGateway,
+    Verdict,
+    payment_providers,
+)
 from .reservations import EmbeddedEngine, RedisEngine, ReservationEngine, build_engine
 from .service import (
     CatalogService,
     CommerceService,
     LedgerReport,
     OrderService,
+    PaymentService,
     SkuSpec,
     order_view,
 )
 
 __all__ = [
+    "MANUAL",
+    "SIM",
     "CatalogService",
     "ChannelKind",
     "CommerceCode",
@@ -39,12 +52,19 @@ __all__ = [
     "NotStarted",
     "OrderService",
     "OrderStatus",
+    "PaymentCode",
+    "PaymentProvider",
+    "PaymentService",
+    "PaymentStatus",
     "RedisEngine",
     "ReservationEngine",
     "SaleEnded",
+    "SimGateway",
     "SkuSpec",
     "SoldOut",
     "StockMode",
+    "Verdict",
     "build_engine",
     "order_view",
+    "payment_providers",
 ]

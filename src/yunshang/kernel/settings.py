@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default=True,
         description="Serve well-formed requests of the hot routes (flash-sale orders, "
                     "check-in) without FastAPI's parameter machinery; off only to measure it.")
+    payment_sim: bool = Field(
+        default=True,
+        description="The built-in simulated payment provider `sim` (its wallet endpoint and "
+                    "signed notifications); off where real providers take the money.")
     auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
     sweep_interval_s: float = Field(default=1.0, gt=0)
     batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")

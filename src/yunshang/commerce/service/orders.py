@@ -100,8 +100,9 @@ class LedgerReport:
 
 
 class OrderService:
-    """Flash-sale orders, their lifecycle (pay, ship, deliver, confirm, cancel, refund),
-    the sweepers that expire and release them, and the escrow ledger."""
+    """Flash-sale orders, their lifecycle (ship, deliver, confirm, cancel; paying and
+    refunding are the payments part's, :mod:`yunshang.commerce.payments`), the sweepers
+    that expire and release them, and the escrow ledger."""
 
     def __init__(self, *, db: Database, clock: Clock, engine: ReservationEngine,
                  pay_within: timedelta, auto_release_after: timedelta) -> None:
@@ -176,7 +177,7 @@ class OrderService:
     def get_order(self, principal: Principal, order_id: str) -> Order:
         with self.db.read() as conn:
             order = load_order(conn, order_id, tenant_scope(principal))
-        _check_party(principal, order)
+        check_party(principal, order)
         return order
 
     def list_orders(self, principal: Principal, req: PageRequest, *, sale_id: str | None = None,
@@ -200,28 +201,14 @@ class OrderService:
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
             order = load_order(uow.conn, order_id, tenant_scope(principal), lock=True)
-            _check_party(principal, order)
+            check_party(principal, order)
             previous = order.status
             entry = act(order, now)
-            self._save(uow, order, previous, entry)
+            record_move(uow, order, previous, entry)
             if after is not None:
                 uow.after_commit(lambda: after(order))
             uow.commit()
         return order
-
-    def _save(self, uow: UnitOfWork, order: Order, previous: OrderStatus,
-              entry: JournalEntry | None) -> None:
-        save_order_transition(uow.conn, order, previous)
-        if entry is not None:
-            insert_journal(uow.conn, entry)
-        if order.status is OrderStatus.CANCELLED and order.sale_id:
-            _return_units(uow.conn, order)
-        uow.publish(*order.pull_events())
-
-    def pay_order(self, principal: Principal, order_id: str) -> Order:
-        """Payment captured; the money is held in escrow."""
-        return self._transition(principal, order_id, (Role.BUYER, Role.CHANNEL),
-                                lambda o, now: o.pay(now))
 
     def ship_order(self, principal: Principal, order_id: str, *, imeis: Sequence[str],
                    carrier: str | None, tracking_number: str | None) -> Order:
@@ -246,11 +233,6 @@ class OrderService:
             o.cancel(now, reason)
         return self._transition(principal, order_id, (Role.BUYER, Role.CHANNEL, Role.MERCHANT),
                                 act, after=self._release_units)
-
-    def refund_order(self, principal: Principal, order_id: str, reason: str) -> Order:
-        """Returns money still held in escrow to the buyer."""
-        return self._transition(principal, order_id, (Role.MERCHANT, Role.CHANNEL),
-                                lambda o, now: o.refund(now, reason))
 
     def _release_units(self, order: Order) -> None:
         if order.sale_id:
@@ -296,7 +278,7 @@ class OrderService:
                 moved, entry = act(order)
                 if not moved:
                     continue
-                self._save(uow, order, previous, entry)
+                record_move(uow, order, previous, entry)
                 if after is not None:
                     uow.after_commit(partial(after, order))
                 uow.commit()
@@ -338,7 +320,19 @@ class OrderService:
                                 ).scalar_one() == 0
 
 
-def _check_party(principal: Principal, order: Order) -> None:
+def record_move(uow: UnitOfWork, order: Order, previous: OrderStatus,
+                entry: JournalEntry | None) -> None:
+    """Writes an order that moved from ``previous``, its journal entry and its events (and
+    returns a cancelled order's units to its sale), in the caller's unit of work."""
+    save_order_transition(uow.conn, order, previous)
+    if entry is not None:
+        insert_journal(uow.conn, entry)
+    if order.status is OrderStatus.CANCELLED and order.sale_id:
+        _return_units(uow.conn, order)
+    uow.publish(*order.pull_events())
+
+
+def check_party(principal: Principal, order: Order) -> None:
     # Buyers and channels see only their own orders, and as "not found".
     if principal.role is Role.BUYER and principal.subject not in (None, order.buyer_id):
         raise NotFound("order", order.id, field="order_id")

@@ -95,12 +95,13 @@ class PaymentService:
     def start_payment(self, principal: Principal, order_id: str,
                       provider: str = SIM) -> tuple[Payment, bool]:
         """Opens a payment of an unpaid order for its buyer: a buyer key bound to the order's
-        buyer, or a channel key bound to its channel (the marketplace's checkout). Returns
-        the payment and whether it is new (an open one is handed back again)."""
+        buyer, or a key of the order's channel (the marketplace's checkout). Returns the
+        payment and whether it is new (an open one is handed back again). Nothing is paid
+        yet: only the provider's notification pays."""
         if principal.role not in (Role.BUYER, Role.CHANNEL):
             raise Forbidden("payments are started by the order's buyer (or its channel's "
                             "checkout)", role=principal.role.value, field="order_id")
-        if principal.subject is None:
+        if principal.role is Role.BUYER and principal.subject is None:
             raise UnboundKey(principal.role.value)
         adapter = self._provider(provider)
         now = self.clock.now()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-
 from typing import Any
 
 from yunshang.commerce.domain import ChannelKind, FlashSale, Order, Product, StockMode

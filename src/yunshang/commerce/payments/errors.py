@@ -98,8 +98,8 @@ class NotRefundable(InvalidState):
 
 class UnboundKey(Forbidden):
     def __init__(self, role: str) -> None:
-        super().__init__(f"a {role} key pays only once bound to one {role} (--subject)", code=PaymentCode.UNBOUND_KEY, field="order_id",
-                         role=role)
+        super().__init__(f"a {role} key pays only once bound to one {role} (--subject)",
+                         code=PaymentCode.UNBOUND_KEY, field="order_id", role=role)
 
 
 class OverrideOnly(Forbidden):

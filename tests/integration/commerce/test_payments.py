@@ -137,13 +137,16 @@ def test_every_bad_notification_is_refused_recorded_and_changes_nothing(
     refused = collect(w.client, "/v1/payments/notifications", w.root, verdict="refused")
     assert [(n["reason"], n["provider"]) for n in refused] == [(code, SIM)]
     if code != "unknown_payment":  # the merchant sees what was aimed at its payments
-        assert refused[0]["payment_id"] == mine["id"]
+        assert refused[0]["payment_id"] == params["out_trade_no"]  # the payment it names
         mine_seen = collect(w.client, "/v1/payments/notifications", w.a.merchant,
                             verdict="refused")
         assert [n["id"] for n in mine_seen] == [refused[0]["id"]]
     assert refused[0]["params"]["out_trade_no"] == params["out_trade_no"]
-    # other tenants see none of it
-    assert collect(w.client, "/v1/payments/notifications", w.b.merchant) == []
+    # other tenants see none of it (only their own payments' accepted notifications)
+    theirs = collect(w.client, "/v1/payments/notifications", w.b.merchant)
+    assert theirs
+    assert {n["verdict"] for n in theirs} == {"accepted"}
+    assert not {n["payment_id"] for n in theirs} & {mine["id"], other["id"]}
 
 
 def test_a_notification_that_is_no_form_is_refused_naming_why(world: World) -> None:

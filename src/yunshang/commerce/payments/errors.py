@@ -30,7 +30,6 @@ class PaymentCode(StrEnum):
     ORDER_NOT_PAYABLE = "order_not_payable"
     NOT_REFUNDABLE = "not_refundable"
     UNBOUND_KEY = "unbound_key"
-    OVERRIDE_ONLY = "admin_override_only"
 
 
 class BadSignature(Forbidden):
@@ -103,10 +102,11 @@ class UnboundKey(Forbidden):
 
 
 class OverrideOnly(Forbidden):
-    """Marking an order paid without a provider is the platform operator's override."""
+    """Marking an order paid without a provider is the platform operator's override (the
+    code stays ``forbidden``, as for every role refusal)."""
 
     def __init__(self) -> None:
         super().__init__("orders are paid by a payment provider's signed notification: start "
                          "one with POST /v1/orders/{order_id}/payments; marking an order paid "
                          "by hand is the platform admin's recorded override",
-                         code=PaymentCode.OVERRIDE_ONLY, field="order_id")
+                         field="order_id")

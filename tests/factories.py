@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from yunshang.commerce.domain import ChannelKind, FlashSale, Product, StockMode
+from yunshang.commerce.domain import ChannelKind, FlashSale, Order, Product, StockMode
 from yunshang.commerce.service import SkuSpec
 from yunshang.kernel.auth import IssuedKey, Principal, Role
 from yunshang.kernel.imei import make_imei
@@ -74,3 +75,24 @@ def seed_sale(platform: Platform, *, quantity: int = 10, limit: int = 2, stock: 
                                  ends_at=now + starts_in + timedelta(hours=1))
     return Seeded(tenant=tenant, merchant=merchant, channels=channel_keys, product=product,
                   sale=sale)
+
+
+def pay_via_provider(platform: Platform, who: Principal, order_id: str) -> Order:
+    """Pays an order as buyers do: ``who`` (the order's buyer key, or its channel's) starts a
+    payment, the simulated provider's wallet pays it and the provider's signed notification
+    pays the order."""
+    payment, _ = platform.commerce.start_payment(who, order_id)
+    platform.commerce.pay_with_sim_wallet(payment.token)
+    return platform.commerce.get_order(who, order_id)
+
+
+def pay_over_http(client: Any, headers: dict[str, str], order_id: str) -> dict[str, Any]:
+    """:func:`pay_via_provider` over HTTP (an httpx or test client): start the payment with
+    ``headers``, then the simulated wallet's link (no key). Returns the paid payment."""
+    started = client.post(f"/v1/orders/{order_id}/payments", headers=headers)
+    assert started.status_code in (200, 201), started.text
+    paid = client.post(f"/v1/payments/sim/{started.json()['token']}/complete")
+    assert paid.status_code == 200, paid.text
+    body: dict[str, Any] = paid.json()
+    assert body["status"] == "paid", body
+    return body

@@ -180,6 +180,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(commerce_router)
 
+    from yunshang.commerce.payments.api import router as payments_router
+
+    app.include_router(payments_router)
+
     from yunshang.devices.api import UPLOAD_PATHS as device_uploads
     from yunshang.devices.api import router as devices_router
 

@@ -12,7 +12,13 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from yunshang.commerce import CommerceService, RedisEngine, ReservationEngine, build_engine
+from yunshang.commerce import (
+    CommerceService,
+    RedisEngine,
+    ReservationEngine,
+    build_engine,
+    payment_providers,
+)
 from yunshang.devices import (
     DEV_ROOT_WARNING,
     ApkSandbox,
@@ -64,11 +70,14 @@ class Platform:
         )
         self.registry = RegistryService(db=self.db, clock=self.clock, keys=self.keys)
         # Commerce ships only the registry's phones: its port, wired to the registry.
+        providers, sim_gateway = payment_providers(self.settings.var_dir / "payments",
+                                                   sim=self.settings.payment_sim)
         self.commerce = CommerceService(
             db=self.db, clock=self.clock, engine=self.engine,
             pay_within=timedelta(seconds=self.settings.unpaid_order_timeout_s),
             auto_release_after=timedelta(days=self.settings.escrow_auto_release_days),
             units=self.registry,
+            providers=providers, sim_gateway=sim_gateway,
         )
         self.blobs = BlobStore(self.settings.var_dir / "blobs")
         self.telemetry = TelemetryService(db=self.db, clock=self.clock, registry=self.registry)

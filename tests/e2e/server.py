@@ -360,6 +360,9 @@ def buy(base_url: str, token: str, sale_id: str, batch: list[Attempt],
 
 
 def pay_all(client: httpx.Client, keys: Keys, order_ids: list[str]) -> None:
+    """Pays each order through the simulated provider: the buyer starts a payment, the
+    provider's wallet pays it and notifies the server with a signed notification."""
     for oid in order_ids:
-        _ok(client.post(f"/v1/orders/{oid}/pay", headers={**bearer(keys.buyer),
-                                                          "Idempotency-Key": f"pay-{oid}"}), 200)
+        started = client.post(f"/v1/orders/{oid}/payments", headers=bearer(keys.buyer))
+        assert started.status_code in (200, 201), started.text
+        _ok(client.post(f"/v1/payments/sim/{started.json()['token']}/complete"), 200)

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from tests.conftest import PlatformFactory, sqlite_settings
-from tests.factories import Seeded, seed_sale
+from tests.factories import Seeded, pay_via_provider, seed_sale
 from tests.http_support import TestClient, assert_problem, bearer, collect, open_client
 from yunshang import migrate
 from yunshang.kernel.auth import Role, api_keys
@@ -176,7 +176,7 @@ def test_a_buyer_key_sees_and_acts_on_its_own_orders_only(shop: Shop) -> None:
     bobs = shop.orders["bob@0"]
     assert_problem(shop.client.get(f"/v1/orders/{bobs}", headers=alice), 404, "not_found",
                    "order_id")
-    assert_problem(shop.client.post(f"/v1/orders/{bobs}/pay", headers=alice), 404,
+    assert_problem(shop.client.post(f"/v1/orders/{bobs}/payments", headers=alice), 404,
                    "not_found", "order_id")
     assert shop.platform.commerce.get_order(shop.seeded.merchant.principal,
                                             bobs).status.value == "created"
@@ -208,7 +208,7 @@ def _sold_and_activated(shop: Shop, buyer: str, n: int) -> list[str]:
         buyer_key.principal, shop.seeded.sale.id, buyer_id=buyer, quantity=n,
         channel_id=shop.seeded.channels[0].principal.subject).result(timeout=30)
     oid = str(order.body["id"])
-    platform.commerce.pay_order(buyer_key.principal, oid)
+    pay_via_provider(platform, buyer_key.principal, oid)
     platform.commerce.ship_order(merchant, oid, imeis=imeis, carrier=None, tracking_number=None)
     platform.relay.drain()
     for i in imeis:

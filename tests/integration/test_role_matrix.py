@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import PlatformFactory
-from tests.factories import random_tenant, seed_sale
+from tests.factories import pay_via_provider, random_tenant, seed_sale
 from tests.http_support import PROBLEM, TestClient, api_routes, bearer, open_client
 from yunshang.app import create_app
 from yunshang.kernel.auth import Principal, Role
@@ -142,7 +142,18 @@ MATRIX: dict[str, Row] = {
                                                  body=_order_body, order=1),
     "GET /v1/orders": Row(roles("merchant", "channel", "buyer"), names_object=False),
     "GET /v1/orders/{order_id}": Row(roles("merchant", "channel", "buyer")),
-    "POST /v1/orders/{order_id}/pay": Row(roles("channel", "buyer"), order=1),
+    # marking paid by hand is the platform operator's recorded override: no tenant key
+    "POST /v1/orders/{order_id}/pay": Row(frozenset(), order=1),
+    "POST /v1/orders/{order_id}/payments": Row(frozenset({"channel", "channel_all", "buyer"}),
+                                              order=1),
+    "GET /v1/payments/notifications": Row(MERCHANT, names_object=False),
+    # the provider's side: no API key (a signature, a wallet token); unknown ones are 404
+    "POST /v1/payments/notify/{provider}": Row(
+        EVERYONE, path="/v1/payments/notify/nosuch", missing=True, names_object=False,
+        content=b"out_trade_no=x", content_type="application/x-www-form-urlencoded"),
+    "POST /v1/payments/sim/{token}/complete": Row(
+        EVERYONE, path="/v1/payments/sim/tok_unknown/complete", missing=True,
+        names_object=False),
     "POST /v1/orders/{order_id}/ship": Row(MERCHANT, body=lambda w: {
         "imeis": [make_imei("86451205", 1)]}, order=1),
     "POST /v1/orders/{order_id}/deliver": Row(roles("merchant", "channel"), order=1),
@@ -243,7 +254,7 @@ def _world(platform: Platform) -> World:
     order = svc.place_flash_order(buyer.principal, seeded.sale.id, buyer_id="alice",
                                   quantity=1, channel_id=channel_x).result(10)
     order_id = str(order.body["id"])
-    svc.pay_order(buyer.principal, order_id)
+    pay_via_provider(platform, buyer.principal, order_id)
     svc.ship_order(merchant, order_id, imeis=[imei], carrier=None, tracking_number=None)
     platform.relay.drain()  # the registry marks the phone sold
     device = keys.create(role=Role.DEVICE, tenant=tenant, subject=imei)

@@ -17,18 +17,31 @@ from .errors import (
     SaleEnded,
     SoldOut,
 )
+from .payments import (
+    MANUAL,
+    SIM,
+    PaymentCode,
+    PaymentProvider,
+    PaymentStatus,
+    SimGateway,
+    Verdict,
+    payment_providers,
+)
 from .reservations import EmbeddedEngine, RedisEngine, ReservationEngine, build_engine
 from .service import (
     CatalogService,
     CommerceService,
     LedgerReport,
     OrderService,
+    PaymentService,
     SkuSpec,
     order_view,
 )
 from .units import UnitRegistry
 
 __all__ = [
+    "MANUAL",
+    "SIM",
     "CatalogService",
     "ChannelKind",
     "CommerceCode",
@@ -42,13 +55,20 @@ __all__ = [
     "NotStarted",
     "OrderService",
     "OrderStatus",
+    "PaymentCode",
+    "PaymentProvider",
+    "PaymentService",
+    "PaymentStatus",
     "RedisEngine",
     "ReservationEngine",
     "SaleEnded",
+    "SimGateway",
     "SkuSpec",
     "SoldOut",
     "StockMode",
     "UnitRegistry",
+    "Verdict",
     "build_engine",
     "order_view",
+    "payment_providers",
 ]

@@ -393,7 +393,10 @@ def _add_order_route(endpoint: Callable[..., JsonResponse], name: str, doc: str 
 
 
 _add_order_action(CommerceService.pay_order,
-                  "Captures payment; the money is held in escrow until release or refund.")
+                  "The platform operator's override: marks the order paid without a payment "
+                  "provider, recorded as a manual payment. Buyers pay with "
+                  "POST /v1/orders/{order_id}/payments; only the provider's signed "
+                  "notification pays.")
 
 
 @router.post("/orders/{order_id}/ship", response_model=OrderRead)

@@ -241,13 +241,21 @@ class Order(RecordsEvents):
             raise InvalidTransition(self.id, self.status.value, action)
         self.status = to
 
-    def pay(self, now: datetime) -> JournalEntry:
-        """Payment captured: the money is held in escrow."""
+    def check_payable(self, now: datetime) -> None:
+        """Raises InvalidTransition unless a payment may still pay this order."""
         if self.status is OrderStatus.CREATED and now >= self.expires_at:
             raise InvalidTransition(self.id, "expired", "pay")
+        if OrderStatus.PAID not in TRANSITIONS[self.status]:
+            raise InvalidTransition(self.id, self.status.value, "pay")
+
+    def pay(self, now: datetime, *, payment_id: str | None = None,
+            provider: str | None = None) -> JournalEntry:
+        """Payment captured (by ``payment_id`` through ``provider``): the money is held in
+        escrow."""
+        self.check_payable(now)
         self._move(OrderStatus.PAID, "pay")
         self.paid_at = now
-        self._record("commerce.order_paid", now)
+        self._record("commerce.order_paid", now, payment_id=payment_id, provider=provider)
         return escrow_hold(self, now)
 
     def ship(self, imeis: Iterable[str], now: datetime, carrier: str | None = None,

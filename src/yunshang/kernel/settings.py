@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         default=False,
         description="Log one JSON line per request (request id, key id, route, status, "
                     "latency) to the 'yunshang.access' logger on stderr.")
+    payment_sim: bool = Field(
+        default=True,
+        description="The built-in simulated payment provider `sim` (its wallet endpoint and "
+                    "signed notifications); off where real providers take the money.")
     auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
     sweep_interval_s: float = Field(default=1.0, gt=0)
     batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")

@@ -169,7 +169,8 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
                   f"({report.buyers / report.seconds_to_sell_out:,.0f} requests/s); refused: "
                   + ", ".join(f"{k} {v}" for k, v in report.refused.most_common()))
 
-    # Most buyers pay; some never do and their orders expire.
+    # Most buyers pay, through the (simulated) payment provider; some never do and their
+    # orders expire.
     by_id = {str(o["id"]): o for o in placed}
     keys_by_channel = {k.subject: k for k in channel_keys}
     unpaid = set()
@@ -177,7 +178,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
         if rng.random() < 0.06:
             unpaid.add(oid)
             continue
-        svc.pay_order(keys_by_channel[str(o["channel_id"])], oid)
+        _pay_through_provider(platform, keys_by_channel[str(o["channel_id"])], oid)
         report.paid += 1
     clock.advance(timedelta(seconds=platform.settings.unpaid_order_timeout_s + 1))
     report.expired = svc.expire_unpaid(limit=10_000)
@@ -196,7 +197,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     report.resold = len(second)
     for o in second:
         report.per_channel[names[str(o["channel_id"])]] += 1
-        svc.pay_order(keys_by_channel[str(o["channel_id"])], str(o["id"]))
+        _pay_through_provider(platform, keys_by_channel[str(o["channel_id"])], str(o["id"]))
         report.paid += 1
         by_id[str(o["id"])] = o
 
@@ -260,6 +261,14 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     _print_tables(console, report, per_status, ledger)
     play_report(console, platform, report.analytics, tenant=TENANT,
                 out_dir=platform.settings.var_dir / "report", outbox_events=report.events)
+
+
+def _pay_through_provider(platform: Platform, checkout: Principal, order_id: str) -> None:
+    """The marketplace's checkout starts the payment, the buyer pays in the simulated
+    provider's wallet, and the provider's RSA-signed notification pays the order: the
+    same path as ``POST /v1/payments/notify/sim``."""
+    payment, _ = platform.commerce.start_payment(checkout, order_id)
+    platform.commerce.pay_with_sim_wallet(payment.token)
 
 
 def _outbox_size(platform: Platform) -> int:

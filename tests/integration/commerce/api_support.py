@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tests.factories import Seeded, random_tenant, register_phones, seed_sale
+from tests.factories import Seeded, pay_via_provider, random_tenant, register_phones, seed_sale
 from tests.http_support import TestClient, bearer, collect
 from yunshang.commerce.domain import ChannelKind, StockMode
 from yunshang.commerce.service import SkuSpec
@@ -49,6 +49,7 @@ class Tenant:
     channel_x: dict[str, str]
     channel_y: dict[str, str]
     buyer: dict[str, str]  # subject "alice"
+    operator: dict[str, str]  # the platform operator's admin key (the only one that may /pay)
     unlisted_sku: str
     spare_channel: str
     orders: dict[str, str] = field(default_factory=dict)
@@ -121,6 +122,7 @@ def build_tenant(platform: Platform, *, full: bool) -> Tenant:
         channel_x=bearer(seeded.channels[0].token),
         channel_y=bearer(seeded.channels[1].token),
         buyer=bearer(keys.create(role=Role.BUYER, tenant=tenant, subject="alice").token),
+        operator=bearer(keys.create(role=Role.ADMIN, tenant=PLATFORM_TENANT).token),
         unlisted_sku=extra.skus[0].id, spare_channel=spare.id,
         phones=register_phones(platform, who, 40),
     )
@@ -134,7 +136,7 @@ def build_tenant(platform: Platform, *, full: bool) -> Tenant:
     t.orders["on_y"] = _place(platform, seeded, "dave", 1, channel=1)
     ch = seeded.channels[0].principal
     for state in ("paid", "shipped", "delivered"):
-        svc.pay_order(ch, t.orders[state])
+        pay_via_provider(platform, ch, t.orders[state])
     for state in ("shipped", "delivered"):
         svc.ship_order(who, t.orders[state], imeis=t.take_phones(1), carrier="SF",
                        tracking_number=None)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PlatformFactory, sqlite_settings
-from tests.factories import register_phones
+from tests.factories import pay_over_http, register_phones
 from tests.http_support import (
     PROBLEM,
     assert_problem,
@@ -68,7 +68,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     "flash-orders": Endpoint("/v1/flash-sales/{id}/orders", "buyer",
                              lambda w: {"buyer_id": "alice", "quantity": 1},
                              param="sale_id", target="sale"),
-    "pay": Endpoint("/v1/orders/{id}/pay", "buyer", None, "order_id", "created"),
+    # Marking an order paid by hand is the platform operator's override; buyers start a
+    # payment and the provider's signed notification pays (tests/integration/commerce/
+    # test_payments.py).
+    "pay": Endpoint("/v1/orders/{id}/pay", "operator", None, "order_id", "created"),
+    "payments": Endpoint("/v1/orders/{id}/payments", "buyer", None, "order_id", "created"),
     "ship": Endpoint("/v1/orders/{id}/ship", "merchant", lambda w: {
         "imeis": w.a.take_phones(2), "carrier": "SF Express", "tracking_number": "SF1001"},
         "order_id", "paid"),
@@ -177,7 +181,9 @@ def _generic() -> list[Bad]:
         if ep.param:
             cases += [
                 Bad(name, "unknown-id", 404, "not_found", ep.param, path_id="unknown"),
-                Bad(name, "other-tenants-id", 404, "not_found", ep.param, path_id="theirs"),
+                *([] if ep.key == "operator" else [  # the operator sees every tenant
+                    Bad(name, "other-tenants-id", 404, "not_found", ep.param,
+                        path_id="theirs")]),
                 Bad(name, "too-short-id", 422, "invalid_input", ep.param, path_id="short"),
                 Bad(name, "id-with-nul", 422, "invalid_input", ep.param, path_id="odd"),
             ]
@@ -525,9 +531,12 @@ def test_replay_still_answers_after_the_sale_sold_out_or_ended(world_any: World)
 
 
 def test_idempotent_pay(world_any: World) -> None:
+    """The operator's override is idempotent under a key; nobody else may use it."""
     w = world_any
     created = w.a.orders["created"]
-    key = {**w.a.buyer, "Idempotency-Key": "pay-1"}
+    assert_problem(w.client.post(f"/v1/orders/{created}/pay", headers=w.a.buyer), 403,
+                   "forbidden", "order_id")
+    key = {**w.a.operator, "Idempotency-Key": "pay-1"}
     first = w.client.post(f"/v1/orders/{created}/pay", headers=key)
     again = w.client.post(f"/v1/orders/{created}/pay", headers=key)
     assert first.status_code == again.status_code == 200, (first.text, again.text)
@@ -539,7 +548,7 @@ def test_idempotent_pay(world_any: World) -> None:
     other = w.client.post(f"/v1/orders/{w.a.orders['on_y']}/pay", headers=key)
     assert_problem(other, 422, "idempotency_key_reused", "Idempotency-Key")
     # without a key, paying twice is refused
-    twice = w.client.post(f"/v1/orders/{created}/pay", headers=w.a.buyer)
+    twice = w.client.post(f"/v1/orders/{created}/pay", headers=w.a.operator)
     assert_problem(twice, 409, "invalid_transition")
     assert _balances(w, w.a.name)["escrow"] == escrow
 
@@ -603,8 +612,7 @@ def test_order_life_cycle_moves_escrow_to_the_merchant(world_any: World) -> None
     assert _sale(w, sale)["sold"] == 2
     assert _balances(w, w.a.name) == start
 
-    r = w.client.post(f"/v1/orders/{oid}/pay", headers=buyer)
-    assert r.status_code == 200, r.text
+    pay_over_http(w.client, buyer, oid)
     assert _status(w, oid, buyer) == "paid"
     paid = _balances(w, w.a.name)
     assert paid["escrow"] == start["escrow"] + total
@@ -631,7 +639,8 @@ def test_order_life_cycle_moves_escrow_to_the_merchant(world_any: World) -> None
     assert after["merchant_payable"] == start["merchant_payable"] + total
     # a finished order refuses every further move
     for action in ("pay", "deliver", "confirm", "cancel", "refund"):
-        body = assert_problem(w.client.post(f"/v1/orders/{oid}/{action}", headers=w.a.admin),
+        who = w.a.operator if action == "pay" else w.a.admin
+        body = assert_problem(w.client.post(f"/v1/orders/{oid}/{action}", headers=who),
                               409, "invalid_transition")
         assert (body["order_id"], body["action"]) == (oid, action)
     assert _balances(w, w.a.name) == after
@@ -655,7 +664,7 @@ def test_refund_before_release_returns_the_money(world_any: World) -> None:
 @pytest.mark.parametrize(("state", "action", "who"), [
     ("created", "confirm", "buyer"), ("created", "ship", "merchant"),
     ("created", "deliver", "merchant"), ("created", "refund", "merchant"),
-    ("paid", "pay", "buyer"), ("paid", "cancel", "buyer"), ("paid", "deliver", "merchant"),
+    ("paid", "pay", "operator"), ("paid", "cancel", "buyer"), ("paid", "deliver", "merchant"),
     ("shipped", "ship", "merchant"), ("delivered", "cancel", "merchant"),
 ])
 def test_invalid_transitions_are_409(world: World, state: str, action: str, who: str) -> None:
@@ -674,7 +683,7 @@ def test_an_unpaid_order_cannot_be_paid_after_its_deadline(world: World) -> None
     w = world
     oid = w.a.orders["created"]
     w.platform.clock.advance(timedelta(seconds=w.platform.settings.unpaid_order_timeout_s))
-    r = w.client.post(f"/v1/orders/{oid}/pay", headers=w.a.buyer)
+    r = w.client.post(f"/v1/orders/{oid}/payments", headers=w.a.buyer)
     body = assert_problem(r, 409, "invalid_transition")
     assert (body["order_status"], body["action"]) == ("expired", "pay")
     assert _status(w, oid, w.a.buyer) == "created"
@@ -837,7 +846,9 @@ def test_openapi_lists_the_public_contract(world: World) -> None:
         "/v1/flash-sales/{sale_id}": {"get"}, "/v1/flash-sales/{sale_id}/orders": {"post"},
         "/v1/orders": {"get"}, "/v1/orders/{order_id}": {"get"},
         **{f"/v1/orders/{{order_id}}/{a}": {"post"}
-           for a in ("pay", "ship", "deliver", "confirm", "cancel", "refund")},
+           for a in ("pay", "payments", "ship", "deliver", "confirm", "cancel", "refund")},
+        "/v1/payments/notify/{provider}": {"post"},
+        "/v1/payments/notifications": {"get"},
         "/v1/ledger/balances": {"get"},
     }
     for path, methods in expected.items():

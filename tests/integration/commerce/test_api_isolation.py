@@ -60,8 +60,9 @@ PROBES = [
     *[Probe(f"order-in-their-sale-as-{r}", "POST", "/v1/flash-sales/{a.sale}/orders", r,
             "sale_id", {"buyer_id": "alice", "quantity": 1})
       for r in ("buyer", "channel_x", "merchant")],
-    Probe("pay", "POST", "/v1/orders/{order:created}/pay", "buyer", "order_id"),
-    Probe("pay-as-channel", "POST", "/v1/orders/{order:created}/pay", "channel_x", "order_id"),
+    Probe("start-payment", "POST", "/v1/orders/{order:created}/payments", "buyer", "order_id"),
+    Probe("start-payment-as-channel", "POST", "/v1/orders/{order:created}/payments",
+          "channel_x", "order_id"),
     Probe("ship", "POST", "/v1/orders/{order:paid}/ship", "merchant", "order_id",
           lambda w: {"imeis": [imei(), imei()]}),
     Probe("deliver", "POST", "/v1/orders/{order:shipped}/deliver", "merchant", "order_id"),
@@ -78,7 +79,7 @@ PROBES = [
 ]
 # A tenant's own admin passes every role check, so only the tenant stands in the way.
 PROBES += [Probe(f"{p.name}-as-admin", p.method, p.path, "admin", p.field, p.body)
-           for p in PROBES if p.role == "merchant" or p.name in ("pay", "confirm")]
+           for p in PROBES if p.role == "merchant" or p.name == "confirm"]
 
 
 def _probe(w: World, p: Probe) -> Any:
@@ -192,7 +193,7 @@ def test_a_channel_key_sees_only_its_channels_orders(world: World) -> None:
     on_y = w.a.orders["on_y"]
     assert_problem(w.client.get(f"/v1/orders/{on_y}", headers=w.a.channel_x), 404,
                    "not_found", "order_id")
-    assert_problem(w.client.post(f"/v1/orders/{on_y}/pay", headers=w.a.channel_x), 404,
+    assert_problem(w.client.post(f"/v1/orders/{on_y}/payments", headers=w.a.channel_x), 404,
                    "not_found", "order_id")
     x_ids = {o["id"] for o in collect(w.client, "/v1/orders", w.a.channel_x)}
     y_ids = {o["id"] for o in collect(w.client, "/v1/orders", w.a.channel_y)}
@@ -215,7 +216,8 @@ def test_a_buyer_key_acts_only_for_its_buyer(world: World) -> None:
     assert_problem(r, 403, "forbidden", "buyer_id")
     carols = w.a.orders["shipped"]
     assert_problem(w.client.get(f"/v1/orders/{carols}", headers=w.a.buyer), 404, "not_found")
-    assert_problem(w.client.post(f"/v1/orders/{w.a.orders['on_y']}/pay", headers=w.a.buyer),
+    assert_problem(w.client.post(f"/v1/orders/{w.a.orders['on_y']}/payments",
+                                 headers=w.a.buyer),
                    404, "not_found", "order_id")
     assert w.snapshot() == before
     mine = collect(w.client, "/v1/orders", w.a.buyer)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from typer.testing import CliRunner
 
 from tests.conftest import PlatformFactory, sqlite_settings
-from tests.factories import random_tenant, register_phones, seed_sale
+from tests.factories import pay_via_provider, random_tenant, register_phones, seed_sale
 from tests.http_support import assert_problem, bearer, open_client
 from yunshang.cli import app as cli
 from yunshang.devices.registry.store import devices
@@ -54,7 +54,7 @@ def ship(platform: Platform, tenant: str, units: int) -> tuple[str, list[str]]:
     ch = seeded.channels[0].principal
     oid = str(platform.commerce.place_flash_order(ch, seeded.sale.id, buyer_id="bob",
                                                   quantity=units).result(10).body["id"])
-    platform.commerce.pay_order(ch, oid)
+    pay_via_provider(platform, ch, oid)
     platform.commerce.ship_order(seeded.merchant.principal, oid, imeis=phones, carrier="SF",
                                  tracking_number="SF1")
     return oid, phones

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import PlatformFactory
-from tests.factories import random_tenant, seed_sale
+from tests.factories import pay_via_provider, random_tenant, seed_sale
 from tests.http_support import TestClient, assert_problem, bearer, open_client
 from yunshang.devices.registry.store import devices
 from yunshang.kernel.auth import Role
@@ -126,7 +126,7 @@ def ship_order(platform: Platform, tenant: str, imei_list: list[str], buyer: str
     ch = seeded.channels[0].principal
     oid = platform.commerce.place_flash_order(ch, seeded.sale.id, buyer_id=buyer,
                                               quantity=len(imei_list)).result(10).body["id"]
-    platform.commerce.pay_order(ch, oid)
+    pay_via_provider(platform, ch, oid)
     platform.commerce.ship_order(seeded.merchant.principal, oid, imeis=imei_list,
                                  carrier="SF", tracking_number="SF1")
     platform.relay.drain()

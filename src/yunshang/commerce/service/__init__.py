@@ -6,24 +6,31 @@ the clock:
 * :class:`CatalogService` (``catalog.py``): products and SKUs, channels,
   listings and flash-sale setup — what a merchant arranges before buyers come;
 * :class:`OrderService` (``orders.py``): flash-sale orders, the order
-  lifecycle, the sweepers and the escrow ledger.
+  lifecycle, the sweepers and the escrow ledger;
+
+and the payments part's :class:`~yunshang.commerce.payments.PaymentService`, the only
+way an order gets paid (a provider's verified notification) or refunded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from yunshang.kernel.clock import Clock
 from yunshang.kernel.db import Database
 
+from ..payments.provider import PaymentProvider
+from ..payments.service import PaymentService
+from ..payments.sim import SimGateway
 from ..reservations import ReservationEngine
 from ..units import UnitRegistry
 from .catalog import MAX_STOCK, CatalogService, SkuSpec
 from .orders import LedgerBalance, LedgerReport, OrderService, order_view
 
 
-class CommerceService(CatalogService, OrderService):
-    """Both services as one object, ``platform.commerce``.
+class CommerceService(CatalogService, OrderService, PaymentService):
+    """The three services as one object, ``platform.commerce``.
 
     Kept so that every caller (the API router, the demo, the CLI, the tests and
     the benches) goes on calling ``platform.commerce.<use case>``: one name for
@@ -34,10 +41,13 @@ class CommerceService(CatalogService, OrderService):
 
     def __init__(self, *, db: Database, clock: Clock, engine: ReservationEngine,
                  pay_within: timedelta, auto_release_after: timedelta,
-                 units: UnitRegistry) -> None:
+                 units: UnitRegistry, providers: Mapping[str, PaymentProvider],
+                 sim_gateway: SimGateway | None = None) -> None:
         CatalogService.__init__(self, db=db, clock=clock)
         OrderService.__init__(self, db=db, clock=clock, engine=engine, pay_within=pay_within,
                               auto_release_after=auto_release_after, units=units)
+        PaymentService.__init__(self, db=db, clock=clock, providers=providers,
+                                sim_gateway=sim_gateway)
 
 
 __all__ = [
@@ -47,6 +57,7 @@ __all__ = [
     "LedgerBalance",
     "LedgerReport",
     "OrderService",
+    "PaymentService",
     "SkuSpec",
     "order_view",
 ]

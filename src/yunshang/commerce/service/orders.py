@@ -103,8 +103,9 @@ class LedgerReport:
 
 
 class OrderService:
-    """Flash-sale orders, their lifecycle (pay, ship, deliver, confirm, cancel, refund),
-    the sweepers that expire and release them, and the escrow ledger."""
+    """Flash-sale orders, their lifecycle (ship, deliver, confirm, cancel; paying and
+    refunding are the payments part's, :mod:`yunshang.commerce.payments`), the sweepers
+    that expire and release them, and the escrow ledger."""
 
     def __init__(self, *, db: Database, clock: Clock, engine: ReservationEngine,
                  pay_within: timedelta, auto_release_after: timedelta,
@@ -204,25 +205,11 @@ class OrderService:
             entry = act(order, now)
             if check is not None:
                 check(uow.conn, order)
-            self._save(uow, order, previous, entry)
+            record_move(uow, order, previous, entry)
             if after is not None:
                 uow.after_commit(lambda: after(order))
             uow.commit()
         return order
-
-    def _save(self, uow: UnitOfWork, order: Order, previous: OrderStatus,
-              entry: JournalEntry | None) -> None:
-        save_order_transition(uow.conn, order, previous)
-        if entry is not None:
-            insert_journal(uow.conn, entry)
-        if order.status is OrderStatus.CANCELLED and order.sale_id:
-            _return_units(uow.conn, order)
-        uow.publish(*order.pull_events())
-
-    def pay_order(self, principal: Principal, order_id: str) -> Order:
-        """Payment captured; the money is held in escrow."""
-        return self._transition(principal, order_id, (Role.BUYER, Role.CHANNEL),
-                                lambda o, now: o.pay(now))
 
     def ship_order(self, principal: Principal, order_id: str, *, imeis: Sequence[str],
                    carrier: str | None, tracking_number: str | None) -> Order:
@@ -258,11 +245,6 @@ class OrderService:
             o.cancel(now, reason)
         return self._transition(principal, order_id, (Role.BUYER, Role.CHANNEL, Role.MERCHANT),
                                 act, after=self._release_units)
-
-    def refund_order(self, principal: Principal, order_id: str, reason: str) -> Order:
-        """Returns money still held in escrow to the buyer."""
-        return self._transition(principal, order_id, (Role.MERCHANT, Role.CHANNEL),
-                                lambda o, now: o.refund(now, reason))
 
     def _release_units(self, order: Order) -> None:
         if order.sale_id:
@@ -308,7 +290,7 @@ class OrderService:
                 moved, entry = act(order)
                 if not moved:
                     continue
-                self._save(uow, order, previous, entry)
+                record_move(uow, order, previous, entry)
                 if after is not None:
                     uow.after_commit(partial(after, order))
                 uow.commit()
@@ -348,6 +330,18 @@ class OrderService:
             # escrow is credit-normal: a positive signed sum means negative escrow
             return conn.execute(select(func.count()).select_from(sub).where(sub.c.s > 0)
                                 ).scalar_one() == 0
+
+
+def record_move(uow: UnitOfWork, order: Order, previous: OrderStatus,
+                entry: JournalEntry | None) -> None:
+    """Writes an order that moved from ``previous``, its journal entry and its events (and
+    returns a cancelled order's units to its sale), in the caller's unit of work."""
+    save_order_transition(uow.conn, order, previous)
+    if entry is not None:
+        insert_journal(uow.conn, entry)
+    if order.status is OrderStatus.CANCELLED and order.sale_id:
+        _return_units(uow.conn, order)
+    uow.publish(*order.pull_events())
 
 
 def _return_units(conn: Connection, order: Order) -> None:

@@ -64,7 +64,7 @@ def config(
     if ota_root.startswith("DEVELOPMENT"):
         Console(stderr=True).print("[bold red]WARNING:[/] OTA signs with a development TUF "
                                    "root whose keys live on this server; see "
-                                   "docs/security/ota.md")
+                                   "docs/security.md (OTA trust)")
     if as_json:
         typer.echo(json.dumps(values, indent=2))
         return

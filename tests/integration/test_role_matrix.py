@@ -3,7 +3,7 @@
 Each route of ``create_app()`` must have a row in :data:`MATRIX` naming the
 roles that may call it; a new endpoint without one fails
 :func:`test_every_route_declares_its_roles`, so it cannot ship without deciding
-who may use it. The table is docs/security/roles.md in code.
+who may use it. The table is docs/security.md (roles) in code.
 
 A cell is *allowed* when the answer is 2xx or a domain 4xx other than
 401/403/404 (a 409 for an order in the wrong state, a 422 for a junk APK: the
@@ -237,7 +237,7 @@ def test_every_route_declares_its_roles() -> None:
     ops = set(operations())
     assert not ops - MATRIX.keys(), (
         "routes missing from the role matrix (declare who may call them here and in "
-        f"docs/security/roles.md): {sorted(ops - MATRIX.keys())}")
+        f"docs/security.md (roles)): {sorted(ops - MATRIX.keys())}")
     assert not MATRIX.keys() - ops, f"rows for routes that are gone: {sorted(MATRIX.keys() - ops)}"
 
 

@@ -109,7 +109,7 @@ def test_other_tenants_objects_are_not_found_on_both_stacks(world_any: World) ->
 
 LISTS = ["/v1/products", "/v1/channels", "/v1/listings", "/v1/flash-sales", "/v1/orders"]
 
-#: Lists a role may not read at all, in any tenant (docs/security/roles.md).
+#: Lists a role may not read at all, in any tenant (docs/security.md, roles).
 NOT_READ_BY = {"buyer": {"/v1/channels", "/v1/listings"}}
 
 

@@ -1,6 +1,6 @@
 """Who may read and act on what in commerce: one function per rule, used by every use case.
 
-The role table (docs/security/roles.md) in code. Roles a use case does not name
+The role table (docs/security.md, roles) in code. Roles a use case does not name
 get 403 (admins always pass :meth:`Principal.require`); an allowed key that is
 bound to one buyer or channel sees another party's object as "not found", as
 it sees another tenant's, since its existence is not that key's to learn.

@@ -3,7 +3,7 @@
 Server: ``keys export-online``, ``keys rotate-online``, ``root import``.
 Operator's machine (no server, no database): ``keys init``, ``keys rotate-root``.
 Offline keys are encrypted with a passphrase, read from
-``YUNSHANG_OTA_KEY_PASSPHRASE`` or asked for. Procedure: ``docs/security/ota.md``.
+``YUNSHANG_OTA_KEY_PASSPHRASE`` or asked for. Procedure: ``docs/security.md`` (OTA trust).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Built on python-tuf's metadata API (``tuf.api.metadata``) and securesystemslib's
 ``CryptoSigner`` (ed25519). Devices verify what they download with python-tuf's
 ``ngclient`` (:mod:`yunshang.agent`); this module only writes metadata.
 
-Roles and where their keys live (``docs/security/ota.md``)
+Roles and where their keys live (``docs/security.md`` (OTA trust))
     ``root`` and top-level ``targets``: offline. The operator makes them with
     ``yunshang ota keys init`` (:mod:`.tuf_offline`) and the server imports the
     signed metadata (:meth:`TufRepository.import_metadata`); the server never
@@ -97,7 +97,7 @@ LIFETIMES: dict[str, timedelta] = {
 TENANT_KEY = "tenant-roles"
 DEV_ROOT_WARNING = ("OTA: a DEVELOPMENT TUF root signs, its root and targets keys online and "
                     "unencrypted: not for phones in the field. Make an offline root (yunshang "
-                    "ota keys init) and import it; see docs/security/ota.md.")
+                    "ota keys init) and import it; see docs/security.md (OTA trust).")
 
 _SERIALIZER = JSONSerializer(compact=True)
 _METADATA_NAME = re.compile(r"^([0-9]{1,10}\.)?[a-z0-9][a-z0-9_.-]{0,80}\.json$")

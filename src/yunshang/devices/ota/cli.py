@@ -9,6 +9,7 @@ Offline keys are encrypted with a passphrase, read from
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -75,16 +76,10 @@ def keys_init(
                                          help="The server's export-online file.")],
 ) -> None:
     """Offline: make the root and targets keys (encrypted) and the signed root and targets."""
-    from .tuf_keys import KeyFileError
     from .tuf_offline import init_offline
 
-    try:
-        written = init_offline(out, _read_online(online), _passphrase(confirm=True), _now())
-    except KeyFileError as exc:
-        console.print(f"[red]refused:[/] {exc}")
-        raise typer.Exit(1) from None
-    console.print("wrote " + ", ".join(str(p) for p in written)
-                  + "; import them on the server: yunshang ota root import")
+    _write_offline(lambda: init_offline(out, _read_online(online), _passphrase(confirm=True),
+                                        _now()))
 
 
 @keys_app.command("rotate-root")
@@ -98,13 +93,19 @@ def keys_rotate_root(
         help="Replace the offline targets key too.")] = False,
 ) -> None:
     """Offline: root N+1 with a new root key, signed by the old and new keys; new targets."""
-    from .tuf_keys import KeyFileError
     from .tuf_offline import rotate_root
 
+    _write_offline(lambda: rotate_root(home, _passphrase(confirm=False), _now(),
+                                       online=_read_online(online).keys if online else None,
+                                       rotate_targets_key=rotate_targets_key))
+
+
+def _write_offline(make: Callable[[], list[Path]]) -> None:
+    """Runs an offline step that writes metadata for the server, and says what it wrote."""
+    from .tuf_keys import KeyFileError
+
     try:
-        written = rotate_root(home, _passphrase(confirm=False), _now(),
-                              online=_read_online(online).keys if online else None,
-                              rotate_targets_key=rotate_targets_key)
+        written = make()
     except KeyFileError as exc:
         console.print(f"[red]refused:[/] {exc}")
         raise typer.Exit(1) from None

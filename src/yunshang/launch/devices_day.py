@@ -36,7 +36,10 @@ from yunshang.platform import Platform
 MODEL = "Meizu 22 Pro"
 BASE_OS, NEW_OS = "1.0.0", "1.1.0"
 TAC = "86451204"
-FIXTURE_APKS = ("a2dp.Vol_137.apk", "com.teleca.jamendo_35.apk", "hello-world.apk")
+#: The apps the demo publishes, shipped beside this module (provenance and licences in
+#: ``apks/README.md``).
+DEMO_APKS = ("TestActivity.apk", "Invalid.apk", "golden-aligned-v2-out.apk")
+APK_DIR = Path(__file__).resolve().parent / "apks"
 
 
 @dataclass
@@ -218,14 +221,10 @@ def _rollout(console: Console, platform: Platform, clock: ManualClock, rng: rand
 def _apps_and_usage(console: Console, platform: Platform, clock: ManualClock,
                     rng: random.Random, tenant: str, activated: list[str],
                     report: DevicesReport) -> None:
-    fixtures = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "apk"
     developer = platform.keys.create(role=Role.DEVELOPER, tenant="indie-dev").principal
     packages: list[str] = []
-    for name in FIXTURE_APKS:
-        path = fixtures / name
-        if not path.exists():
-            report.app_store_note = f"app store stage skipped: {fixtures} not found"
-            break
+    for name in DEMO_APKS:
+        path = APK_DIR / name
         try:
             app, _ = platform.appstore.upload(developer, path.read_bytes())
         except Unavailable as exc:  # the APK verifier (apksigner) is not installed

@@ -39,7 +39,9 @@ from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from yunshang.analytics import Ingestor, Warehouse
+    from datetime import datetime
+
+    from yunshang.analytics import Ingestor, LakeReplica, Warehouse
     from yunshang.analytics.metrics import QueryEngine
     from yunshang.analytics.spark import SparkEngine
 
@@ -104,6 +106,8 @@ class Platform:
         # The analytics warehouse (DuckDB) opens on first use, never at start-up.
         self._analytics_lock = threading.Lock()
         self._warehouse: Warehouse | None = None
+        self._warehouse_retry_at = 0.0  # monotonic: when to try opening the file again
+        self._replica: LakeReplica | None = None
         self._ingestor: Ingestor | None = None
         self._spark: SparkEngine | None = None
 
@@ -115,6 +119,8 @@ class Platform:
 
                 self._warehouse = Warehouse(self.settings.var_dir / "lake" / "warehouse.duckdb",
                                             memory_limit=self.settings.analytics_memory_limit)
+                # Queries in flight on the replica finish on it; new ones use the file.
+                self._replica = None
             return self._warehouse
 
     @property
@@ -130,9 +136,14 @@ class Platform:
     @property
     def analytics(self) -> QueryEngine:
         """Where metrics run: the DuckDB warehouse, or (``analytics_engine=spark``) Spark
-        over the Parquet lake, which the DuckDB ingestor writes either way."""
+        over the Parquet lake, which the DuckDB ingestor writes either way.
+
+        A process that cannot own the warehouse (another process has the DuckDB file)
+        answers from a :class:`~yunshang.analytics.LakeReplica` of it, and tries the
+        file again at most once per ingest interval: when the owner stops, the next try
+        takes over."""
         if self.settings.analytics_engine != "spark":
-            return self.warehouse
+            return self._owned_warehouse() or self._lake_replica()
         with self._analytics_lock:
             if self._spark is None:
                 from yunshang.analytics.spark import SparkEngine
@@ -141,6 +152,34 @@ class Platform:
                                           master=self.settings.spark_master,
                                           driver_memory=self.settings.spark_driver_memory)
             return self._spark
+
+    @property
+    def analytics_as_of(self) -> datetime | None:
+        """Answers read now include every event committed before this (None: none yet)."""
+        from yunshang.analytics import lake_as_of
+
+        return lake_as_of(self.settings.var_dir / "lake")
+
+    def _owned_warehouse(self) -> Warehouse | None:
+        from yunshang.kernel.errors import Unavailable
+
+        if self._warehouse is None and time.monotonic() < self._warehouse_retry_at:
+            return None
+        try:
+            return self.warehouse
+        except Unavailable:
+            self._warehouse_retry_at = time.monotonic() + max(
+                self.settings.analytics_ingest_interval_s, 1.0)
+            return None
+
+    def _lake_replica(self) -> LakeReplica:
+        with self._analytics_lock:
+            if self._replica is None:
+                from yunshang.analytics import LakeReplica
+
+                self._replica = LakeReplica(self.settings.var_dir / "lake",
+                                            memory_limit=self.settings.analytics_memory_limit)
+            return self._replica
 
     def migrate(self) -> None:
         from yunshang.migrate import upgrade
@@ -222,17 +261,23 @@ class Platform:
 
     def _ingest_loop(self) -> None:
         """Keeps the analytics warehouse a few seconds behind the outbox. A server that
-        cannot open the warehouse (another process owns the DuckDB file) says so once
-        and leaves ingestion to that process."""
+        cannot open the warehouse (another process owns the DuckDB file) says so once,
+        leaves ingestion to that process and tries again every interval: if the owner
+        stops (or dies), one of the others takes over within an interval."""
         from yunshang.kernel.errors import Unavailable
 
+        standing_by = False
         while not self._stop.wait(self.settings.analytics_ingest_interval_s):
             try:
                 while not self._stop.is_set() and self.ingestor.run_once():
                     pass
+                if standing_by:
+                    log.warning("analytics ingestion taken over by this process")
+                    standing_by = False
             except Unavailable as exc:
-                log.warning("analytics ingestion off in this process: %s", exc.message)
-                return
+                if not standing_by:
+                    log.warning("analytics ingestion left to another process: %s", exc.message)
+                    standing_by = True
             except Exception as exc:  # retried on the next tick; exactly-once holds
                 if dependency_of(exc) is None:
                     log.exception("analytics ingestion failed")

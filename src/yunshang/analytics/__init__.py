@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .ingest import Ingestor, lake_glob
+from .ingest import Ingestor, lake_as_of, lake_glob
 from .metrics import (
     METRICS,
     Activation,
@@ -25,6 +25,7 @@ from .metrics import (
     SalesBreakdown,
     SellThrough,
 )
+from .replica import LakeReplica
 from .schemas import SCHEMAS, view_name
 from .warehouse import Warehouse
 
@@ -41,6 +42,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["METRICS", "SCHEMAS", "Activation", "ActiveDevices", "Apps", "Delivery", "Escrow",
-           "Funnel", "Ingestor", "Metric", "MetricParams", "OtaAdoption", "Report", "Retention",
-           "SalesBreakdown", "SellThrough", "Warehouse", "build_report", "lake_glob",
-           "print_report", "view_name", "write_charts"]
+           "Funnel", "Ingestor", "LakeReplica", "Metric", "MetricParams", "OtaAdoption",
+           "Report", "Retention", "SalesBreakdown", "SellThrough", "Warehouse", "build_report",
+           "lake_as_of", "lake_glob", "print_report", "view_name", "write_charts"]

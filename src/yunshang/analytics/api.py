@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 
 from yunshang.kernel.auth import Role
 from yunshang.kernel.errors import Forbidden, NotFound
@@ -15,6 +17,22 @@ from yunshang.web.problems import JsonResponse
 from .metrics import METRICS, MetricParams
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
+
+#: The header that says how fresh an analytics answer is (the same as the body's ``as_of``).
+AS_OF_HEADER = "X-Analytics-As-Of"
+
+
+class MetricResultRead(BaseModel):
+    """One metric's rows for a tenant, and how fresh they are."""
+
+    metric: str
+    tenant: str
+    as_of: datetime | None = Field(
+        description="every event committed before this time is counted; later ones may "
+                    "not be yet (null: nothing ingested yet). Any process answers the same "
+                    "rows for the same as_of, within about one ingest interval.")
+    items: list[dict[str, Any]]
+
 
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -30,7 +48,7 @@ async def list_metrics(who: PrincipalDep) -> JsonResponse:
         for m in METRICS.values()]})
 
 
-@router.get("/analytics/{metric}")
+@router.get("/analytics/{metric}", response_model=MetricResultRead)
 async def run_metric(
     metric: Annotated[str, Path(max_length=40)],
     platform: PlatformDep,
@@ -63,5 +81,8 @@ async def run_metric(
                           window_hours=window_hours, periods=periods, limit=limit,
                           bucket_ms=bucket_ms)
     runner.to_query(params)  # validates before touching the warehouse
-    rows = await run_in_threadpool(runner.run, platform.analytics, params)
-    return JsonResponse({"metric": metric, "tenant": scope, "items": rows})
+    as_of = platform.analytics_as_of  # read first: the rows are at least this fresh
+    rows = await run_in_threadpool(lambda: runner.run(platform.analytics, params))
+    stamp = as_of.isoformat() if as_of else None
+    return JsonResponse({"metric": metric, "tenant": scope, "as_of": stamp, "items": rows},
+                        headers={AS_OF_HEADER: stamp} if stamp else None)

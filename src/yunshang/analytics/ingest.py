@@ -16,6 +16,11 @@ One :meth:`Ingestor.run_once`:
    each to a temporary name then renamed, and clears ``lake_pending``. A crash in
    between leaves the batch pending: the next run rewrites the same files (same
    rows, same names), so the lake never holds an event twice or loses one.
+4. once the lake has every batch ingested so far, replaces ``<lake>/_ingested.json``
+   (atomically): ``as_of``, the wall-clock time at which the last outbox read that
+   found nothing more to read began. Every event committed before then is in the
+   warehouse and the lake; processes that do not own the warehouse read the lake
+   (:mod:`.replica`) and say how fresh their answer is from this file.
 
 Rows that were already in DuckDB never get a batch of their own, so they are never
 written to Parquet or typed again. Unknown names and versions are kept as they come.
@@ -30,16 +35,20 @@ replay of old positions reads the part of history it overlaps.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from yunshang.files import atomic_write
 from yunshang.kernel.db import Database
 from yunshang.kernel.outbox import RAW_COLUMNS, read_raw
 
@@ -53,6 +62,9 @@ _RAW_TYPES = {"seq": pa.int64(), "txid": pa.int64(), "event_id": pa.string(),
 
 #: The lake's columns (``day`` is in the path), in this order.
 _LAKE_COLUMNS = "id, name, version, tenant, occurred_at, payload, txid, seq"
+
+#: The lake's freshness record (step 4); not a Parquet file, so no reader globs it.
+LAKE_MARKER = "_ingested.json"
 
 
 def _arrow(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
@@ -81,16 +93,19 @@ class Ingestor:
         #: called with the batch number between the DuckDB commit and the Parquet write
         #: (tests use it to crash there)
         self.after_commit = after_commit
+        #: when the last outbox read that left nothing behind it began (wall clock)
+        self._caught_up_at: float | None = None
 
     def run_once(self, batch: int = 200_000) -> int:
         """Ingests the next batch; returns how many outbox events it read (0: caught up)."""
+        self._caught_up_at = None  # a read-ahead of a failed drain proves nothing
         self.flush_lake()
         table = self._read(self.warehouse.checkpoint(), batch)
-        if table is None:
-            return 0
-        self.store(table)
-        self.flush_lake()
-        return int(table.num_rows)
+        if table is not None:
+            self.store(table)
+            self.flush_lake()
+        self._mark_lake()
+        return 0 if table is None else int(table.num_rows)
 
     def drain(self, batch: int = 200_000) -> int:
         """Ingests until caught up; returns events read.
@@ -101,6 +116,7 @@ class Ingestor:
         the GIL. A failure stops the loop; the read-ahead batch is dropped, and the
         next run starts from the warehouse's checkpoint as always.
         """
+        self._caught_up_at = None
         self.flush_lake()
         total = 0
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-read") as reader:
@@ -111,12 +127,25 @@ class Ingestor:
                 self.store(table)
                 self.flush_lake()
                 total += table.num_rows
+        self._mark_lake()
         return total
 
     def _read(self, after: tuple[int, int], batch: int) -> pa.Table | None:
+        began = time.time()
         with self.db.read() as conn:
             rows = read_raw(conn, after=after, limit=batch, postgres=self.db.is_postgres)
+        if len(rows) < batch:
+            self._caught_up_at = began
         return _arrow(rows) if rows else None
+
+    def _mark_lake(self) -> None:
+        """Step 4: records how fresh the lake is, once it holds every batch ingested."""
+        if self._caught_up_at is None:
+            return
+        self.lake_dir.mkdir(parents=True, exist_ok=True)
+        as_of = datetime.fromtimestamp(self._caught_up_at, UTC)
+        atomic_write(self.lake_dir / LAKE_MARKER,
+                     orjson.dumps({"as_of": as_of.isoformat()}), mode=0o600)
 
     def store(self, table: pa.Table) -> int:
         """Step 2 for a batch of outbox rows (:data:`RAW_COLUMNS`), in commit order;
@@ -193,3 +222,13 @@ class Ingestor:
 def lake_glob(lake_dir: Path | str) -> str:
     """The glob that reads the whole lake (DuckDB ``read_parquet``, Spark)."""
     return str(Path(lake_dir) / "name=*" / "day=*" / "*.parquet")
+
+
+def lake_as_of(lake_dir: Path | str) -> datetime | None:
+    """Every event committed to the outbox before this time is in the lake (and the
+    warehouse); None before the first ingestion that caught up."""
+    try:
+        raw = (Path(lake_dir) / LAKE_MARKER).read_bytes()
+        return datetime.fromisoformat(orjson.loads(raw)["as_of"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None

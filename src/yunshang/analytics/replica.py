@@ -3,7 +3,9 @@ do not own the DuckDB file.
 
 DuckDB lets one process open ``warehouse.duckdb``; that process ingests and queries
 it. Every other ``yunshang serve`` answers ``GET /v1/analytics/…`` from a
-:class:`LakeReplica`: an in-memory DuckDB holding the same typed tables and
+:class:`LakeReplica`: a private, temporary DuckDB file (not memory: a file is
+compressed and may outgrow the memory limit; 1M events took ~1.4 GB held in memory)
+holding the same typed tables and
 ``device_days`` rollup, built from the lake with the ingest's own SQL
 (:func:`~.schemas.fill_sql`, :func:`~.rollups.merge_statements`), so the metric SQL runs
 unchanged and answers what the owner answers for the same events.
@@ -22,7 +24,10 @@ lock of the owner's.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
+import weakref
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +46,7 @@ _FRESH = ("CREATE OR REPLACE TEMP TABLE fresh AS SELECT id, name, version, tenan
 
 
 class LakeReplica:
-    """The warehouse's typed tables and rollups in memory, following the Parquet lake."""
+    """The warehouse's typed tables and rollups in a temporary file, following the lake."""
 
     def __init__(self, lake_dir: Path | str, *, memory_limit: str | None = None) -> None:
         self.lake_dir = Path(lake_dir)
@@ -52,7 +57,10 @@ class LakeReplica:
             "autoinstall_known_extensions": False, "autoload_known_extensions": False}
         if memory_limit is not None:
             config["memory_limit"] = memory_limit
-        self._conn = duckdb.connect(":memory:", config=config)
+        # Private (mkdtemp is 0o700) and removed with the replica, or at exit.
+        self._dir = tempfile.mkdtemp(prefix="yunshang-lake-replica-")
+        self._removal = weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
+        self._conn = duckdb.connect(os.path.join(self._dir, "replica.duckdb"), config=config)
         self._conn.execute("SET TimeZone = 'UTC'")
         for name in SCHEMAS:
             self._conn.execute(table_sql(name))
@@ -140,3 +148,4 @@ class LakeReplica:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        self._removal()

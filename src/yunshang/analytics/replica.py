@@ -44,6 +44,9 @@ from .schemas import SCHEMAS, fill_sql, table_sql
 _FRESH = ("CREATE OR REPLACE TEMP TABLE fresh AS SELECT id, name, version, tenant, "
           "occurred_at, CAST(occurred_at AS DATE) AS day, payload FROM incoming")
 
+#: Files read into Arrow at once: a first look at a long history reads it in slices.
+_FILES_PER_LOAD = 64
+
 
 class LakeReplica:
     """The warehouse's typed tables and rollups in a temporary file, following the lake."""
@@ -108,8 +111,8 @@ class LakeReplica:
             return 0
         as_of = lake_as_of(self.lake_dir)  # before listing: the files cover at least this
         new = [p for p in self._lake_files() if p not in self._loaded]
-        if new:
-            self._load(new)
+        for i in range(0, len(new), _FILES_PER_LOAD):
+            self._load(new[i:i + _FILES_PER_LOAD])
         self._marker = marker
         self._as_of = as_of
         return len(new)

@@ -30,7 +30,7 @@ from ..service.access import check_order_party
 from ..service.orders import record_move
 from ..store import load_order
 from .domain import MANUAL, Payment, PaymentIntent, PaymentStatus, Verdict, VerifiedNotification
-from .errors import OverrideOnly, UnknownPayment, UnknownProvider
+from .errors import OverrideOnly, RefundRefused, UnknownPayment, UnknownProvider
 from .provider import PaymentProvider
 from .sim import SIM, SimGateway
 from .store import (
@@ -301,5 +301,9 @@ def refund_at_provider(providers: Mapping[str, PaymentProvider], payment: Paymen
     if adapter is None:
         raise Unavailable(f"payment provider {payment.provider!r} is not configured; the "
                           "refund cannot reach it", field=field)
-    return adapter.refund(payment_id=payment.id, trade_no=payment.trade_no or "",
-                          amount=amount, reason=reason)
+    try:
+        return adapter.refund(payment_id=payment.id, trade_no=payment.trade_no or "",
+                              amount=amount, reason=reason)
+    except RefundRefused as exc:
+        exc.data["field"] = field  # the caller's request names what was refused
+        raise

@@ -184,6 +184,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(payments_router)
 
+    from yunshang.commerce.returns.api import router as returns_router
+
+    app.include_router(returns_router)
+
     from yunshang.devices.api import UPLOAD_PATHS as device_uploads
     from yunshang.devices.api import router as devices_router
 

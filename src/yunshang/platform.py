@@ -80,6 +80,7 @@ class Platform:
             auto_release_after=timedelta(days=self.settings.escrow_auto_release_days),
             units=self.registry,
             providers=providers, sim_gateway=sim_gateway,
+            return_window=timedelta(days=self.settings.return_window_days),
         )
         self.blobs = BlobStore(self.settings.var_dir / "blobs")
         self.telemetry = TelemetryService(db=self.db, clock=self.clock, registry=self.registry)

@@ -161,6 +161,14 @@ MATRIX: dict[str, Row] = {
     "POST /v1/orders/{order_id}/cancel": Row(roles("merchant", "channel", "buyer"), order=2),
     "POST /v1/orders/{order_id}/refund": Row(roles("merchant", "channel"), order=2),
     "GET /v1/ledger/balances": Row(roles(), names_object=False),
+    # the seeded order is shipped, not delivered: an allowed request gets 409 not_returnable
+    "POST /v1/orders/{order_id}/returns": Row(roles("channel", "buyer"),
+                                             body=lambda w: {"reason": "changed my mind"},
+                                             order=1),
+    "GET /v1/returns": Row(roles("merchant", "channel", "buyer"), names_object=False),
+    "GET /v1/returns/{return_id}": Row(roles("merchant", "channel", "buyer")),
+    "POST /v1/returns/{return_id}/receive": Row(MERCHANT, body=lambda w: {
+        "units": [{"sku_id": w.ids["sku_id"], "resellable": 1}]}, order=1),
     # ---------------------------------------------------------------- device registry
     "POST /v1/devices/import": Row(MERCHANT, content=b"imei,model,serial,os_version,"
                                    b"api_level\n", content_type="text/csv",
@@ -248,14 +256,22 @@ def _world(platform: Platform) -> World:
     channel_x = seeded.channels[0].principal.subject
     assert channel_x is not None
     buyer = keys.create(role=Role.BUYER, tenant=tenant, subject="alice")
-    imei = make_imei("86451206", 1)
+    imei, returned = make_imei("86451206", 1), make_imei("86451206", 2)
     platform.registry.import_batch(merchant, "imei,model,serial,os_version,api_level\n"
-                                   f"{imei},{MODEL},SN1,1.0.0,34\n")
+                                   f"{imei},{MODEL},SN1,1.0.0,34\n"
+                                   f"{returned},{MODEL},SN2,1.0.0,34\n")
     order = svc.place_flash_order(buyer.principal, seeded.sale.id, buyer_id="alice",
                                   quantity=1, channel_id=channel_x).result(10)
     order_id = str(order.body["id"])
     pay_via_provider(platform, buyer.principal, order_id)
     svc.ship_order(merchant, order_id, imeis=[imei], carrier=None, tracking_number=None)
+    # a delivered order of alice's whose return waits for the merchant
+    second = str(svc.place_flash_order(buyer.principal, seeded.sale.id, buyer_id="alice",
+                                       quantity=1, channel_id=channel_x).result(10).body["id"])
+    pay_via_provider(platform, buyer.principal, second)
+    svc.ship_order(merchant, second, imeis=[returned], carrier=None, tracking_number=None)
+    svc.deliver_order(merchant, second)
+    return_id = svc.request_return(buyer.principal, second, reason="does not fit").id
     platform.relay.drain()  # the registry marks the phone sold
     device = keys.create(role=Role.DEVICE, tenant=tenant, subject=imei)
     platform.registry.activate(device.principal, imei=imei, account_token=buyer.token)
@@ -276,7 +292,8 @@ def _world(platform: Platform) -> World:
     }
     ids = {"product_id": seeded.product.id, "sku_id": seeded.product.skus[0].id,
            "sale_id": seeded.sale.id, "order_id": order_id, "imei": imei,
-           "channel_id": channel_x, "release_id": release.id, "rollout_id": rollout.id}
+           "channel_id": channel_x, "release_id": release.id, "rollout_id": rollout.id,
+           "return_id": return_id}
     return World(platform=platform, keys={r: bearer(k.token) for r, k in issued.items()},
                  ids=ids, buyer_token=buyer.token, device=device.principal)
 

@@ -31,6 +31,11 @@ _INSTALL = (*_DEVICE, ("api_level", "BIGINT"), ("install_id", "VARCHAR"), ("app_
 _TOUCH = (("campaign_id", "VARCHAR"), ("channel_id", "VARCHAR"), ("device_id", "VARCHAR"),
           ("account_id", "VARCHAR"))
 
+#: Return fields (docs/events.md): every ``commerce.return_*`` event carries them.
+_RETURN = (("return_id", "VARCHAR"), ("order_id", "VARCHAR"), ("channel_id", "VARCHAR"),
+           ("buyer_id", "VARCHAR"), ("quantity", "BIGINT"), ("amount", "BIGINT"),
+           ("currency", "VARCHAR"), ("status", "VARCHAR"), ("units", "JSON"))
+
 #: event name → ((payload field, DuckDB type), …); JSON marks arrays/objects kept as JSON.
 SCHEMAS: MappingProxyType[str, tuple[tuple[str, str], ...]] = MappingProxyType({
     "commerce.product_created": (("product_id", "VARCHAR"), ("name", "VARCHAR"),
@@ -54,6 +59,12 @@ SCHEMAS: MappingProxyType[str, tuple[tuple[str, str], ...]] = MappingProxyType({
     "commerce.order_completed": (*_ORDER, ("released_by", "VARCHAR")),
     "commerce.order_cancelled": (*_ORDER, ("reason", "VARCHAR")),
     "commerce.order_refunded": (*_ORDER, ("reason", "VARCHAR")),
+    "commerce.order_returned": (*_ORDER, ("return_id", "VARCHAR"),
+                                ("returned_quantity", "BIGINT"), ("refund_amount", "BIGINT")),
+    "commerce.return_requested": _RETURN,
+    "commerce.return_received": (*_RETURN, ("imeis", "JSON"), ("reason", "VARCHAR")),
+    "commerce.return_refunded": (*_RETURN, ("provider", "VARCHAR"), ("refund_no", "VARCHAR")),
+    "commerce.units_written_off": (*_RETURN, ("written_off", "JSON")),
     "devices.device_sold": (*_DEVICE, ("order_id", "VARCHAR"), ("buyer_id", "VARCHAR"),
                             ("sku_id", "VARCHAR")),
     "devices.device_activated": (*_DEVICE, ("account_id", "VARCHAR"), ("order_id", "VARCHAR"),

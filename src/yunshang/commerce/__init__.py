@@ -28,6 +28,7 @@ from .payments import (
     payment_providers,
 )
 from .reservations import EmbeddedEngine, RedisEngine, ReservationEngine, build_engine
+from .returns import Inspection, ReturnCode, ReturnStatus
 from .service import (
     CatalogService,
     CommerceService,
@@ -47,6 +48,7 @@ __all__ = [
     "CommerceCode",
     "CommerceService",
     "EmbeddedEngine",
+    "Inspection",
     "InsufficientStock",
     "InvalidTransition",
     "LedgerReport",
@@ -61,6 +63,8 @@ __all__ = [
     "PaymentStatus",
     "RedisEngine",
     "ReservationEngine",
+    "ReturnCode",
+    "ReturnStatus",
     "SaleEnded",
     "SimGateway",
     "SkuSpec",

@@ -147,6 +147,7 @@ class OrderStatus(StrEnum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+    RETURNED = "returned"  # every unit came back after delivery and was refunded
 
 
 #: Escrow holds the buyer's money in these states.
@@ -159,9 +160,11 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
         {OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.REFUNDED}
     ),
     OrderStatus.DELIVERED: frozenset({OrderStatus.COMPLETED, OrderStatus.REFUNDED}),
-    OrderStatus.COMPLETED: frozenset(),
+    # A return settles a delivered order first (escrow released), then may return it all.
+    OrderStatus.COMPLETED: frozenset({OrderStatus.RETURNED}),
     OrderStatus.CANCELLED: frozenset(),
     OrderStatus.REFUNDED: frozenset(),
+    OrderStatus.RETURNED: frozenset(),
 }
 
 
@@ -320,6 +323,42 @@ class Order(RecordsEvents):
         self.refunded_at, self.reason = now, reason
         self._record("commerce.order_refunded", now, reason=reason)
         return escrow_refund(self, now)
+
+    @property
+    def units_back_on_sale(self) -> bool:
+        """Whether this order's units went back to what it was sold from: cancelled, or
+        refunded before it shipped (a shipped unit comes back only through a return)."""
+        return (self.status is OrderStatus.CANCELLED
+                or (self.status is OrderStatus.REFUNDED and self.shipped_at is None))
+
+    def settle_return(self, now: datetime, *, quantity: int, refund: Money,
+                      return_id: str) -> list[JournalEntry]:
+        """A return of ``quantity`` units after delivery was received: escrow still held is
+        released to the merchant (the return settles the order, as the buyer's confirmation
+        would), then ``refund`` goes back to the buyer from the merchant's payable. Every
+        unit back: the order is returned."""
+        if self.status not in (OrderStatus.DELIVERED, OrderStatus.COMPLETED):
+            raise InvalidTransition(self.id, self.status.value, "return")
+        if not 0 < quantity <= self.quantity:
+            raise InvalidInput("quantity", f"order {self.id} has {self.quantity} units")
+        if refund.currency != self.total.currency or not 0 < refund.amount <= self.total.amount:
+            raise LedgerViolation(f"a return refunds at most the {self.total.amount} paid",
+                                  entry=return_id)
+        entries: list[JournalEntry] = []
+        if self.status is OrderStatus.DELIVERED:
+            self._move(OrderStatus.COMPLETED, "return")
+            self.completed_at = now
+            self._record("commerce.order_completed", now, released_by="return")
+            entries.append(escrow_release(self, now))
+        if quantity == self.quantity:
+            self._move(OrderStatus.RETURNED, "return")
+        self._record("commerce.order_returned", now, return_id=return_id,
+                     returned_quantity=quantity, refund_amount=refund.amount)
+        entries.append(JournalEntry(
+            id=new_id("jnl"), tenant=self.tenant, kind="return", order_id=self.id,
+            occurred_at=now, postings=(Posting(Account.MERCHANT_PAYABLE, refund),
+                                       Posting(Account.PSP_CLEARING, -refund))))
+        return entries
 
 
 # --------------------------------------------------------------------------- escrow ledger

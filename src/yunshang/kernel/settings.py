@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     )
     unpaid_order_timeout_s: int = Field(default=900, ge=1)
     escrow_auto_release_days: int = Field(default=10, ge=0)
+    return_window_days: int = Field(
+        default=7, ge=0,
+        description="Days after delivery a buyer may still return an order (China's "
+                    "\"7 days, no reason\" rule); 0: no returns.")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(

@@ -15,6 +15,7 @@ from yunshang.kernel.errors import (
     InvalidState,
     MalformedRequest,
     NotFound,
+    Unavailable,
 )
 
 
@@ -29,6 +30,7 @@ class PaymentCode(StrEnum):
     ALREADY_PAID = "already_paid"
     ORDER_NOT_PAYABLE = "order_not_payable"
     NOT_REFUNDABLE = "not_refundable"
+    REFUND_REFUSED = "refund_refused"
 
 
 class BadSignature(Forbidden):
@@ -103,3 +105,14 @@ class OverrideOnly(Forbidden):
                          "one with POST /v1/orders/{order_id}/payments; marking an order paid "
                          "by hand is the platform admin's recorded override",
                          field="order_id")
+
+
+class RefundRefused(Unavailable):
+    """The provider would not give the money back now (its side down, the merchant's
+    balance there short, …): nothing on our side moved; the refund may be asked again."""
+
+    def __init__(self, provider: str, payment_id: str, why: str, *,
+                 field: str = "order_id") -> None:
+        super().__init__(f"payment provider {provider} refused to refund payment "
+                         f"{payment_id}: {why}", code=PaymentCode.REFUND_REFUSED, field=field,
+                         provider=provider, payment_id=payment_id)

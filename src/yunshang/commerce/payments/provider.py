@@ -28,5 +28,6 @@ class PaymentProvider(Protocol):
 
     def refund(self, *, payment_id: str, trade_no: str, amount: Money, reason: str) -> str:
         """Gives ``amount`` of a captured trade back to the buyer; returns the provider's
-        refund number. Idempotent per payment: the request number is derived from it."""
+        refund number, or raises RefundRefused. Idempotent per payment: the request number
+        is derived from it (a payment is refunded once, wholly or for a return's units)."""
         ...

@@ -9,7 +9,7 @@ notification is recorded with its verdict, refused ones included.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from yunshang.kernel.db import Database, UnitOfWork
 from yunshang.kernel.errors import DomainError, Forbidden, Unavailable
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
+from yunshang.kernel.money import Money
 from yunshang.kernel.pagination import Page, PageRequest
 from yunshang.kernel.tenancy import owned_page, tenant_scope
 
@@ -29,7 +30,7 @@ from ..service.access import check_order_party
 from ..service.orders import record_move
 from ..store import load_order
 from .domain import MANUAL, Payment, PaymentIntent, PaymentStatus, Verdict, VerifiedNotification
-from .errors import OverrideOnly, UnknownPayment, UnknownProvider
+from .errors import OverrideOnly, RefundRefused, UnknownPayment, UnknownProvider
 from .provider import PaymentProvider
 from .sim import SIM, SimGateway
 from .store import (
@@ -75,15 +76,19 @@ def _kept(params: Mapping[str, str]) -> dict[str, str]:
 
 class PaymentService:
     """Payments through providers (``providers`` by name; ``sim_gateway`` is the simulated
-    provider's own side, for its wallet)."""
+    provider's own side, for its wallet; ``units_back`` runs after a refund before shipment
+    committed, whose units went back to the order's sale)."""
 
     def __init__(self, *, db: Database, clock: Clock,
                  providers: Mapping[str, PaymentProvider],
-                 sim_gateway: SimGateway | None = None) -> None:
+                 sim_gateway: SimGateway | None = None,
+                 units_back: Callable[[Order], None] = lambda _order: None) -> None:
         self.db = db
         self.clock = clock
         self.providers = dict(providers)
         self.sim_gateway = sim_gateway
+        # Tells the reservation engine that a refunded order's units went back to its sale.
+        self.units_back = units_back
 
     def _provider(self, name: str) -> PaymentProvider:
         provider = self.providers.get(name)
@@ -263,7 +268,8 @@ class PaymentService:
     def refund_order(self, principal: Principal, order_id: str, reason: str) -> Order:
         """Gives money still held in escrow back to the buyer, through the provider that
         took it (a ``manual`` payment, or an order paid before payments existed, has no
-        provider to call: the ledger alone moves)."""
+        provider to call: the ledger alone moves). Refunded before shipment, the order's
+        units go back to its sale at once, as a cancelled order's do."""
         principal.require(Role.MERCHANT, Role.CHANNEL)
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
@@ -273,20 +279,31 @@ class PaymentService:
             entry = order.refund(now, reason)
             payment = paid_payment(uow.conn, order.id)
             if payment is not None:
-                refund_no = self._refund_at_provider(payment, reason)
+                refund_no = refund_at_provider(self.providers, payment, payment.amount, reason)
                 payment.mark_refunded(refund_no, now)
                 save_payment(uow.conn, payment, PaymentStatus.PAID)
                 uow.publish(*payment.pull_events())
             record_move(uow, order, previous, entry)
+            if order.units_back_on_sale:
+                uow.after_commit(lambda: self.units_back(order))
             uow.commit()
         return order
 
-    def _refund_at_provider(self, payment: Payment, reason: str) -> str:
-        if payment.provider == MANUAL:
-            return f"manual_{payment.id.removeprefix('pay_')}"
-        adapter = self.providers.get(payment.provider)
-        if adapter is None:
-            raise Unavailable(f"payment provider {payment.provider!r} is not configured; the "
-                              "refund cannot reach it", field="order_id")
+
+def refund_at_provider(providers: Mapping[str, PaymentProvider], payment: Payment,
+                       amount: Money, reason: str, *, field: str = "order_id") -> str:
+    """Gives ``amount`` of ``payment`` back through the provider that took it; returns the
+    refund number (a ``manual`` payment's is made up: no provider holds its money). A
+    provider that refuses raises, and the caller's transaction rolls back."""
+    if payment.provider == MANUAL:
+        return f"manual_{payment.id.removeprefix('pay_')}"
+    adapter = providers.get(payment.provider)
+    if adapter is None:
+        raise Unavailable(f"payment provider {payment.provider!r} is not configured; the "
+                          "refund cannot reach it", field=field)
+    try:
         return adapter.refund(payment_id=payment.id, trade_no=payment.trade_no or "",
-                              amount=payment.amount, reason=reason)
+                              amount=amount, reason=reason)
+    except RefundRefused as exc:
+        exc.data["field"] = field  # the caller's request names what was refused
+        raise

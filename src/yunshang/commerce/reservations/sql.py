@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Select, String, bindparam, func, select, tuple_
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 
 from yunshang.kernel.db import json_insert_sql
 from yunshang.kernel.idempotency import idempotency_keys
@@ -114,6 +125,10 @@ def buyer_units(conn: Connection, sale_id: str, buyer_id: str) -> int:
 
 
 def cancelled_orders(conn: Connection, sale_id: str) -> list[Any]:
-    """(id, buyer_id, quantity) of a sale's cancelled orders, whose units went back."""
+    """(id, buyer_id, quantity) of a sale's orders whose units went back: cancelled, or
+    refunded before shipment (``Order.units_back_on_sale``)."""
     return list(conn.execute(select(orders.c.id, orders.c.buyer_id, orders.c.quantity).where(
-        orders.c.sale_id == sale_id, orders.c.status == OrderStatus.CANCELLED.value)))
+        orders.c.sale_id == sale_id,
+        or_(orders.c.status == OrderStatus.CANCELLED.value,
+            and_(orders.c.status == OrderStatus.REFUNDED.value,
+                 orders.c.shipped_at.is_(None))))))

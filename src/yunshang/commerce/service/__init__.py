@@ -8,8 +8,9 @@ the clock:
 * :class:`OrderService` (``orders.py``): flash-sale orders, the order
   lifecycle, the sweepers and the escrow ledger;
 
-and the payments part's :class:`~yunshang.commerce.payments.PaymentService`, the only
-way an order gets paid (a provider's verified notification) or refunded.
+the payments part's :class:`~yunshang.commerce.payments.PaymentService`, the only
+way an order gets paid (a provider's verified notification) or refunded; and
+:class:`~yunshang.commerce.returns.service.ReturnService`, returns after delivery.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from ..payments.provider import PaymentProvider
 from ..payments.service import PaymentService
 from ..payments.sim import SimGateway
 from ..reservations import ReservationEngine
+from ..returns.service import ReturnService
 from ..units import UnitRegistry
 from .catalog import MAX_STOCK, CatalogService, SkuSpec
 from .orders import LedgerBalance, LedgerReport, OrderService, order_view
 
 
-class CommerceService(CatalogService, OrderService, PaymentService):
-    """The three services as one object, ``platform.commerce``.
+class CommerceService(CatalogService, OrderService, PaymentService, ReturnService):
+    """The four services as one object, ``platform.commerce``.
 
     Kept so that every caller (the API router, the demo, the CLI, the tests and
     the benches) goes on calling ``platform.commerce.<use case>``: one name for
@@ -42,12 +44,15 @@ class CommerceService(CatalogService, OrderService, PaymentService):
     def __init__(self, *, db: Database, clock: Clock, engine: ReservationEngine,
                  pay_within: timedelta, auto_release_after: timedelta,
                  units: UnitRegistry, providers: Mapping[str, PaymentProvider],
-                 sim_gateway: SimGateway | None = None) -> None:
+                 sim_gateway: SimGateway | None = None,
+                 return_window: timedelta = timedelta(days=7)) -> None:
         CatalogService.__init__(self, db=db, clock=clock)
         OrderService.__init__(self, db=db, clock=clock, engine=engine, pay_within=pay_within,
                               auto_release_after=auto_release_after, units=units)
         PaymentService.__init__(self, db=db, clock=clock, providers=providers,
-                                sim_gateway=sim_gateway)
+                                sim_gateway=sim_gateway, units_back=self._release_units)
+        ReturnService.__init__(self, db=db, clock=clock, providers=providers,
+                               return_window=return_window)
 
 
 __all__ = [
@@ -58,6 +63,7 @@ __all__ = [
     "LedgerReport",
     "OrderService",
     "PaymentService",
+    "ReturnService",
     "SkuSpec",
     "order_view",
 ]

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import Clock, ensure_utc
-from yunshang.kernel.db import Database
+from yunshang.kernel.db import Database, UnitOfWork
 from yunshang.kernel.errors import InvalidInput
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.ids import new_id
@@ -118,17 +118,9 @@ class CatalogService:
     def restock(self, principal: Principal, sku_id: str, quantity: int) -> Sku:
         """Adds received units to a SKU's stock."""
         principal.require(Role.MERCHANT)
-        if quantity < 1:
-            raise InvalidInput("quantity", "quantity must be at least 1")
         with self.db.unit_of_work() as uow:
-            row = owned_row(uow.conn, skus, sku_id, tenant_scope(principal), "sku",
-                            field="sku_id", lock=True)
-            if row.stock + quantity > MAX_STOCK:
-                raise InvalidInput("quantity", f"a SKU holds at most {MAX_STOCK} units")
-            uow.conn.execute(update(skus).where(skus.c.id == sku_id)
-                             .values(stock=skus.c.stock + quantity))
-            uow.publish(DomainEvent("commerce.sku_restocked", row.tenant, self.clock.now(),
-                                    {"sku_id": sku_id, "quantity": quantity}))
+            row = restock_units(uow, sku_id=sku_id, quantity=quantity,
+                                tenant=tenant_scope(principal), now=self.clock.now())
             product = load_product(uow.conn, row.product_id, row.tenant)
             uow.commit()
         return next(s for s in product.skus if s.id == sku_id)
@@ -261,6 +253,25 @@ class CatalogService:
         principal.require(*SALE_READERS)
         with self.db.read() as conn:
             return paged(conn, flash_sales, tenant_scope(principal), req, sale_from_row)
+
+
+def restock_units(uow: UnitOfWork, *, sku_id: str, quantity: int, tenant: str | None,
+                  now: datetime, return_id: str | None = None) -> Row[Any]:
+    """Puts ``quantity`` units of a SKU ``tenant`` owns (None: any) on sale, in the caller's
+    unit of work: received stock, or resellable units a return brought back (``return_id``).
+    Returns the SKU's row as it was before."""
+    if quantity < 1:
+        raise InvalidInput("quantity", "quantity must be at least 1")
+    row = owned_row(uow.conn, skus, sku_id, tenant, "sku", field="sku_id", lock=True)
+    if row.stock + quantity > MAX_STOCK:
+        raise InvalidInput("quantity", f"a SKU holds at most {MAX_STOCK} units")
+    uow.conn.execute(update(skus).where(skus.c.id == sku_id)
+                     .values(stock=skus.c.stock + quantity))
+    payload: dict[str, Any] = {"sku_id": sku_id, "quantity": quantity}
+    if return_id is not None:
+        payload["return_id"] = return_id
+    uow.publish(DomainEvent("commerce.sku_restocked", row.tenant, now, payload))
+    return row
 
 
 def _check_currency(sku: Row[Any], price: Money) -> None:

@@ -335,11 +335,12 @@ class OrderService:
 def record_move(uow: UnitOfWork, order: Order, previous: OrderStatus,
                 entry: JournalEntry | None) -> None:
     """Writes an order that moved from ``previous``, its journal entry and its events (and
-    returns a cancelled order's units to its sale), in the caller's unit of work."""
+    returns the units of an order cancelled, or refunded before shipment, to its sale), in
+    the caller's unit of work."""
     save_order_transition(uow.conn, order, previous)
     if entry is not None:
         insert_journal(uow.conn, entry)
-    if order.status is OrderStatus.CANCELLED and order.sale_id:
+    if order.units_back_on_sale and order.sale_id:
         _return_units(uow.conn, order)
     uow.publish(*order.pull_events())
 

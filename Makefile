@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast serve bench lint typecheck clean
+.PHONY: demo test test-fast serve bench lint typecheck client clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@if command -v uv >/dev/null 2>&1; then \
@@ -35,6 +35,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/devices.py
 	$(BIN)/python bench/fast_paths.py
 	$(BIN)/python bench/analytics.py
+
+# The typed client's models, regenerated from the app's OpenAPI document.
+client: $(STAMP)
+	$(BIN)/python scripts/gen_client.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

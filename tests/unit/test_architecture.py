@@ -20,6 +20,9 @@ ROOT = SRC.parent
 #: DESIGN: a file that passes ~600 lines becomes a sub-package.
 MAX_LINES = 650
 
+#: Written by a generator (``make client``), not read as a unit: exempt from the size rule.
+GENERATED = ("yunshang.client.models",)
+
 #: Packages a domain module may not import: rules are plain Python.
 FRAMEWORKS = ("sqlalchemy", "fastapi", "starlette", "pydantic", "duckdb", "pyspark", "typer",
               "redis", "psycopg", "httpx")
@@ -137,7 +140,8 @@ def test_no_import_cycles_anywhere_in_src() -> None:
 
 
 def test_no_module_is_over_the_size_a_reader_can_hold() -> None:
-    big = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    big = {m: n for m, p in MODULES.items()
+           if m not in GENERATED and (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not big, f"split these into sub-packages (DESIGN, ~600 lines): {big}"
 
 

@@ -1,4 +1,4 @@
-"""Launch day, played through the real service layer on embedded defaults.
+"""Launch day, played over HTTP through ``yunshang.client`` on embedded defaults.
 
 A maker lists a new phone on two marketplaces and its own store, runs a
 flash sale that thousands of buyers rush at once, collects payments into
@@ -14,28 +14,35 @@ import random
 import shutil
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from yunshang.commerce import ChannelKind, OrderStatus, SkuSpec, StockMode
-from yunshang.kernel.auth import Principal, Role
+from yunshang.client import ApiError, AsyncClient, Client, NewSku
+from yunshang.client.models import ChannelKind, LedgerRead, OrderRead, StockMode
+from yunshang.kernel.auth import Role
 from yunshang.kernel.clock import ManualClock
-from yunshang.kernel.errors import DomainError
 from yunshang.kernel.money import Money
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
 
 from .analytics_day import AnalyticsReport, play_report, play_weeks
 from .devices_day import DevicesReport, manufacturing_batch, play_devices, register_batch
+from .server import LocalServer
+
+T = TypeVar("T")
 
 TENANT = "meizu"
 PHONE_PRICE = Money(399_900)  # 3,999.00 CNY
 FLASH_PRICE = Money(349_900)
+#: Requests each marketplace's checkout keeps in flight at once during the rush.
+IN_FLIGHT = 32
 
 
 @dataclass
@@ -73,27 +80,26 @@ def _demo_settings(fresh: bool) -> Settings:
     return settings
 
 
-async def _rush(platform: Platform, clock: ManualClock, sale_id: str,
-                crowd: list[tuple[str, int, Principal]], report: LaunchReport,
-                progress: Progress, task: object) -> list[dict[str, object]]:
-    placed: list[dict[str, object]] = []
+async def _rush(checkouts: dict[str, AsyncClient], clock: ManualClock, sale_id: str,
+                crowd: list[tuple[str, int, str]], report: LaunchReport,
+                progress: Progress, task: object) -> list[OrderRead]:
+    """Every buyer of ``crowd`` (buyer, quantity, channel) orders at once, over HTTP through
+    their marketplace's checkout; each client keeps a bounded number of requests in flight."""
+    placed: list[OrderRead] = []
     # the simulated clock follows the real rush, so orders carry the times they really
     # got through (the sell-through curve shows the sale selling out, not one instant)
     opened, t0 = clock.now(), time.perf_counter()
 
-    async def one(buyer: str, qty: int, who: Principal) -> None:
+    async def one(buyer: str, qty: int, channel_id: str) -> None:
         clock.set(opened + timedelta(seconds=time.perf_counter() - t0))
         try:
-            future = platform.commerce.place_flash_order(who, sale_id, buyer_id=buyer,
-                                                         quantity=qty)
-            stored = await asyncio.wrap_future(future)
-            placed.append(stored.body)
-        except DomainError as exc:
-            report.refused[exc.code.value] += 1
+            placed.append(await checkouts[channel_id].place_flash_order(sale_id, buyer, qty))
+        except ApiError as exc:
+            report.refused[exc.code or str(exc.status)] += 1
         finally:
             progress.advance(task)  # type: ignore[arg-type]
 
-    await asyncio.gather(*(one(b, q, w) for b, q, w in crowd))
+    await asyncio.gather(*(one(b, q, c) for b, q, c in crowd))
     return placed
 
 
@@ -108,98 +114,105 @@ def run_demo(console: Console, *, buyers: int = 5000, units: int = 1000,
     platform.start(background=False)
     report = LaunchReport(units=units, buyers=buyers)
     try:
-        _play(console, platform, clock, rng, report)
+        # One API server for the whole day, sharing the platform (and its clock) with the
+        # story, which drives it over HTTP through yunshang.client.
+        with LocalServer(platform) as server:
+            _play(console, platform, clock, rng, report, server.url)
     finally:
         platform.stop()
     return _summarise(console, report)
 
 
+def _key(platform: Platform, role: Role, tenant: str, subject: str | None = None) -> str:
+    """An API key as the operator issues it (``yunshang keys create``: keys are not
+    handed out over HTTP)."""
+    return platform.keys.create(role=role, tenant=tenant, subject=subject, label="demo").token
+
+
 def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.Random,
-          report: LaunchReport) -> None:
-    svc = platform.commerce
+          report: LaunchReport, url: str) -> None:
     console.rule("[bold]Launch day[/] — Yunshang")
-    merchant = platform.keys.create(role=Role.MERCHANT, tenant=TENANT, label="demo").principal
-    product = svc.create_product(merchant, name="Meizu 22 Pro", brand="Meizu", skus_=[
-        SkuSpec("Midnight", 256, PHONE_PRICE, report.units + 500),
-        SkuSpec("Aurora", 512, Money(449_900), 800),
-    ])
-    sku = next(s for s in product.skus if s.color == "Midnight")
-    chans = [svc.create_channel(merchant, name=n, kind=k) for n, k in (
-        ("Tmall", ChannelKind.MARKETPLACE), ("Taobao", ChannelKind.MARKETPLACE),
-        ("Meizu Store", ChannelKind.OWN_STORE))]
-    for ch in chans:
-        svc.create_listing(merchant, sku_id=sku.id, channel_id=ch.id, price=PHONE_PRICE,
-                           stock_mode=StockMode.SHARED, allocated=0)
-    channel_keys = [platform.keys.create(role=Role.CHANNEL, tenant=TENANT, subject=ch.id).principal
-                    for ch in chans]
-    opens = clock.now() + timedelta(minutes=10)
-    sale = svc.create_flash_sale(merchant, sku_id=sku.id, channel_ids=None, price=FLASH_PRICE,
-                                 quantity=report.units, per_buyer_limit=2, starts_at=opens,
-                                 ends_at=opens + timedelta(hours=2))
+    merchant_key = _key(platform, Role.MERCHANT, TENANT)
+    merchant = platform.keys.authenticate(merchant_key)
+    with Client(url, merchant_key) as shop:
+        product = shop.create_product("Meizu 22 Pro", "Meizu", [
+            NewSku("Midnight", 256, PHONE_PRICE.amount, report.units + 500),
+            NewSku("Aurora", 512, 449_900, 800),
+        ])
+        sku = next(s for s in product.skus if s.color == "Midnight")
+        chans = [shop.create_channel(n, k) for n, k in (
+            ("Tmall", ChannelKind.marketplace), ("Taobao", ChannelKind.marketplace),
+            ("Meizu Store", ChannelKind.own_store))]
+        for ch in chans:
+            shop.create_listing(sku.id, ch.id, PHONE_PRICE.amount, stock_mode=StockMode.shared)
+        opens = clock.now() + timedelta(minutes=10)
+        sale = shop.create_flash_sale(sku.id, price=FLASH_PRICE.amount, quantity=report.units,
+                                      per_buyer_limit=2, starts_at=opens,
+                                      ends_at=opens + timedelta(hours=2))
+    channel_keys = {ch.id: _key(platform, Role.CHANNEL, TENANT, ch.id) for ch in chans}
     names = {ch.id: ch.name for ch in chans}
     console.print(f"[green]✓[/] {product.name} ({sku.color}, {sku.storage_gb} GB) listed on "
                   f"{', '.join(names.values())}; flash sale {sale.id}: {report.units} units at "
                   f"{FLASH_PRICE}, limit 2 per buyer, opens {opens:%H:%M} UTC")
 
     # Eager buyers who refresh before the start are told it has not started.
-    for i in range(5):
-        try:
-            svc.place_flash_order(channel_keys[0], sale.id, buyer_id=f"early-{i}", quantity=1)
-        except DomainError as exc:
-            report.refused[exc.code.value] += 1
+    first_channel = chans[0].id
+    with Client(url, channel_keys[first_channel]) as early:
+        for i in range(5):
+            try:
+                early.place_flash_order(sale.id, f"early-{i}", 1)
+            except ApiError as exc:
+                report.refused[exc.code or str(exc.status)] += 1
     clock.set(opens)
 
     weights = [0.45, 0.35, 0.20]  # Tmall, Taobao, own store
     crowd = []
     for i in range(report.buyers):
-        who = rng.choices(channel_keys, weights)[0]
-        crowd.append((f"buyer-{i:05d}", 2 if rng.random() < 0.15 else 1, who))
+        channel_id = rng.choices(chans, weights)[0].id
+        crowd.append((f"buyer-{i:05d}", 2 if rng.random() < 0.15 else 1, channel_id))
     with Progress(TextColumn("[bold blue]flash sale"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[sold]} sold"), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("rush", total=len(crowd), sold=0)
         t0 = time.perf_counter()
-        placed = asyncio.run(_rush(platform, clock, sale.id, crowd, report, progress, task))
+        placed = _over_http(url, channel_keys, lambda c: _rush(
+            c, clock, sale.id, crowd, report, progress, task))
         report.seconds_to_sell_out = time.perf_counter() - t0
-        progress.update(task, sold=sum(int(o["quantity"]) for o in placed))  # type: ignore[call-overload]
+        progress.update(task, sold=sum(o.quantity for o in placed))
     report.orders = len(placed)
     for o in placed:
-        report.per_channel[names[str(o["channel_id"])]] += 1
+        report.per_channel[names[o.channel_id]] += 1
     console.print(f"[green]✓[/] {len(placed)} orders in {report.seconds_to_sell_out:.2f} s "
                   f"({report.buyers / report.seconds_to_sell_out:,.0f} requests/s); refused: "
                   + ", ".join(f"{k} {v}" for k, v in report.refused.most_common()))
 
     # Most buyers pay, through the (simulated) payment provider; some never do and their
     # orders expire.
-    by_id = {str(o["id"]): o for o in placed}
-    keys_by_channel = {k.subject: k for k in channel_keys}
-    unpaid = set()
-    for oid, o in by_id.items():
-        if rng.random() < 0.06:
-            unpaid.add(oid)
-            continue
-        _pay_through_provider(platform, keys_by_channel[str(o["channel_id"])], oid)
-        report.paid += 1
+    by_id = {o.id: o for o in placed}
+    unpaid = {oid for oid in by_id if rng.random() < 0.06}
+    report.paid += _over_http(url, channel_keys, lambda c: _pay_through_provider(
+        c, [o for o in placed if o.id not in unpaid]))
     clock.advance(timedelta(seconds=platform.settings.unpaid_order_timeout_s + 1))
-    report.expired = svc.expire_unpaid(limit=10_000)
+    # The server's own sweep (it runs on a timer in `yunshang serve`), called here so the
+    # simulated clock decides when: not an API operation.
+    report.expired = platform.commerce.expire_unpaid(limit=10_000)
     platform.engine.wait_idle()
     console.print(f"[green]✓[/] {report.paid} paid into escrow; {report.expired} unpaid orders "
                   "expired and their units went back on sale")
 
     # The waitlist snaps up the returned units.
-    waitlist = [(f"late-{i:05d}", 1, rng.choices(channel_keys, weights)[0])
+    waitlist = [(f"late-{i:05d}", 1, rng.choices(chans, weights)[0].id)
                 for i in range(report.expired * 3)]
     with Progress(TextColumn("[bold blue]second wave"), BarColumn(), MofNCompleteColumn(),
                   console=console) as progress:
         task = progress.add_task("wave", total=len(waitlist))
-        second = asyncio.run(_rush(platform, clock, sale.id, waitlist, report, progress,
-                                   task))
+        second = _over_http(url, channel_keys, lambda c: _rush(
+            c, clock, sale.id, waitlist, report, progress, task))
     report.resold = len(second)
     for o in second:
-        report.per_channel[names[str(o["channel_id"])]] += 1
-        _pay_through_provider(platform, keys_by_channel[str(o["channel_id"])], str(o["id"]))
-        report.paid += 1
-        by_id[str(o["id"])] = o
+        report.per_channel[names[o.channel_id]] += 1
+        by_id[o.id] = o
+    report.paid += _over_http(url, channel_keys, lambda c: _pay_through_provider(c, second))
 
     # The factory's batch is registered before anything ships.
     batch = manufacturing_batch(report.units + 200)
@@ -210,65 +223,95 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     # Ship with IMEIs; a few refunds before shipping; deliveries; confirmations.
     serial = 0
     shipped: list[tuple[str, str, list[str]]] = []
-    paid_ids = [oid for oid in by_id if oid not in unpaid]
-    for oid in paid_ids:
-        o = by_id[oid]
-        chan_key = keys_by_channel[str(o["channel_id"])]
-        if rng.random() < 0.02:
-            svc.refund_order(chan_key, oid, "buyer changed their mind")
-            report.refunded += 1
+    refunds: list[OrderRead] = []
+    for oid, o in by_id.items():
+        if oid in unpaid:
             continue
-        imeis = batch[serial:serial + int(o["quantity"])]  # type: ignore[call-overload]
+        if rng.random() < 0.02:
+            refunds.append(o)
+            continue
+        imeis = batch[serial:serial + o.quantity]
         serial += len(imeis)
-        svc.ship_order(merchant, oid, imeis=imeis, carrier="SF Express",
-                       tracking_number=f"SF{serial:010d}")
-        shipped.append((oid, str(o["buyer_id"]), imeis))
-        report.shipped += 1
-    clock.advance(timedelta(days=2))
-    for oid in paid_ids:
-        order = svc.get_order(merchant, oid)
-        if order.status is OrderStatus.SHIPPED:
-            svc.deliver_order(merchant, oid)
-            if rng.random() < 0.7:
-                svc.confirm_order(keys_by_channel[order.channel_id], oid)
-                report.completed += 1
-    admin = platform.keys.create(role=Role.ADMIN, tenant="platform").principal
-    held_mid = _escrow(platform, admin)
+        shipped.append((oid, o.buyer_id, imeis))
+    confirming = {oid for oid, _, _ in shipped if rng.random() < 0.7}
+    report.refunded = _over_http(url, channel_keys, lambda c: _refund(c, refunds))
+    with Client(url, merchant_key) as shop:
+        for n, (oid, _, imeis) in enumerate(shipped, 1):
+            shop.ship_order(oid, imeis, carrier="SF Express", tracking_number=f"SF{n:010d}")
+        report.shipped = len(shipped)
+        clock.advance(timedelta(days=2))
+        for oid, _, _ in shipped:
+            shop.deliver_order(oid)
+    report.completed = _over_http(url, channel_keys, lambda c: _confirm(
+        c, [by_id[oid] for oid in by_id if oid in confirming]))
+    admin_key = _key(platform, Role.ADMIN, "platform")
+    with Client(url, admin_key) as admin:
+        held_mid = _escrow(admin.ledger_balances())
     console.print(f"[green]✓[/] {report.shipped} shipped with IMEIs, {report.refunded} refunded, "
                   f"{report.completed} confirmed by buyers; escrow holds {Money(held_mid)}")
     report.devices = play_devices(console, platform, clock, rng, merchant=merchant,
-                                  shipped=shipped, workdir=platform.settings.var_dir)
+                                  shipped=shipped, workdir=platform.settings.var_dir,
+                                  api_url=url)
     report.analytics = play_weeks(console, platform, clock, rng, tenant=TENANT,
                                   imeis=report.devices.activated_imeis,
                                   packages=report.devices.packages)
     report.completed += report.analytics.auto_released
-    # whatever is still held falls due by now
+    # whatever is still held falls due by now (the server's auto-release sweep, as above)
     clock.advance(timedelta(days=platform.settings.escrow_auto_release_days, hours=1))
-    report.completed += svc.release_due_escrow(limit=10_000)
+    report.completed += platform.commerce.release_due_escrow(limit=10_000)
 
-    final = svc.get_flash_sale(merchant, sale.id)
+    with Client(url, admin_key) as admin, Client(url, merchant_key) as shop:
+        final = shop.get_flash_sale(sale.id)
+        ledger = admin.ledger_balances()
+        per_status = Counter(str(o.status) for o in admin.iter_orders())
     report.sold, report.left = final.sold, final.left
-    ledger = svc.ledger_balances(admin)
-    report.ledger_balanced = ledger.balanced and not ledger.negative and \
-        svc.escrow_held_per_order_ok()
-    balances = {(b.tenant, b.account.value): b.balance for b in ledger.balances}
+    report.ledger_balanced = ledger.balanced and ledger.negative_accounts == 0 and \
+        platform.commerce.escrow_held_per_order_ok()  # an audit the API does not offer
+    balances = {(b.tenant, b.account): b.balance for b in ledger.balances}
     report.escrow_held = balances.get((TENANT, "escrow"), 0)
     report.released = balances.get((TENANT, "merchant_payable"), 0)
     report.events = _outbox_size(platform)
-    per_status = Counter(o.status.value for o in _all_orders(platform, admin))
-    report.oversold = sum(int(o["quantity"]) for o in by_id.values()  # type: ignore[call-overload]
-                          if o["id"] not in unpaid) > report.units
+    report.oversold = sum(o.quantity for o in by_id.values() if o.id not in unpaid) > report.units
     _print_tables(console, report, per_status, ledger)
     play_report(console, platform, report.analytics, tenant=TENANT,
                 out_dir=platform.settings.var_dir / "report", outbox_events=report.events)
 
 
-def _pay_through_provider(platform: Platform, checkout: Principal, order_id: str) -> None:
-    """The marketplace's checkout starts the payment, the buyer pays in the simulated
-    provider's wallet, and the provider's RSA-signed notification pays the order: the
-    same path as ``POST /v1/payments/notify/sim``."""
-    payment, _ = platform.commerce.start_payment(checkout, order_id)
-    platform.commerce.pay_with_sim_wallet(payment.token)
+def _over_http(url: str, channel_keys: dict[str, str],
+               act: Callable[[dict[str, AsyncClient]], Awaitable[T]]) -> T:
+    """Runs ``act`` with one AsyncClient per marketplace checkout (channel id → client)."""
+    async def run() -> T:
+        checkouts = {cid: AsyncClient(url, key, max_in_flight=IN_FLIGHT)
+                     for cid, key in channel_keys.items()}
+        try:
+            return await act(checkouts)
+        finally:
+            await asyncio.gather(*(c.aclose() for c in checkouts.values()))
+    return asyncio.run(run())
+
+
+async def _pay_through_provider(checkouts: dict[str, AsyncClient],
+                                orders: list[OrderRead]) -> int:
+    """The marketplace's checkout starts each payment, the buyer pays in the simulated
+    provider's wallet, and the provider's RSA-signed notification
+    (``POST /v1/payments/notify/sim``) pays the order."""
+    async def pay(o: OrderRead) -> None:
+        client = checkouts[o.channel_id]
+        payment = await client.start_payment(o.id)
+        await client.pay_with_sim_wallet(payment.token)
+    await asyncio.gather(*(pay(o) for o in orders))
+    return len(orders)
+
+
+async def _refund(checkouts: dict[str, AsyncClient], orders: list[OrderRead]) -> int:
+    await asyncio.gather(*(checkouts[o.channel_id].refund_order(o.id, "buyer changed their mind")
+                           for o in orders))
+    return len(orders)
+
+
+async def _confirm(checkouts: dict[str, AsyncClient], orders: list[OrderRead]) -> int:
+    await asyncio.gather(*(checkouts[o.channel_id].confirm_order(o.id) for o in orders))
+    return len(orders)
 
 
 def _outbox_size(platform: Platform) -> int:
@@ -280,27 +323,15 @@ def _outbox_size(platform: Platform) -> int:
         return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
 
 
-def _escrow(platform: Platform, admin: Principal) -> int:
-    for b in platform.commerce.ledger_balances(admin).balances:
-        if b.tenant == TENANT and b.account.value == "escrow":
+def _escrow(ledger: LedgerRead) -> int:
+    for b in ledger.balances:
+        if b.tenant == TENANT and b.account == "escrow":
             return b.balance
     return 0
 
 
-def _all_orders(platform: Platform, who: Principal) -> list:  # type: ignore[type-arg]
-    from yunshang.kernel.pagination import PageRequest
-
-    out, after = [], None
-    while True:
-        page = platform.commerce.list_orders(who, PageRequest(after=after, limit=200))
-        out.extend(page.items)
-        if not page.next_cursor:
-            return out
-        after = page.items[-1].id
-
-
 def _print_tables(console: Console, report: LaunchReport, per_status: Counter[str],
-                  ledger: object) -> None:
+                  ledger: LedgerRead) -> None:
     table = Table("channel", "orders", title="Orders per channel")
     for name, n in report.per_channel.most_common():
         table.add_row(name, str(n))
@@ -310,8 +341,8 @@ def _print_tables(console: Console, report: LaunchReport, per_status: Counter[st
         st.add_row(name, str(n))
     console.print(st)
     lt = Table("tenant", "account", "balance", title="Escrow ledger")
-    for b in ledger.balances:  # type: ignore[attr-defined]
-        lt.add_row(b.tenant, b.account.value, str(Money(b.balance, b.currency)))
+    for b in ledger.balances:
+        lt.add_row(b.tenant, b.account, str(Money(b.balance, b.currency)))
     console.print(lt)
 
 

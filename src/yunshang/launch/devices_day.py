@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import random
 import shutil
-import socket
-import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from yunshang.agent import DeviceAgent
-from yunshang.app import create_app
 from yunshang.devices import RolloutState
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import ManualClock
@@ -79,40 +74,11 @@ def register_batch(platform: Platform, merchant: Principal, imeis: list[str]) ->
     return platform.registry.import_batch(merchant, "\n".join(lines) + "\n").imported
 
 
-class _Server:
-    """The real HTTP API on a free loopback port, in this process (the agents' server)."""
-
-    def __init__(self, platform: Platform) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        config = uvicorn.Config(create_app(platform=platform), host="127.0.0.1", port=self.port,
-                                log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="demo-api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the demo API server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 def play_devices(console: Console, platform: Platform, clock: ManualClock, rng: random.Random,
                  *, merchant: Principal, shipped: list[tuple[str, str, list[str]]],
-                 workdir: Path, fleet_size: int = 120) -> DevicesReport:
-    """``shipped``: (order id, buyer id, IMEIs) of every shipped order."""
+                 workdir: Path, api_url: str, fleet_size: int = 120) -> DevicesReport:
+    """``shipped``: (order id, buyer id, IMEIs) of every shipped order; ``api_url``: the
+    launch day's API server, which the phones' agents check in with."""
     report = DevicesReport()
     tenant = merchant.tenant
     report.shipped_units = sum(len(units) for _, _, units in shipped)
@@ -149,14 +115,15 @@ def play_devices(console: Console, platform: Platform, clock: ManualClock, rng: 
     console.print(f"[green]✓[/] {report.activated} of {report.shipped_units} shipped phones "
                   f"activated with their buyers' accounts ({report.activation_rate:.0%})")
 
-    _rollout(console, platform, clock, rng, merchant, activated, workdir, fleet_size, report)
+    _rollout(console, platform, clock, rng, merchant, activated, workdir, api_url, fleet_size,
+             report)
     _apps_and_usage(console, platform, clock, rng, tenant, activated, report)
     return report
 
 
 def _rollout(console: Console, platform: Platform, clock: ManualClock, rng: random.Random,
-             merchant: Principal, activated: list[str], workdir: Path, fleet_size: int,
-             report: DevicesReport) -> None:
+             merchant: Principal, activated: list[str], workdir: Path, api_url: str,
+             fleet_size: int, report: DevicesReport) -> None:
     base = rng.randbytes(512 * 1024)
     changed = bytearray(base)
     for pos in rng.sample(range(len(changed)), len(changed) // 100):  # 1% of bytes change
@@ -177,35 +144,34 @@ def _rollout(console: Console, platform: Platform, clock: ManualClock, rng: rand
     phones_dir = workdir / "phones"
     shutil.rmtree(phones_dir, ignore_errors=True)
     agents: list[DeviceAgent] = []
-    with _Server(platform) as server:
-        for imei in fleet:
-            state = phones_dir / imei
-            DeviceAgent.provision(state, root=root, image=base, version=BASE_OS,
-                                  tenant=merchant.tenant, model=MODEL)
-            token = platform.keys.create(role=Role.DEVICE, tenant=merchant.tenant,
-                                         subject=imei).token
-            agents.append(DeviceAgent(server.url, token, imei, state))
-        try:
-            pending = list(agents)
-            # Phones check in when they are on Wi-Fi and charging: a quarter of those
-            # not yet updated in each wave (an eighth), so the stages advance while the day goes on.
-            for wave in range(1, 41):
-                clock.advance(timedelta(hours=1))
-                for agent in rng.sample(pending, min(len(pending), max(4, len(pending) // 8))):
-                    result = agent.run_once()
-                    if result.status == "updated":
-                        report.updated += 1
-                        pending.remove(agent)
-                    elif result.status == "failed":
-                        report.update_failures += 1
-                now_at = platform.ota.get_rollout(merchant, rollout.id)
-                report.rollout_rounds.append((wave, now_at.percent, report.updated,
-                                              now_at.state.value))
-                if not pending or now_at.state is RolloutState.HALTED:
-                    break
-        finally:
-            for agent in agents:
-                agent.close()
+    for imei in fleet:
+        state = phones_dir / imei
+        DeviceAgent.provision(state, root=root, image=base, version=BASE_OS,
+                              tenant=merchant.tenant, model=MODEL)
+        token = platform.keys.create(role=Role.DEVICE, tenant=merchant.tenant,
+                                     subject=imei).token
+        agents.append(DeviceAgent(api_url, token, imei, state))
+    try:
+        pending = list(agents)
+        # Phones check in when they are on Wi-Fi and charging: a quarter of those
+        # not yet updated in each wave (an eighth), so the stages advance while the day goes on.
+        for wave in range(1, 41):
+            clock.advance(timedelta(hours=1))
+            for agent in rng.sample(pending, min(len(pending), max(4, len(pending) // 8))):
+                result = agent.run_once()
+                if result.status == "updated":
+                    report.updated += 1
+                    pending.remove(agent)
+                elif result.status == "failed":
+                    report.update_failures += 1
+            now_at = platform.ota.get_rollout(merchant, rollout.id)
+            report.rollout_rounds.append((wave, now_at.percent, report.updated,
+                                          now_at.state.value))
+            if not pending or now_at.state is RolloutState.HALTED:
+                break
+    finally:
+        for agent in agents:
+            agent.close()
     table = Table("wave", "stage %", "phones updated", "rollout", title=f"OTA {BASE_OS} → "
                   f"{NEW_OS} on {report.fleet} phones (real agents, TUF-verified delta of "
                   f"{report.delta_bytes:,} B vs image {report.image_bytes:,} B)")

@@ -1,0 +1,244 @@
+"""What a merchant, a marketplace's checkout and an operator do over the API, each
+written once as a builder of a :class:`~._call.Call`: its path, its body and how its
+answer reads. :mod:`._operations` offers them as both clients' methods."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import models as m
+from ._call import Call, json_object, model, new_idempotency_key, segment
+
+#: A page's size when iterating (the server's maximum).
+PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class NewSku:
+    """A SKU of a new product: price in minor units (fen)."""
+
+    color: str
+    storage_gb: int
+    price: int
+    stock: int = 0
+    currency: str = "CNY"
+
+
+def _money(amount: int, currency: str) -> dict[str, Any]:
+    return {"amount": amount, "currency": currency}
+
+
+def _page(cursor: str | None, limit: int, **filters: Any) -> dict[str, Any]:
+    return {"cursor": cursor, "limit": limit, **filters}
+
+
+def _key(given: str | None) -> str:
+    return given if given is not None else new_idempotency_key()
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def create_product(name: str, brand: str, skus: Sequence[NewSku]) -> Call[m.ProductRead]:
+    """Creates a product with its SKUs and their opening stock (merchant)."""
+    body = {"name": name, "brand": brand, "skus": [
+        {"color": s.color, "storage_gb": s.storage_gb, "price": _money(s.price, s.currency),
+         "stock": s.stock} for s in skus]}
+    return Call("POST", "/v1/products", model(m.ProductRead), json=body)
+
+
+def get_product(product_id: str) -> Call[m.ProductRead]:
+    """One product with its SKUs."""
+    return Call("GET", f"/v1/products/{segment(product_id)}", model(m.ProductRead))
+
+
+def products(*, cursor: str | None = None,
+             limit: int = PAGE_SIZE) -> Call[m.PageReadProductRead]:
+    """The tenant's products."""
+    return Call("GET", "/v1/products", model(m.PageReadProductRead), _page(cursor, limit))
+
+
+def restock(sku_id: str, quantity: int) -> Call[m.SkuRead]:
+    """Adds ``quantity`` units to a SKU's stock."""
+    return Call("POST", f"/v1/skus/{segment(sku_id)}/restock", model(m.SkuRead),
+                json={"quantity": quantity})
+
+
+def create_channel(name: str, kind: m.ChannelKind | str = m.ChannelKind.marketplace
+                   ) -> Call[m.ChannelRead]:
+    """Opens a sales channel: a marketplace or the maker's own store."""
+    return Call("POST", "/v1/channels", model(m.ChannelRead),
+                json={"name": name, "kind": str(kind)})
+
+
+def channels(*, cursor: str | None = None,
+             limit: int = PAGE_SIZE) -> Call[m.PageReadChannelRead]:
+    """The tenant's channels."""
+    return Call("GET", "/v1/channels", model(m.PageReadChannelRead), _page(cursor, limit))
+
+
+def create_listing(sku_id: str, channel_id: str, price: int, *, currency: str = "CNY",
+                   stock_mode: m.StockMode | str = m.StockMode.shared,
+                   allocated: int = 0) -> Call[m.ListingRead]:
+    """Lists a SKU on a channel at ``price`` (fen), from the shared pool or an allocation."""
+    body = {"sku_id": sku_id, "channel_id": channel_id, "price": _money(price, currency),
+            "stock_mode": str(stock_mode), "allocated": allocated}
+    return Call("POST", "/v1/listings", model(m.ListingRead), json=body)
+
+
+def listings(*, cursor: str | None = None,
+             limit: int = PAGE_SIZE) -> Call[m.PageReadListingRead]:
+    """The tenant's listings."""
+    return Call("GET", "/v1/listings", model(m.PageReadListingRead), _page(cursor, limit))
+
+
+# ---------------------------------------------------------------- flash sales
+
+
+def create_flash_sale(sku_id: str, *, price: int, quantity: int, starts_at: datetime,
+                      ends_at: datetime, per_buyer_limit: int = 1,
+                      channel_ids: Sequence[str] | None = None,
+                      currency: str = "CNY") -> Call[m.FlashSaleRead]:
+    """Schedules a flash sale of ``quantity`` units at ``price`` (fen); times are aware."""
+    body = {"sku_id": sku_id, "price": _money(price, currency), "quantity": quantity,
+            "per_buyer_limit": per_buyer_limit, "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+            "channel_ids": list(channel_ids) if channel_ids is not None else None}
+    return Call("POST", "/v1/flash-sales", model(m.FlashSaleRead), json=body)
+
+
+def get_flash_sale(sale_id: str) -> Call[m.FlashSaleRead]:
+    """A flash sale with its units sold and left."""
+    return Call("GET", f"/v1/flash-sales/{segment(sale_id)}", model(m.FlashSaleRead))
+
+
+def flash_sales(*, cursor: str | None = None,
+                limit: int = PAGE_SIZE) -> Call[m.PageReadFlashSaleRead]:
+    """The tenant's flash sales."""
+    return Call("GET", "/v1/flash-sales", model(m.PageReadFlashSaleRead), _page(cursor, limit))
+
+
+def place_flash_order(sale_id: str, buyer_id: str, quantity: int = 1, *,
+                      channel_id: str | None = None,
+                      idempotency_key: str | None = None) -> Call[m.OrderRead]:
+    """Claims units of a flash sale for a buyer (a channel's checkout). Safe to retry:
+    the Idempotency-Key (one per call unless given) makes a retry the same order."""
+    body = {"buyer_id": buyer_id, "quantity": quantity, "channel_id": channel_id}
+    return Call("POST", f"/v1/flash-sales/{segment(sale_id)}/orders", model(m.OrderRead),
+                json=body, idempotency_key=_key(idempotency_key))
+
+
+# ---------------------------------------------------------------- orders
+
+
+def get_order(order_id: str) -> Call[m.OrderRead]:
+    """One order."""
+    return Call("GET", f"/v1/orders/{segment(order_id)}", model(m.OrderRead))
+
+
+def orders(*, sale_id: str | None = None, status: m.OrderStatus | str | None = None,
+           cursor: str | None = None, limit: int = PAGE_SIZE) -> Call[m.PageReadOrderRead]:
+    """The orders the caller may see, optionally of one sale or in one status."""
+    params = _page(cursor, limit, sale_id=sale_id,
+                   status=str(status) if status is not None else None)
+    return Call("GET", "/v1/orders", model(m.PageReadOrderRead), params)
+
+
+def _order_action(order_id: str, verb: str, key: str | None,
+                  body: dict[str, Any] | None = None) -> Call[m.OrderRead]:
+    return Call("POST", f"/v1/orders/{segment(order_id)}/{verb}", model(m.OrderRead),
+                json=body, idempotency_key=_key(key))
+
+
+def ship_order(order_id: str, imeis: Sequence[str], *, carrier: str | None = None,
+               tracking_number: str | None = None,
+               idempotency_key: str | None = None) -> Call[m.OrderRead]:
+    """Ships a paid order with the IMEIs of its units (merchant)."""
+    return _order_action(order_id, "ship", idempotency_key, {
+        "imeis": list(imeis), "carrier": carrier, "tracking_number": tracking_number})
+
+
+def deliver_order(order_id: str, *, idempotency_key: str | None = None) -> Call[m.OrderRead]:
+    """Records that a shipped order reached its buyer."""
+    return _order_action(order_id, "deliver", idempotency_key)
+
+
+def confirm_order(order_id: str, *, idempotency_key: str | None = None) -> Call[m.OrderRead]:
+    """The buyer confirms receipt; escrow is released to the merchant."""
+    return _order_action(order_id, "confirm", idempotency_key)
+
+
+def cancel_order(order_id: str, reason: str = "requested", *,
+                 idempotency_key: str | None = None) -> Call[m.OrderRead]:
+    """Cancels an unpaid order; its units go back on sale."""
+    return _order_action(order_id, "cancel", idempotency_key, {"reason": reason})
+
+
+def refund_order(order_id: str, reason: str = "requested", *,
+                 idempotency_key: str | None = None) -> Call[m.OrderRead]:
+    """Refunds a paid order before shipment, through its payment provider."""
+    return _order_action(order_id, "refund", idempotency_key, {"reason": reason})
+
+
+def mark_order_paid(order_id: str, *,
+                    idempotency_key: str | None = None) -> Call[m.OrderRead]:
+    """The operator's override: marks an order paid without a provider (admin)."""
+    return _order_action(order_id, "pay", idempotency_key)
+
+
+def ledger_balances(tenant: str | None = None) -> Call[m.LedgerRead]:
+    """Escrow ledger balances with the double-entry checks."""
+    return Call("GET", "/v1/ledger/balances", model(m.LedgerRead), {"tenant": tenant})
+
+
+# ---------------------------------------------------------------- payments
+
+
+def start_payment(order_id: str, provider: str = "sim") -> Call[m.PaymentRead]:
+    """Starts paying an order; the buyer pays at the payment's ``pay_url``. Asking again
+    hands back the order's open payment."""
+    return Call("POST", f"/v1/orders/{segment(order_id)}/payments", model(m.PaymentRead),
+                json={"provider": provider})
+
+
+def pay_with_sim_wallet(token: str) -> Call[m.PaymentRead]:
+    """The simulated provider's wallet pays the payment of ``token`` (the provider then
+    sends its signed notification, which pays the order)."""
+    return Call("POST", f"/v1/payments/sim/{segment(token)}/complete", model(m.PaymentRead))
+
+
+def notifications(*, verdict: m.Verdict | str | None = None, payment_id: str | None = None,
+                  cursor: str | None = None,
+                  limit: int = PAGE_SIZE) -> Call[m.PageReadNotificationRead]:
+    """The providers' notifications with their verdicts (forged ones included)."""
+    params = _page(cursor, limit, verdict=str(verdict) if verdict is not None else None,
+                   payment_id=payment_id)
+    return Call("GET", "/v1/payments/notifications", model(m.PageReadNotificationRead), params)
+
+
+# ---------------------------------------------------------------- devices, analytics
+
+
+def import_devices(csv: str) -> Call[m.ImportRead]:
+    """Registers a manufacturing batch (CSV ``imei,model,serial,os_version,api_level``):
+    every row or none."""
+    return Call("POST", "/v1/devices/import", model(m.ImportRead), content=csv.encode(),
+                content_type="text/csv")
+
+
+def metrics() -> Call[dict[str, Any]]:
+    """The analytics metrics and what each takes."""
+    return Call("GET", "/v1/analytics", json_object)
+
+
+def run_metric(metric: str, *, start: datetime | None = None, end: datetime | None = None,
+               by: str | None = None, view: str | None = None,
+               **filters: str | int) -> Call[dict[str, Any]]:
+    """Runs one analytics metric over the caller's tenant (filters such as ``sale_id``)."""
+    params: dict[str, Any] = {"start": start.isoformat() if start else None,
+                              "end": end.isoformat() if end else None, "by": by, "view": view,
+                              **filters}
+    return Call("GET", f"/v1/analytics/{segment(metric)}", json_object, params)

@@ -234,6 +234,7 @@ class OsUpdates:
         self._base = b""
         self._url: str | None = None
         self._rollout_id: str | None = None
+        self._day = 1  # the night after launch day is the first the rollout runs
         shutil.rmtree(state_dir, ignore_errors=True)
 
     def publish_factory_image(self, rng: random.Random) -> None:
@@ -301,6 +302,8 @@ class OsUpdates:
             self.report.agents_updated += phone.token is not None
         elif status == "failed":
             self.report.update_failures += 1
+        if status != "up_to_date":  # a report may have opened the next stage
+            self._note_rollout()
         return status
 
     def _agent(self, phone: _Phone) -> DeviceAgent:
@@ -325,20 +328,28 @@ class OsUpdates:
         return "updated"
 
     def end_of_day(self, day: int) -> None:
-        """Notes where the rollout stands after the night's check-ins."""
+        """Notes where the rollout stands after night ``day``'s check-ins."""
+        self._note_rollout(always=True)
+        self._day = day + 1
+
+    def _note_rollout(self, *, always: bool = False) -> None:
         if self._rollout_id is None:
             return
         rollout = self.platform.ota.get_rollout(self.merchant, self._rollout_id)
-        self.report.rollout_rounds.append((day, rollout.percent, self.report.updated,
-                                           rollout.state.value))
+        row = (self._day, rollout.percent, self.report.updated, rollout.state.value)
+        rounds = self.report.rollout_rounds
+        if always or not rounds or rounds[-1][1::2] != row[1::2]:
+            rounds.append(row)
         self.report.rollout_state = rollout.state.value
 
     def print_rollout(self, console: Console) -> None:
         r = self.report
+        console.print(f"[green]✓[/] OS {NEW_OS} installed on {r.updated} of {r.fleet} phones "
+                      f"({r.agents_updated} of the {r.agents} running the real agent: "
+                      f"TUF-verified delta over HTTP; the others through the same OTA service "
+                      f"in process), {r.update_failures} failed, {r.check_ins:,} check-ins")
         table = Table("day", "stage %", f"phones on {NEW_OS}", "rollout",
-                      title=f"OTA {BASE_OS} → {NEW_OS} on {r.fleet} phones ({r.agents} real "
-                      f"agents over HTTP, TUF-verified delta of {r.delta_bytes:,} B vs image "
-                      f"{r.image_bytes:,} B; the others through the same service in process)")
+                      title=f"OTA {BASE_OS} → {NEW_OS}, day by day")
         shown = None
         for i, row in enumerate(r.rollout_rounds):
             # one line per stage change, and the last day

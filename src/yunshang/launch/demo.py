@@ -49,6 +49,8 @@ FLASH_PRICE = Money(349_900)
 class LaunchReport:
     units: int
     buyers: int
+    #: activated phones that run the real device agent over HTTP (the rest update in process)
+    agents: int = 120
     sold: int = 0
     left: int = 0
     orders: int = 0
@@ -105,7 +107,7 @@ async def _rush(platform: Platform, clock: ManualClock, sale_id: str,
 
 
 def run_demo(console: Console, *, buyers: int = 5000, units: int = 1000,
-             fresh: bool = True, seed: int = 7) -> bool:
+             fresh: bool = True, seed: int = 7, agents: int = 120) -> bool:
     """Plays launch day; returns True when every check holds."""
     rng = random.Random(seed)
     start = datetime.now(UTC).replace(microsecond=0)
@@ -113,7 +115,7 @@ def run_demo(console: Console, *, buyers: int = 5000, units: int = 1000,
     platform = Platform(_demo_settings(fresh), clock)
     platform.migrate()
     platform.start(background=False)
-    report = LaunchReport(units=units, buyers=buyers)
+    report = LaunchReport(units=units, buyers=buyers, agents=agents)
     try:
         _play(console, platform, clock, rng, report)
     finally:
@@ -244,7 +246,8 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     console.print(f"[green]✓[/] {report.shipped} shipped with IMEIs, {report.refunded} refunded, "
                   f"{report.completed} confirmed by buyers; escrow holds {Money(held_mid)}")
     report.devices = play_devices(console, platform, clock, rng, merchant=merchant,
-                                  shipped=shipped, workdir=platform.settings.var_dir)
+                                  shipped=shipped, workdir=platform.settings.var_dir,
+                                  fleet_size=report.agents)
     report.analytics = play_weeks(console, platform, clock, rng, tenant=TENANT,
                                   imeis=report.devices.activated_imeis,
                                   packages=report.devices.packages,

@@ -248,14 +248,17 @@ def sweep() -> None:
 
 @app.command()
 def demo(
-    buyers: Annotated[int, typer.Option(help="Simulated buyers.")] = 5000,
-    units: Annotated[int, typer.Option(help="Units in the flash sale.")] = 1000,
+    buyers: Annotated[int, typer.Option(min=1, help="Simulated buyers.")] = 5000,
+    units: Annotated[int, typer.Option(min=1, help="Units in the flash sale.")] = 1000,
     fresh: Annotated[bool, typer.Option(help="Start from an empty demo database.")] = True,
+    agents: Annotated[int, typer.Option(
+        min=0, help="Phones running the real device agent over HTTP; the other activated "
+        "phones update through the same OTA service in process.")] = 120,
 ) -> None:
     """Play launch day end to end on embedded defaults."""
     from yunshang.launch.demo import run_demo
 
-    ok = run_demo(console, buyers=buyers, units=units, fresh=fresh)
+    ok = run_demo(console, buyers=buyers, units=units, fresh=fresh, agents=agents)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
+from tests.e2e.demo_support import NEW_OS, adoption_by_day
 from yunshang.launch.demo import run_demo
 
 pytestmark = pytest.mark.slow
@@ -14,13 +15,37 @@ def test_launch_day_passes_every_check_and_writes_the_report(tmp_path, monkeypat
     monkeypatch.setenv("YUNSHANG_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("YUNSHANG_DATABASE_URL", raising=False)
     console = Console(record=True, width=140)
-    assert run_demo(console, buyers=600, units=150, seed=3)
+    # 40 phones run the real agent over HTTP, the other ~80 update in process
+    assert run_demo(console, buyers=600, units=150, seed=3, agents=40)
     text = console.export_text()
     assert "✗" not in text
     assert "warehouse holds every outbox event exactly once" in text
     assert "Retention by activation week" in text
     report = tmp_path / "var" / "demo" / "report"
-    for chart in ("funnel", "sell_through", "activation", "retention", "active_devices"):
+    for chart in ("funnel", "sell_through", "activation", "retention", "active_devices",
+                  "ota_adoption"):
         assert (report / f"{chart}.png").stat().st_size > 2_000
         assert (report / f"{chart}.svg").exists()
     assert any((tmp_path / "var" / "demo" / "lake").rglob("*.parquet"))
+
+    # The OS update, as the adoption chart draws it: released the evening of launch day,
+    # nobody runs it the first day, then the share rises over the weeks.
+    curve = adoption_by_day(report)
+    assert len(curve) >= 28
+    assert curve[0][1] == 0.0
+    assert curve[2][1] < 0.5
+    last_day, share = curve[-1]
+    assert share >= 0.95
+    # the printed claim is the chart's own figure
+    assert f"✓ OS {NEW_OS} on {share:.1%} of the phones in use after 4 weeks" in text
+    assert f"phones in use on {last_day} ({share:.1%}, the adoption chart's last day)" in text
+    for check in ("every activated phone checked in for OS updates",
+                  "OS rollout passed its health gates (20 % → 50 % → 100 %) and completed",
+                  "the warehouse's update reports match the phones that updated"):
+        assert f"✓ {check}" in text
+    # both kinds of phone installed it: real agents over HTTP, and phones in process
+    installed_line = text.split(f"✓ OS {NEW_OS} installed on ")[1]
+    installed = int(installed_line.split()[0])
+    agents_updated = int(installed_line.split("(")[1].split()[0])
+    assert "of the 40 running the real agent" in installed_line
+    assert 0 < agents_updated < installed

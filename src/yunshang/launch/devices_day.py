@@ -1,26 +1,32 @@
 """Launch day, device stage: the phones that shipped are activated, updated and used.
 
-Buyers activate their phones with their shopping account over the day; an OS
-update rolls out in stages to a fleet of phones running the real device agent
-(python-tuf ngclient over HTTP against a real server on 127.0.0.1); phones
+Buyers activate their phones with their shopping account over the day (each
+phone asks for an OS update while it is set up); that evening an OS update is
+released and its staged rollout starts, which the phones take as they check in
+over the following weeks (:class:`OsUpdates`: the first 120 activated run the
+real device agent, python-tuf ngclient over HTTP against a real server on
+127.0.0.1; the others go through the same OTA service in process). Phones
 install apps from the store and send usage telemetry.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from yunshang.agent import DeviceAgent
-from yunshang.devices import RolloutState
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.errors import DomainError, Unavailable
@@ -36,15 +42,28 @@ TAC = "86451204"
 DEMO_APKS = ("TestActivity.apk", "Invalid.apk", "golden-aligned-v2-out.apk")
 APK_DIR = Path(__file__).resolve().parent / "apks"
 
+#: what one check-in did to a phone (the agent's ``UpdateResult.status``)
+CheckIn = Literal["up_to_date", "updated", "failed"]
+
 
 @dataclass
 class DevicesReport:
     registered: int = 0
     shipped_units: int = 0
     activated: int = 0
+    #: phones in the OS rollout (every activated one), and those running the real agent
     fleet: int = 0
+    agents: int = 0
+    #: phones that checked in at least once, and check-ins in all
+    checked_in: set[str] = field(default_factory=set)
+    check_ins: int = 0
+    #: (day after launch, stage %, phones updated so far, rollout state) after each night
     rollout_rounds: list[tuple[int, int, int, str]] = field(default_factory=list)
-    updated: int = 0
+    rollout_state: str = ""
+    gate_reports: int = 0
+    #: phones that installed the update
+    updated_phones: set[str] = field(default_factory=set)
+    agents_updated: int = 0
     update_failures: int = 0
     delta_bytes: int = 0
     image_bytes: int = 0
@@ -57,6 +76,12 @@ class DevicesReport:
     activated_imeis: list[str] = field(default_factory=list)
     #: packages published to the store
     packages: list[str] = field(default_factory=list)
+    #: the fleet's OS updates, which go on in the weeks after (``play_weeks``)
+    updates: OsUpdates | None = None
+
+    @property
+    def updated(self) -> int:
+        return len(self.updated_phones)
 
     @property
     def activation_rate(self) -> float:
@@ -77,12 +102,16 @@ def register_batch(platform: Platform, merchant: Principal, imeis: list[str]) ->
 def play_devices(console: Console, platform: Platform, clock: ManualClock, rng: random.Random,
                  *, merchant: Principal, shipped: list[tuple[str, str, list[str]]],
                  workdir: Path, api_url: str, fleet_size: int = 120) -> DevicesReport:
-    """``shipped``: (order id, buyer id, IMEIs) of every shipped order; ``api_url``: the
-    launch day's API server, which the phones' agents check in with."""
+    """``shipped``: (order id, buyer id, IMEIs) of every shipped order; the first
+    ``fleet_size`` phones activated run the real device agent over HTTP, against the
+    launch day's API server at ``api_url``."""
     report = DevicesReport()
     tenant = merchant.tenant
     report.shipped_units = sum(len(units) for _, _, units in shipped)
     platform.relay.drain()  # devices learn from commerce.order_shipped which units sold
+    updates = OsUpdates(platform, merchant, workdir / "phones", report, agents=fleet_size,
+                        api_url=api_url)
+    updates.publish_factory_image(rng)
 
     # --- activation, spread over the day after delivery
     day_start = clock.now()
@@ -95,7 +124,7 @@ def play_devices(console: Console, platform: Platform, clock: ManualClock, rng: 
     tokens: dict[str, str] = {}
     activated: list[str] = []
     with Progress(TextColumn("[bold blue]activations"), BarColumn(), MofNCompleteColumn(),
-                  console=console) as progress:
+                  console=console) as progress, updates.online():
         task = progress.add_task("act", total=len(plan))
         for offset, buyer, imei in plan:
             clock.set(day_start + timedelta(seconds=offset))
@@ -108,80 +137,194 @@ def play_devices(console: Console, platform: Platform, clock: ManualClock, rng: 
             report.telemetry_events += platform.telemetry.ingest(phone, imei, [
                 {"kind": "session", "at": clock.now(),
                  "duration_ms": rng.randint(120_000, 1_800_000)}])
+            # and its set-up wizard checks for OS updates (the factory image is current)
+            updates.add(imei)
+            updates.check_in(imei)
             activated.append(imei)
             progress.advance(task)
     report.activated = len(activated)
     report.activated_imeis = activated
     console.print(f"[green]✓[/] {report.activated} of {report.shipped_units} shipped phones "
-                  f"activated with their buyers' accounts ({report.activation_rate:.0%})")
+                  f"activated with their buyers' accounts ({report.activation_rate:.0%}); each "
+                  f"one's set-up wizard checked for OS updates ({BASE_OS} is current)")
 
-    _rollout(console, platform, clock, rng, merchant, activated, workdir, api_url, fleet_size,
-             report)
+    updates.start_rollout(rng)
+    console.print(f"[green]✓[/] OS {NEW_OS} released (TUF-signed delta of "
+                  f"{report.delta_bytes:,} B vs image {report.image_bytes:,} B); staged "
+                  f"rollout {' → '.join(f'{p} %' for p in ROLLOUT_STAGES)}, each stage opening "
+                  f"after {report.gate_reports} reports from it, ≥ 90 % of them successful: "
+                  "the phones take it when they check in over the following weeks")
+    report.updates = updates
     _apps_and_usage(console, platform, clock, rng, tenant, activated, report)
     return report
 
 
-def _rollout(console: Console, platform: Platform, clock: ManualClock, rng: random.Random,
-             merchant: Principal, activated: list[str], workdir: Path, api_url: str,
-             fleet_size: int, report: DevicesReport) -> None:
-    base = rng.randbytes(512 * 1024)
-    changed = bytearray(base)
-    for pos in rng.sample(range(len(changed)), len(changed) // 100):  # 1% of bytes change
-        changed[pos] = (changed[pos] + 1) % 256
-    platform.ota.create_release(merchant, model=MODEL, version=BASE_OS, image=base,
-                                notes="factory image")
-    release = platform.ota.create_release(merchant, model=MODEL, version=NEW_OS,
-                                          image=bytes(changed), notes="launch-day fixes")
-    report.delta_bytes, report.image_bytes = release.delta_length or 0, release.image_length
-    # The first stage must hold more phones than min_reports, whichever phones the
-    # stable hash picks: 20 % of a 120-phone fleet is 24 expected, 8 needed.
-    rollout = platform.ota.create_rollout(merchant, release_id=release.id, stages=[20, 50, 100],
-                                          success_threshold=0.9, failure_threshold=0.2,
-                                          min_reports=8)
-    fleet = activated[:fleet_size]
-    report.fleet = len(fleet)
-    root = platform.tuf.root_metadata(1)
-    phones_dir = workdir / "phones"
-    shutil.rmtree(phones_dir, ignore_errors=True)
-    agents: list[DeviceAgent] = []
-    for imei in fleet:
-        state = phones_dir / imei
-        DeviceAgent.provision(state, root=root, image=base, version=BASE_OS,
-                              tenant=merchant.tenant, model=MODEL)
-        token = platform.keys.create(role=Role.DEVICE, tenant=merchant.tenant,
-                                     subject=imei).token
-        agents.append(DeviceAgent(api_url, token, imei, state))
-    try:
-        pending = list(agents)
-        # Phones check in when they are on Wi-Fi and charging: a quarter of those
-        # not yet updated in each wave (an eighth), so the stages advance while the day goes on.
-        for wave in range(1, 41):
-            clock.advance(timedelta(hours=1))
-            for agent in rng.sample(pending, min(len(pending), max(4, len(pending) // 8))):
-                result = agent.run_once()
-                if result.status == "updated":
-                    report.updated += 1
-                    pending.remove(agent)
-                elif result.status == "failed":
-                    report.update_failures += 1
-            now_at = platform.ota.get_rollout(merchant, rollout.id)
-            report.rollout_rounds.append((wave, now_at.percent, report.updated,
-                                          now_at.state.value))
-            if not pending or now_at.state is RolloutState.HALTED:
-                break
-    finally:
-        for agent in agents:
-            agent.close()
-    table = Table("wave", "stage %", "phones updated", "rollout", title=f"OTA {BASE_OS} → "
-                  f"{NEW_OS} on {report.fleet} phones (real agents, TUF-verified delta of "
-                  f"{report.delta_bytes:,} B vs image {report.image_bytes:,} B)")
-    shown = None
-    for i, row in enumerate(report.rollout_rounds):
-        # one line per stage change, and the last wave
-        if (row[1], row[3]) != shown or i == len(report.rollout_rounds) - 1:
-            table.add_row(*(str(x) for x in row))
-            shown = (row[1], row[3])
-    console.print(table)
+#: the rollout's stages, in percent of the phones
+ROLLOUT_STAGES = (20, 50, 100)
+
+
+def gate_reports(fleet: int) -> int:
+    """The reports a stage needs before the next one opens: 12 % of the fleet (most of
+    the first stage's phones), but never more than the first stage holds whichever
+    phones the rollout's hash picks (four standard deviations under its expected 20 %)."""
+    return max(3, min(int(fleet * 0.12), int(0.2 * fleet - 1.6 * math.sqrt(fleet))))
+
+
+@dataclass
+class _Phone:
+    imei: str
+    version: str = BASE_OS
+    token: str | None = None  # a phone running the real agent: its device key
+    agent: DeviceAgent | None = None  # … while the API is served
+
+
+class OsUpdates:
+    """How the OS update reaches every activated phone.
+
+    The first ``agents`` phones run the real device agent: check in over HTTP against
+    the API served on loopback, TUF-verified download, delta patch, report. The
+    others check in through the same OTA use cases in process, with their own device
+    principal, and when offered the update install it and report it through
+    :meth:`OtaService.report`, as the agent's ``POST …/update-reports`` does: the
+    rollout's gates, the registry's OS version (which the phone's telemetry then
+    names) and the events the analytics count are the same for both.
+    """
+
+    def __init__(self, platform: Platform, merchant: Principal, state_dir: Path,
+                 report: DevicesReport, *, agents: int, api_url: str) -> None:
+        self.platform = platform
+        self.merchant = merchant
+        self.state_dir = state_dir
+        self.report = report
+        self.agents = agents
+        self.api_url = api_url
+        self._phones: dict[str, _Phone] = {}
+        self._base = b""
+        self._url: str | None = None
+        self._rollout_id: str | None = None
+        self._day = 1  # the night after launch day is the first the rollout runs
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+    def publish_factory_image(self, rng: random.Random) -> None:
+        """Release the OS the phones ship with: the base of the later delta."""
+        self._base = rng.randbytes(512 * 1024)
+        self.platform.ota.create_release(self.merchant, model=MODEL, version=BASE_OS,
+                                         image=self._base, notes="factory image")
+
+    def add(self, imei: str) -> None:
+        """An activated phone joins the fleet; the first ``agents`` run the real agent."""
+        phone = _Phone(imei)
+        if self.report.agents < self.agents:
+            DeviceAgent.provision(self.state_dir / imei, root=self.platform.tuf.root_metadata(1),
+                                  image=self._base, version=BASE_OS,
+                                  tenant=self.merchant.tenant, model=MODEL)
+            phone.token = self.platform.keys.create(role=Role.DEVICE, tenant=self.merchant.tenant,
+                                                    subject=imei).token
+            self.report.agents += 1
+        self._phones[imei] = phone
+        self.report.fleet += 1
+
+    @contextmanager
+    def online(self) -> Iterator[None]:
+        """The agents check in with the launch day's API server meanwhile (their
+        connections are closed afterwards)."""
+        self._url = self.api_url
+        try:
+            yield
+        finally:
+            for phone in self._phones.values():
+                if phone.agent is not None:
+                    phone.agent.close()
+                    phone.agent = None
+            self._url = None
+
+    def start_rollout(self, rng: random.Random) -> None:
+        """Releases the new OS (1 % of the image's bytes change) and starts its rollout."""
+        changed = bytearray(self._base)
+        for pos in rng.sample(range(len(changed)), len(changed) // 100):
+            changed[pos] = (changed[pos] + 1) % 256
+        release = self.platform.ota.create_release(self.merchant, model=MODEL, version=NEW_OS,
+                                                   image=bytes(changed),
+                                                   notes="launch-day fixes")
+        self.report.delta_bytes = release.delta_length or 0
+        self.report.image_bytes = release.image_length
+        self.report.gate_reports = gate_reports(self.report.fleet)
+        rollout = self.platform.ota.create_rollout(
+            self.merchant, release_id=release.id, stages=list(ROLLOUT_STAGES),
+            success_threshold=0.9, failure_threshold=0.2,
+            min_reports=self.report.gate_reports)
+        self._rollout_id = rollout.id
+
+    def check_in(self, imei: str) -> CheckIn:
+        """The phone asks for an update, and installs the one offered, if any."""
+        phone = self._phones[imei]
+        if phone.token is not None:
+            result = self._agent(phone).run_once()
+            status, phone.version = result.status, result.version
+        else:
+            status = self._check_in_process(phone)
+        self.report.checked_in.add(imei)
+        self.report.check_ins += 1
+        if status == "updated":
+            self.report.updated_phones.add(imei)
+            self.report.agents_updated += phone.token is not None
+        elif status == "failed":
+            self.report.update_failures += 1
+        if status != "up_to_date":  # a report may have opened the next stage
+            self._note_rollout()
+        return status
+
+    def _agent(self, phone: _Phone) -> DeviceAgent:
+        if self._url is None or phone.token is None:
+            raise RuntimeError("the agents check in while the API is served (online())")
+        if phone.agent is None:
+            phone.agent = DeviceAgent(self._url, phone.token, phone.imei,
+                                      self.state_dir / phone.imei)
+        return phone.agent
+
+    def _check_in_process(self, phone: _Phone) -> CheckIn:
+        device = Principal(key_id="phone", role=Role.DEVICE, tenant=self.merchant.tenant,
+                           subject=phone.imei)
+        offer = self.platform.ota.check_in(device, imei=phone.imei,
+                                           current_version=phone.version)
+        if offer is None:
+            return "up_to_date"
+        via = "delta" if offer.delta_target else "image"
+        self.platform.ota.report(device, imei=phone.imei, rollout_id=offer.rollout_id,
+                                 success=True, detail=f"installed {offer.version} via {via}")
+        phone.version = offer.version
+        return "updated"
+
+    def end_of_day(self, day: int) -> None:
+        """Notes where the rollout stands after night ``day``'s check-ins."""
+        self._note_rollout(always=True)
+        self._day = day + 1
+
+    def _note_rollout(self, *, always: bool = False) -> None:
+        if self._rollout_id is None:
+            return
+        rollout = self.platform.ota.get_rollout(self.merchant, self._rollout_id)
+        row = (self._day, rollout.percent, self.report.updated, rollout.state.value)
+        rounds = self.report.rollout_rounds
+        if always or not rounds or rounds[-1][1::2] != row[1::2]:
+            rounds.append(row)
+        self.report.rollout_state = rollout.state.value
+
+    def print_rollout(self, console: Console) -> None:
+        r = self.report
+        console.print(f"[green]✓[/] OS {NEW_OS} installed on {r.updated} of {r.fleet} phones "
+                      f"({r.agents_updated} of the {r.agents} running the real agent: "
+                      f"TUF-verified delta over HTTP; the others through the same OTA service "
+                      f"in process), {r.update_failures} failed, {r.check_ins:,} check-ins")
+        table = Table("day", "stage %", f"phones on {NEW_OS}", "rollout",
+                      title=f"OTA {BASE_OS} → {NEW_OS}, day by day")
+        shown = None
+        for i, row in enumerate(r.rollout_rounds):
+            # one line per stage change, and the last day
+            if (row[1], row[3]) != shown or i == len(r.rollout_rounds) - 1:
+                table.add_row(*(str(x) for x in row))
+                shown = (row[1], row[3])
+        console.print(table)
 
 
 def _apps_and_usage(console: Console, platform: Platform, clock: ManualClock,

@@ -201,17 +201,24 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     unpaid = {oid for oid in by_id if rng.random() < 0.06}
     report.paid += _over_http(url, channel_keys, lambda c: _pay_through_provider(
         c, [o for o in placed if o.id not in unpaid]))
+    # A few buyers change their mind before anything ships: refunded through the
+    # provider, their units go back on sale at once.
+    refunds = [o for o in placed if o.id not in unpaid and rng.random() < 0.02]
+    report.refunded = _over_http(url, channel_keys, lambda c: _refund(c, refunds))
+    refunded = {o.id for o in refunds}
     clock.advance(timedelta(seconds=platform.settings.unpaid_order_timeout_s + 1))
     # The server's own sweep (it runs on a timer in `yunshang serve`), called here so the
     # simulated clock decides when: not an API operation.
     report.expired = platform.commerce.expire_unpaid(limit=10_000)
     platform.engine.wait_idle()
-    console.print(f"[green]✓[/] {report.paid} paid into escrow; {report.expired} unpaid orders "
-                  "expired and their units went back on sale")
+    console.print(f"[green]✓[/] {report.paid} paid into escrow, {report.refunded} refunded "
+                  f"before shipping; {report.expired} unpaid orders expired; their units went "
+                  "back on sale")
 
     # The waitlist snaps up the returned units.
+    back = report.expired + len(refunds)
     waitlist = [(f"late-{i:05d}", 1, rng.choices(chans, weights)[0].id)
-                for i in range(report.expired * 3)]
+                for i in range(back * 3)]
     with Progress(TextColumn("[bold blue]second wave"), BarColumn(), MofNCompleteColumn(),
                   console=console) as progress:
         task = progress.add_task("wave", total=len(waitlist))
@@ -229,21 +236,16 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     console.print(f"[green]✓[/] manufacturing batch of {len(batch)} phones registered (IMEIs "
                   "Luhn-checked, all or nothing)")
 
-    # Ship with IMEIs; a few refunds before shipping; deliveries; confirmations.
+    # Ship with IMEIs; deliveries; confirmations.
     serial = 0
     shipped: list[tuple[str, str, list[str]]] = []
-    refunds: list[OrderRead] = []
     for oid, o in by_id.items():
-        if oid in unpaid:
-            continue
-        if rng.random() < 0.02:
-            refunds.append(o)
+        if oid in unpaid or oid in refunded:
             continue
         imeis = batch[serial:serial + o.quantity]
         serial += len(imeis)
         shipped.append((oid, o.buyer_id, imeis))
     confirming = {oid for oid, _, _ in shipped if rng.random() < 0.7}
-    report.refunded = _over_http(url, channel_keys, lambda c: _refund(c, refunds))
     with Client(url, merchant_key) as shop:
         for n, (oid, _, imeis) in enumerate(shipped, 1):
             shop.ship_order(oid, imeis, carrier="SF Express", tracking_number=f"SF{n:010d}")
@@ -256,7 +258,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     admin_key = _key(platform, Role.ADMIN, "platform")
     with Client(url, admin_key) as admin:
         held_mid = _escrow(admin.ledger_balances())
-    console.print(f"[green]✓[/] {report.shipped} shipped with IMEIs, {report.refunded} refunded, "
+    console.print(f"[green]✓[/] {report.shipped} shipped with IMEIs, "
                   f"{report.completed} confirmed by buyers; escrow holds {Money(held_mid)}")
     report.devices = play_devices(console, platform, clock, rng, merchant=merchant,
                                   shipped=shipped, workdir=platform.settings.var_dir,
@@ -281,7 +283,8 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     report.escrow_held = balances.get((TENANT, "escrow"), 0)
     report.released = balances.get((TENANT, "merchant_payable"), 0)
     report.events = _outbox_size(platform)
-    report.oversold = sum(o.quantity for o in by_id.values() if o.id not in unpaid) > report.units
+    report.oversold = sum(o.quantity for o in by_id.values()
+                          if o.id not in unpaid and o.id not in refunded) > report.units
     _print_tables(console, report, per_status, ledger)
     play_report(console, platform, report.analytics, tenant=TENANT,
                 out_dir=platform.settings.var_dir / "report", outbox_events=report.events)

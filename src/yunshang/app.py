@@ -23,7 +23,14 @@ from yunshang.kernel.outages import outage_of
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
 from yunshang.web.access import RETRY_READ, RequestContext
-from yunshang.web.problems import ProblemResponse, problem, problem_for, request_id_of
+from yunshang.web.openapi import install_openapi
+from yunshang.web.problems import (
+    ProblemResponse,
+    problem,
+    problem_for,
+    problem_with,
+    request_id_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +245,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
             # FastAPI's one 400: a body it could not decode (not UTF-8, nested too deep, ...)
             return _malformed(request, str(exc.detail))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), request.url.path,
-                       request_id=request_id_of(request.scope))
+        # a 405 names the methods the path takes (Allow), as HTTP requires
+        return problem_with(exc.status_code, code, str(exc.detail), request.url.path, {},
+                            exc.headers, request_id=request_id_of(request.scope))
 
     async def on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
         request_id = request_id_of(request.scope)
@@ -256,4 +264,5 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.add_middleware(BodyLimit, limit=effective.max_body_bytes,
                        upload_limit=effective.max_upload_bytes,
                        upload_paths=device_uploads)
+    install_openapi(app, upload_paths=device_uploads)
     return app

@@ -23,7 +23,7 @@ from yunshang.kernel.outages import outage_of
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
 from yunshang.web.access import RETRY_READ, RequestContext
-from yunshang.web.openapi import install_openapi
+from yunshang.web.openapi import api_routes, install_openapi
 from yunshang.web.problems import (
     ProblemResponse,
     problem,
@@ -129,6 +129,34 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+def _path_methods(request: Request) -> tuple[set[str], set[str]]:
+    """The methods the request's path takes: (by routes without path parameters, by all)."""
+    path = request.url.path
+    static: set[str] = set()
+    every: set[str] = set()
+    for route in api_routes(request.app):
+        if route.path_regex.match(path):
+            every |= route.methods
+            if not route.param_convertors:
+                static |= route.methods
+    return static, every
+
+
+def _allowed(request: Request) -> set[str]:
+    """A path that is a resource of its own (``/v1/devices/import``) takes only its own
+    methods, not those of the parameter route it also matches (``/v1/devices/{imei}``)."""
+    static, every = _path_methods(request)
+    return static or every
+
+
+def _method_not_allowed(request: Request, allowed: set[str]) -> ProblemResponse:
+    """405 with ``Allow`` naming every method of the path, whichever route matched first."""
+    methods = ", ".join(sorted(allowed))
+    return problem_with(405, "method_not_allowed", f"{request.method} is not one of {methods}",
+                        request.url.path, {}, {"Allow": methods},
+                        request_id=request_id_of(request.scope))
+
+
 def settle_heap() -> None:
     """Garbage-collector settings for a serving process, once it has started.
 
@@ -227,6 +255,11 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
         raw = exc.errors()
+        static, _ = _path_methods(request)
+        if static and request.method not in static:
+            # GET /v1/devices/import fell to GET /v1/devices/{imei}: the path is a
+            # resource of its own, which does not take this method
+            return _method_not_allowed(request, static)
         bad_json = [e for e in raw if e.get("type") == "json_invalid"]
         if bad_json:  # the location is a character offset, not a field
             return _malformed(request, "; ".join(
@@ -244,10 +277,11 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         if exc.status_code == 400:
             # FastAPI's one 400: a body it could not decode (not UTF-8, nested too deep, ...)
             return _malformed(request, str(exc.detail))
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        # a 405 names the methods the path takes (Allow), as HTTP requires
-        return problem_with(exc.status_code, code, str(exc.detail), request.url.path, {},
-                            exc.headers, request_id=request_id_of(request.scope))
+        if exc.status_code == 405:
+            return _method_not_allowed(request, _allowed(request))
+        code = {404: "not_found"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), request.url.path,
+                       request_id=request_id_of(request.scope))
 
     async def on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
         request_id = request_id_of(request.scope)

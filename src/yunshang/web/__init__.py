@@ -38,6 +38,7 @@ from yunshang.kernel.idempotency import (
 from yunshang.kernel.pagination import Page, PageRequest, page_request
 from yunshang.platform import Platform
 
+from .openapi import problems as problems
 from .problems import JsonResponse as JsonResponse
 
 #: What our ids (``ord_…``) and the strings that name them may contain.
@@ -131,12 +132,16 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", description="Same key and body replay the first answer."),
+    Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x20-\x7e]+$",
+           description="Same key and body replay the first answer (1-255 printable ASCII)."),
 ]
 
 
 def paging(
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(
+        max_length=400, pattern=r"^YzE6[A-Za-z0-9_-]*$",  # base64url of "c1:<key>"
+        description="next_cursor of the previous page (422 for a cursor this API did not "
+                    "return)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> PageRequest:
     return page_request(cursor, limit)

@@ -22,8 +22,9 @@ from yunshang.kernel.errors import DomainError, KernelCode
 from yunshang.kernel.outages import outage_of
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
+from yunshang.web import get_platform, get_principal
 from yunshang.web.access import RETRY_READ, RequestContext
-from yunshang.web.openapi import api_routes, install_openapi
+from yunshang.web.openapi import Plumbing, api_routes, install_openapi
 from yunshang.web.problems import (
     ProblemResponse,
     problem,
@@ -298,5 +299,6 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.add_middleware(BodyLimit, limit=effective.max_body_bytes,
                        upload_limit=effective.max_upload_bytes,
                        upload_paths=device_uploads)
-    install_openapi(app, upload_paths=device_uploads)
+    install_openapi(app, Plumbing(key=get_principal, platform=get_platform,
+                                  upload_paths=device_uploads))
     return app

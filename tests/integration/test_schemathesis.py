@@ -119,7 +119,7 @@ def contract_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Contrac
 
 CONFIG = {
     "seed": 10,
-    "generation": {"max-examples": 4, "deterministic": True},
+    "generation": {"max-examples": 3, "deterministic": True},
     "phases": {"stateful": {"enabled": False}},
     # Our 422 also refuses well-formed input that the rules refuse and a schema cannot
     # express: a cursor this API did not return, a sku that does not exist, a channel

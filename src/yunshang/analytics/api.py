@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from yunshang.kernel.auth import Role
 from yunshang.kernel.errors import Forbidden, NotFound
@@ -16,10 +17,30 @@ from .metrics import METRICS, MetricParams
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
+class MetricInfoRead(BaseModel):
+    name: str
+    title: str
+    description: str
+    by: list[str]
+    view: list[str]
+    filters: list[str]
+    options: dict[str, int | None]
+
+
+class MetricListRead(BaseModel):
+    items: list[MetricInfoRead]
+
+
+class MetricRead(BaseModel):
+    metric: str
+    tenant: str
+    items: list[dict[str, Any]]  # one row per group; its columns depend on the metric
+
+
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@router.get("/analytics")
+@router.get("/analytics", response_model=MetricListRead)
 async def list_metrics(who: PrincipalDep) -> JsonResponse:
     """The metrics, with what each takes (by, view, filters, numeric options)."""
     who.require(Role.MERCHANT)
@@ -30,7 +51,7 @@ async def list_metrics(who: PrincipalDep) -> JsonResponse:
         for m in METRICS.values()]})
 
 
-@router.get("/analytics/{metric}")
+@router.get("/analytics/{metric}", response_model=MetricRead)
 async def run_metric(
     metric: Annotated[str, Path(max_length=40)],
     platform: PlatformDep,

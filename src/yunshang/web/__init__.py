@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -83,8 +84,19 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("the time is out of range once converted to UTC") from None
 
 
+def _iso_text(value: Any) -> Any:
+    # pydantic would take a number (or a numeric string) as a Unix time: the documented
+    # format is RFC 3339 text, so anything else is refused as it says.
+    if isinstance(value, int | float) or (isinstance(value, str)
+                                          and value.strip().lstrip("+-").replace(".", "", 1)
+                                          .isdigit()):
+        raise ValueError("expected an RFC 3339 date-time with a timezone, "
+                         "e.g. 2026-11-11T09:00:00+08:00")
+    return value
+
+
 #: A timestamp with a timezone (naive ones are refused), converted to UTC.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
 
 
 class MoneyIn(Schema):

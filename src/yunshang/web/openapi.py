@@ -6,7 +6,8 @@ can answer is derived here from what a route depends on, once for every route:
 
 - a key (:func:`yunshang.web.get_principal`): 401, 403, 429, and the ``bearer``
   security scheme instead of an ``Authorization`` header parameter;
-- path parameters: 404 (the object does not exist for this key's tenant);
+- path parameters, or a body (which names objects: ``sku_id``): 404 (the object
+  does not exist for this key's tenant);
 - parameters or a body: 422 (a problem document naming the field);
 - a JSON body: 400 (unreadable JSON) and 413 (over the body limit); a raw body
   (a ``requestBody`` in ``openapi_extra``) 413, and 411 on an upload path, which
@@ -21,7 +22,8 @@ Every error status is documented as ``application/problem+json`` with the one
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -87,6 +89,16 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": TITLES.get(status, "Error")} for status in statuses}
 
 
+@dataclass(frozen=True)
+class Plumbing:
+    """The shared dependencies whose presence in a route implies statuses (given by the
+    composition root, which knows them: this module is imported by :mod:`yunshang.web`)."""
+
+    key: Callable[..., Any]  # the API key check: 401, 403, 429
+    platform: Callable[..., Any]  # the platform (database, Redis): 503
+    upload_paths: Collection[str] = ()  # must declare a Content-Length: 411
+
+
 class _Needs:
     """What a route's handler and all its dependencies, recursively, take."""
 
@@ -103,23 +115,15 @@ class _Needs:
             self.body |= bool(d.body_params)
             stack.extend(d.dependencies)
 
-    @property
-    def key(self) -> bool:
-        from . import get_principal  # the package imports this module's callers
 
-        return get_principal in self.calls
-
-
-def derived_statuses(route: APIRoute, upload_paths: Collection[str] = ()) -> set[int]:
+def derived_statuses(route: APIRoute, plumbing: Plumbing) -> set[int]:
     """The error statuses the shared plumbing can answer for ``route``."""
-    from . import get_platform
-
     flat = _Needs(route.dependant)
     raw_body = "requestBody" in (route.openapi_extra or {})
     out: set[int] = set()
-    if flat.key:
+    if plumbing.key in flat.calls:
         out |= {401, 403, 429}
-    if flat.path_params:
+    if flat.path_params or flat.body:
         out.add(404)
     if flat.params or flat.body:
         out.add(422)
@@ -127,9 +131,9 @@ def derived_statuses(route: APIRoute, upload_paths: Collection[str] = ()) -> set
         out |= {400, 413}
     if raw_body:
         out.add(413)
-    if route.path in upload_paths:
+    if route.path in plumbing.upload_paths:
         out.add(411)
-    if get_platform in flat.calls:
+    if plumbing.platform in flat.calls:
         out.add(503)
     if _serves_files(route):
         out |= {400, 416}
@@ -154,10 +158,10 @@ def _without_auth_header(params: Iterable[dict[str, Any]]) -> list[dict[str, Any
                                       and p.get("name", "").lower() == "authorization")]
 
 
-def _complete(op: dict[str, Any], route: APIRoute, secured: bool,
-              upload_paths: Collection[str]) -> None:
+def _complete(op: dict[str, Any], route: APIRoute, plumbing: Plumbing) -> None:
     responses: dict[str, Any] = op.setdefault("responses", {})
-    statuses = derived_statuses(route, upload_paths) | {int(s) for s in responses if s.isdigit()
+    secured = plumbing.key in _Needs(route.dependant).calls
+    statuses = derived_statuses(route, plumbing) | {int(s) for s in responses if s.isdigit()
                                           and int(s) >= 400}
     for status in sorted(statuses):
         given = responses.get(str(status), {})
@@ -188,7 +192,7 @@ def _document_ranges(responses: dict[str, Any]) -> None:
         "description", part["description"])}
 
 
-def build_openapi(app: FastAPI, upload_paths: Collection[str] = ()) -> dict[str, Any]:
+def build_openapi(app: FastAPI, plumbing: Plumbing) -> dict[str, Any]:
     """The document ``app`` serves at ``/openapi.json``: FastAPI's, completed."""
     doc = get_openapi(title=app.title, version=app.version, summary=app.summary,
                       description=app.description, routes=app.routes)
@@ -203,7 +207,7 @@ def build_openapi(app: FastAPI, upload_paths: Collection[str] = ()) -> dict[str,
     by_id = {op.get("operationId"): op for ops in doc["paths"].values() for op in ops.values()}
     for route in api_routes(app):
         if route.include_in_schema and route.unique_id in by_id:
-            _complete(by_id[route.unique_id], route, _Needs(route.dependant).key, upload_paths)
+            _complete(by_id[route.unique_id], route, plumbing)
     if not schemas:
         del components["schemas"]
     return doc
@@ -215,12 +219,12 @@ def api_routes(app: FastAPI) -> list[APIRoute]:
             if isinstance(c.original_route, APIRoute)]
 
 
-def install_openapi(app: FastAPI, upload_paths: Collection[str] = ()) -> None:
+def install_openapi(app: FastAPI, plumbing: Plumbing) -> None:
     """Makes ``app.openapi()`` (and ``/openapi.json``) serve :func:`build_openapi`."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app, upload_paths)
+            app.openapi_schema = build_openapi(app, plumbing)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -133,7 +133,11 @@ def parse_notification(body: bytes) -> dict[str, str]:
 @router.post("/payments/notify/{provider}", response_class=PlainTextResponse,
              responses={200: {"content": {"text/plain": {"example": "success"}},
                               "description": "accepted, or a repeat already accepted"},
-                        **problems(400, 409, 415)})
+                        **problems(400, 403, 409, 415)},
+             openapi_extra={"requestBody": {"required": True, "content": {FORM: {"schema": {
+                 "type": "object", "additionalProperties": {"type": "string"},
+                 "description": "The provider's signed parameters (sign, sign_type, "
+                                "out_trade_no, total_amount, ...)."}}}}})
 async def receive_notification(provider: Provider, request: Request,
                                platform: PlatformDep) -> PlainTextResponse:
     """A payment provider's asynchronous notification (form-encoded, signed). No API key:

@@ -137,9 +137,9 @@ def _path_methods(request: Request) -> tuple[set[str], set[str]]:
     every: set[str] = set()
     for route in api_routes(request.app):
         if route.path_regex.match(path):
-            every |= route.methods
+            every |= route.methods or set()
             if not route.param_convertors:
-                static |= route.methods
+                static |= route.methods or set()
     return static, every
 
 

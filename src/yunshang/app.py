@@ -22,8 +22,16 @@ from yunshang.kernel.errors import DomainError, KernelCode
 from yunshang.kernel.outages import outage_of
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
+from yunshang.web import get_platform, get_principal
 from yunshang.web.access import RETRY_READ, RequestContext
-from yunshang.web.problems import ProblemResponse, problem, problem_for, request_id_of
+from yunshang.web.openapi import Plumbing, api_routes, install_openapi
+from yunshang.web.problems import (
+    ProblemResponse,
+    problem,
+    problem_for,
+    problem_with,
+    request_id_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +128,34 @@ class BodyLimit:
 
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+def _path_methods(request: Request) -> tuple[set[str], set[str]]:
+    """The methods the request's path takes: (by routes without path parameters, by all)."""
+    path = request.url.path
+    static: set[str] = set()
+    every: set[str] = set()
+    for route in api_routes(request.app):
+        if route.path_regex.match(path):
+            every |= route.methods or set()
+            if not route.param_convertors:
+                static |= route.methods or set()
+    return static, every
+
+
+def _allowed(request: Request) -> set[str]:
+    """A path that is a resource of its own (``/v1/devices/import``) takes only its own
+    methods, not those of the parameter route it also matches (``/v1/devices/{imei}``)."""
+    static, every = _path_methods(request)
+    return static or every
+
+
+def _method_not_allowed(request: Request, allowed: set[str]) -> ProblemResponse:
+    """405 with ``Allow`` naming every method of the path, whichever route matched first."""
+    methods = ", ".join(sorted(allowed))
+    return problem_with(405, "method_not_allowed", f"{request.method} is not one of {methods}",
+                        request.url.path, {}, {"Allow": methods},
+                        request_id=request_id_of(request.scope))
 
 
 def settle_heap() -> None:
@@ -224,6 +260,11 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
         raw = exc.errors()
+        static, _ = _path_methods(request)
+        if static and request.method not in static:
+            # GET /v1/devices/import fell to GET /v1/devices/{imei}: the path is a
+            # resource of its own, which does not take this method
+            return _method_not_allowed(request, static)
         bad_json = [e for e in raw if e.get("type") == "json_invalid"]
         if bad_json:  # the location is a character offset, not a field
             return _malformed(request, "; ".join(
@@ -241,7 +282,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         if exc.status_code == 400:
             # FastAPI's one 400: a body it could not decode (not UTF-8, nested too deep, ...)
             return _malformed(request, str(exc.detail))
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if exc.status_code == 405:
+            return _method_not_allowed(request, _allowed(request))
+        code = {404: "not_found"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail), request.url.path,
                        request_id=request_id_of(request.scope))
 
@@ -260,4 +303,6 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.add_middleware(BodyLimit, limit=effective.max_body_bytes,
                        upload_limit=effective.max_upload_bytes,
                        upload_paths=device_uploads)
+    install_openapi(app, Plumbing(key=get_principal, platform=get_platform,
+                                  upload_paths=device_uploads))
     return app

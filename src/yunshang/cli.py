@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -236,6 +237,23 @@ def serve(
     logging.basicConfig(level=log_level.upper())
     uvicorn.run(create_app(settings=Settings()), host=host, port=port, log_level=log_level,
                 access_log=False)
+
+
+@app.command()
+def openapi(
+    out: Annotated[Path | None, typer.Option(help="Write the document here, not to stdout.")]
+    = None,
+) -> None:
+    """Print the OpenAPI document (sorted keys: the same bytes for the same code)."""
+    from yunshang.app import create_app
+    from yunshang.web.openapi import openapi_json
+
+    # Building the app opens nothing: the platform is made only when it starts serving.
+    data = openapi_json(create_app(settings=Settings())) + b"\n"
+    if out is None:
+        typer.echo(data.decode(), nl=False)
+    else:
+        out.write_bytes(data)
 
 
 @app.command()

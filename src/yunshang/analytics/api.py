@@ -18,6 +18,20 @@ from .metrics import METRICS, MetricParams
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
+class MetricInfoRead(BaseModel):
+    name: str
+    title: str
+    description: str
+    by: list[str]
+    view: list[str]
+    filters: list[str]
+    options: dict[str, int | None]
+
+
+class MetricListRead(BaseModel):
+    items: list[MetricInfoRead]
+
+
 #: The header that says how fresh an analytics answer is (the same as the body's ``as_of``).
 AS_OF_HEADER = "X-Analytics-As-Of"
 
@@ -31,13 +45,13 @@ class MetricResultRead(BaseModel):
         description="every event committed before this time is counted; later ones may "
                     "not be yet (null: nothing ingested yet). Any process answers the same "
                     "rows for the same as_of, within about one ingest interval.")
-    items: list[dict[str, Any]]
+    items: list[dict[str, Any]]  # one row per group; its columns depend on the metric
 
 
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@router.get("/analytics")
+@router.get("/analytics", response_model=MetricListRead)
 async def list_metrics(who: PrincipalDep) -> JsonResponse:
     """The metrics, with what each takes (by, view, filters, numeric options)."""
     who.require(Role.MERCHANT)

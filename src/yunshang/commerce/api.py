@@ -26,6 +26,7 @@ from yunshang.web import (
     UtcDatetime,
     idempotent_request,
     page_view,
+    problems,
     run_idempotent,
 )
 from yunshang.web.fastpath import FastRoute
@@ -283,7 +284,8 @@ def list_channels(platform: PlatformDep, who: PrincipalDep, page: PageDep) -> Js
     return JsonResponse(page_view(result, channel_view))
 
 
-@router.post("/listings", status_code=201, response_model=ListingRead)
+@router.post("/listings", status_code=201, response_model=ListingRead,
+             responses=problems(409))
 def create_listing(body: ListingCreate, platform: PlatformDep, who: PrincipalDep) -> JsonResponse:
     listing = platform.commerce.create_listing(
         who, sku_id=body.sku_id, channel_id=body.channel_id,
@@ -298,7 +300,8 @@ def list_listings(platform: PlatformDep, who: PrincipalDep, page: PageDep) -> Js
     return JsonResponse(page_view(result, listing_view))
 
 
-@router.post("/flash-sales", status_code=201, response_model=FlashSaleRead)
+@router.post("/flash-sales", status_code=201, response_model=FlashSaleRead,
+             responses=problems(409))
 def create_flash_sale(body: FlashSaleCreate, platform: PlatformDep,
                       who: PrincipalDep) -> JsonResponse:
     sale = platform.commerce.create_flash_sale(
@@ -389,7 +392,7 @@ def _add_order_route(endpoint: Callable[..., JsonResponse], name: str, doc: str 
     endpoint.__doc__ = doc
     verb = name.removesuffix("_order")
     router.add_api_route(f"/orders/{{order_id}}/{verb}", endpoint, methods=["POST"],
-                         response_model=OrderRead)
+                         response_model=OrderRead, responses=problems(409))
 
 
 _add_order_action(CommerceService.pay_order,
@@ -399,7 +402,7 @@ _add_order_action(CommerceService.pay_order,
                   "notification pays.")
 
 
-@router.post("/orders/{order_id}/ship", response_model=OrderRead)
+@router.post("/orders/{order_id}/ship", response_model=OrderRead, responses=problems(409))
 def ship_order(order_id: Id, body: ShipCreate, request: Request, platform: PlatformDep,
                who: PrincipalDep, idempotency_key: IdempotencyKey = None) -> JsonResponse:
     return _order_action(platform, request, who, idempotency_key, body.model_dump(),

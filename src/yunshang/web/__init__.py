@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -38,6 +39,7 @@ from yunshang.kernel.idempotency import (
 from yunshang.kernel.pagination import Page, PageRequest, page_request
 from yunshang.platform import Platform
 
+from .openapi import problems as problems
 from .problems import JsonResponse as JsonResponse
 
 #: What our ids (``ord_…``) and the strings that name them may contain.
@@ -82,8 +84,19 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("the time is out of range once converted to UTC") from None
 
 
+def _iso_text(value: Any) -> Any:
+    # pydantic would take a number (or a numeric string) as a Unix time: the documented
+    # format is RFC 3339 text, so anything else is refused as it says.
+    if isinstance(value, int | float) or (isinstance(value, str)
+                                          and value.strip().lstrip("+-").replace(".", "", 1)
+                                          .isdigit()):
+        raise ValueError("expected an RFC 3339 date-time with a timezone, "
+                         "e.g. 2026-11-11T09:00:00+08:00")
+    return value
+
+
 #: A timestamp with a timezone (naive ones are refused), converted to UTC.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
 
 
 class MoneyIn(Schema):
@@ -131,12 +144,16 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", description="Same key and body replay the first answer."),
+    Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x20-\x7e]+$",
+           description="Same key and body replay the first answer (1-255 printable ASCII)."),
 ]
 
 
 def paging(
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(
+        max_length=400, pattern=r"^YzE6[A-Za-z0-9_-]*$",  # base64url of "c1:<key>"
+        description="next_cursor of the previous page (422 for a cursor this API did not "
+                    "return)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> PageRequest:
     return page_request(cursor, limit)

@@ -18,7 +18,7 @@ from yunshang.kernel.errors import Forbidden
 from yunshang.kernel.parking import ParkedEvent
 from yunshang.kernel.relay import RelayHealth
 
-from . import ID_PATTERN, PageDep, PageRead, PlatformDep, PrincipalDep, page_view
+from . import ID_PATTERN, PageDep, PageRead, PlatformDep, PrincipalDep, page_view, problems
 from .problems import JsonResponse
 
 router = APIRouter(tags=["operations"])
@@ -62,7 +62,8 @@ def list_parked_events(
     return JsonResponse(page_view(result, parked_view))
 
 
-@router.post("/v1/admin/parked-events/{parked_id}/replay", response_model=ParkedEventRead)
+@router.post("/v1/admin/parked-events/{parked_id}/replay", response_model=ParkedEventRead,
+             responses=problems(409))
 def replay_parked_event(parked_id: ParkedId, platform: PlatformDep,
                         who: PrincipalDep) -> JsonResponse:
     """Re-runs the subscriber's handler on the event; 409 ``replay_failed`` keeps it parked

@@ -22,6 +22,7 @@ from yunshang.web import (
     PrincipalDep,
     Schema,
     page_view,
+    problems,
 )
 from yunshang.web.problems import JsonResponse
 
@@ -93,7 +94,8 @@ def notification_view(n: NotificationRecord) -> dict[str, Any]:
 
 
 @router.post("/orders/{order_id}/payments", status_code=201, response_model=PaymentRead,
-             responses={200: {"description": "the order's open payment, handed back again"}})
+             responses={200: {"description": "the order's open payment, handed back again"},
+                        **problems(409)})
 def start_payment(order_id: Id, platform: PlatformDep, who: PrincipalDep,
                   body: PaymentCreate | None = None) -> JsonResponse:
     """Starts paying an order: the buyer pays at ``pay_url`` with ``token``; the order is
@@ -130,7 +132,12 @@ def parse_notification(body: bytes) -> dict[str, str]:
 
 @router.post("/payments/notify/{provider}", response_class=PlainTextResponse,
              responses={200: {"content": {"text/plain": {"example": "success"}},
-                              "description": "accepted, or a repeat already accepted"}})
+                              "description": "accepted, or a repeat already accepted"},
+                        **problems(400, 403, 409, 415)},
+             openapi_extra={"requestBody": {"required": True, "content": {FORM: {"schema": {
+                 "type": "object", "additionalProperties": {"type": "string"},
+                 "description": "The provider's signed parameters (sign, sign_type, "
+                                "out_trade_no, total_amount, ...)."}}}}})
 async def receive_notification(provider: Provider, request: Request,
                                platform: PlatformDep) -> PlainTextResponse:
     """A payment provider's asynchronous notification (form-encoded, signed). No API key:
@@ -144,7 +151,8 @@ async def receive_notification(provider: Provider, request: Request,
     return PlainTextResponse("success")
 
 
-@router.post("/payments/sim/{token}/complete", response_model=PaymentRead)
+@router.post("/payments/sim/{token}/complete", response_model=PaymentRead,
+             responses=problems(409))
 def pay_with_sim_wallet(token: Token, platform: PlatformDep) -> JsonResponse:
     """The simulated provider's wallet: its buyer pays the payment of ``token``, and the
     provider notifies the platform with a signed notification. No API key: the token is

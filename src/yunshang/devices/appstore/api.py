@@ -12,7 +12,15 @@ from pydantic import BaseModel
 
 from yunshang.kernel.auth import Role
 from yunshang.kernel.errors import UnsupportedMedia
-from yunshang.web import Imei, PageDep, PageRead, PlatformDep, PrincipalDep, page_view
+from yunshang.web import (
+    Imei,
+    PageDep,
+    PageRead,
+    PlatformDep,
+    PrincipalDep,
+    page_view,
+    problems,
+)
 from yunshang.web.problems import JsonResponse
 from yunshang.web.ranges import file_response
 from yunshang.web.uploads import receive_to_file
@@ -114,7 +122,7 @@ def install_view(i: Install) -> dict[str, Any]:
 
 
 @router.post(
-    "/apps", status_code=201, response_model=PublishedRead,
+    "/apps", status_code=201, response_model=PublishedRead, responses=problems(409, 415),
     openapi_extra={"requestBody": {"required": True, "content": {
         APK_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
@@ -204,7 +212,8 @@ def installed_apps(imei: Imei, platform: PlatformDep, who: PrincipalDep,
     return JsonResponse(page_view(result, install_view))
 
 
-@router.post("/devices/{imei}/apps/{package}/install", response_model=InstallRead)
+@router.post("/devices/{imei}/apps/{package}/install", response_model=InstallRead,
+             responses=problems(409))
 def install_app(imei: Imei, package: Package, platform: PlatformDep,
                 who: PrincipalDep) -> JsonResponse:
     """Records that the device installed the newest version it can run (device key).

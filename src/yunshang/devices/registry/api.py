@@ -18,6 +18,7 @@ from yunshang.web import (
     PrincipalDep,
     Schema,
     page_view,
+    problems,
 )
 from yunshang.web.problems import JsonResponse
 
@@ -116,7 +117,7 @@ def list_devices(platform: PlatformDep, who: PrincipalDep, page: PageDep,
     return JsonResponse(page_view(result, device_view))
 
 
-@router.post("/devices/activate", response_model=DeviceRead)
+@router.post("/devices/activate", response_model=DeviceRead, responses=problems(409))
 def activate(body: ActivationCreate, platform: PlatformDep, who: PrincipalDep) -> JsonResponse:
     """The phone (device key) activates itself for its buyer's account (the account token)."""
     device = platform.registry.activate(who, imei=body.imei, account_token=body.account_token)
@@ -128,7 +129,8 @@ def get_device(imei: Imei, platform: PlatformDep, who: PrincipalDep) -> JsonResp
     return JsonResponse(device_view(platform.registry.get(who, imei)))
 
 
-@router.post("/devices/{imei}/release", response_model=DeviceRead)
+@router.post("/devices/{imei}/release", response_model=DeviceRead,
+             responses=problems(409))
 def release(imei: Imei, platform: PlatformDep, who: PrincipalDep,
             body: ReleaseCreate | None = None) -> JsonResponse:
     """The owner lifts the activation lock."""

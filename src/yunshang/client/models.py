@@ -134,6 +134,18 @@ class ImportRead(BaseModel):
     models: Annotated[dict[str, int], Field(title="Models")]
 
 
+class InspectionCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    damaged: Annotated[int | None, Field(ge=0, le=1000, title="Damaged")] = 0
+    resellable: Annotated[int | None, Field(ge=0, le=1000, title="Resellable")] = 0
+    sku_id: Annotated[
+        str,
+        Field(max_length=40, min_length=3, pattern="^[A-Za-z0-9_-]+$", title="Sku Id"),
+    ]
+
+
 class InstallRead(BaseModel):
     id: Annotated[str, Field(title="Id")]
     installed_at: Annotated[AwareDatetime, Field(title="Installed At")]
@@ -151,6 +163,37 @@ class LedgerRead(BaseModel):
 
 class LiveRead(BaseModel):
     ok: Annotated[bool, Field(title="Ok")]
+
+
+class MetricInfoRead(BaseModel):
+    by: Annotated[list[str], Field(title="By")]
+    description: Annotated[str, Field(title="Description")]
+    filters: Annotated[list[str], Field(title="Filters")]
+    name: Annotated[str, Field(title="Name")]
+    options: Annotated[dict[str, int | None], Field(title="Options")]
+    title: Annotated[str, Field(title="Title")]
+    view: Annotated[list[str], Field(title="View")]
+
+
+class MetricListRead(BaseModel):
+    items: Annotated[list[MetricInfoRead], Field(title="Items")]
+
+
+class MetricResultRead(BaseModel):
+    """
+    One metric's rows for a tenant, and how fresh they are.
+    """
+
+    as_of: Annotated[
+        AwareDatetime | None,
+        Field(
+            description="every event committed before this time is counted; later ones may not be yet (null: nothing ingested yet). Any process answers the same rows for the same as_of, within about one ingest interval.",
+            title="As Of",
+        ),
+    ]
+    items: Annotated[list[dict[str, Any]], Field(title="Items")]
+    metric: Annotated[str, Field(title="Metric")]
+    tenant: Annotated[str, Field(title="Tenant")]
 
 
 class MoneyIn(BaseModel):
@@ -217,6 +260,7 @@ class OrderStatus(StrEnum):
     completed = "completed"
     cancelled = "cancelled"
     refunded = "refunded"
+    returned = "returned"
 
 
 class PageReadAppRead(BaseModel):
@@ -273,6 +317,50 @@ class PaymentRead(BaseModel):
     trade_no: Annotated[str | None, Field(title="Trade No")]
 
 
+class Error(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """
+    An RFC 9457 problem document: why a request was refused.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    accepted: Annotated[
+        list[str] | None,
+        Field(description="415: the content types the operation takes."),
+    ] = None
+    code: Annotated[str, Field(description="Stable, for a program.")]
+    detail: Annotated[str, Field(description="What was wrong, for a person.")]
+    errors: Annotated[
+        list[Error] | None, Field(description="Every failing field (schema refusals).")
+    ] = None
+    field: Annotated[
+        str | None, Field(description="The failing field, parameter or header.")
+    ] = None
+    id: Annotated[str | None, Field(description="404: the id that was not found.")] = (
+        None
+    )
+    instance: Annotated[str, Field(description="The request's path.")]
+    kind: Annotated[str | None, Field(description="404: what was not found.")] = None
+    limit: Annotated[int | None, Field(description="413: the limit in bytes.")] = None
+    request_id: Annotated[
+        str | None, Field(description="As the X-Request-Id header.")
+    ] = None
+    retry_after_s: Annotated[int | None, Field(description="429: as Retry-After.")] = (
+        None
+    )
+    size: Annotated[int | None, Field(description="416: the resource's length.")] = None
+    status: int
+    title: str
+    type: Annotated[str, Field(description="/problems/<code>")]
+
+
 class ReasonCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -280,6 +368,24 @@ class ReasonCreate(BaseModel):
     reason: Annotated[
         str | None, Field(max_length=200, min_length=1, title="Reason")
     ] = "requested"
+
+
+class Imei(RootModel[str]):
+    root: Annotated[str, Field(max_length=32)]
+
+
+class Imeis(RootModel[list[Imei]]):
+    root: Annotated[list[Imei], Field(max_length=1000, title="Imeis")]
+
+
+class ReceiveCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    imeis: Annotated[Imeis | None, Field(title="Imeis")] = None
+    units: Annotated[
+        list[InspectionCreate], Field(max_length=100, min_length=1, title="Units")
+    ]
 
 
 class AccountToken(RootModel[str]):
@@ -331,6 +437,32 @@ class RestockCreate(BaseModel):
         extra="forbid",
     )
     quantity: Annotated[int, Field(ge=1, le=10000000, title="Quantity")]
+
+
+class ReturnLineRead(BaseModel):
+    amount: MoneyOut
+    damaged: Annotated[int, Field(title="Damaged")]
+    quantity: Annotated[int, Field(title="Quantity")]
+    resellable: Annotated[int, Field(title="Resellable")]
+    sku_id: Annotated[str, Field(title="Sku Id")]
+    unit_price: MoneyOut
+
+
+class ReturnStatus(StrEnum):
+    requested = "requested"
+    received = "received"
+    refunded = "refunded"
+
+
+class ReturnUnitCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    quantity: Annotated[int, Field(ge=1, le=1000, title="Quantity")]
+    sku_id: Annotated[
+        str,
+        Field(max_length=40, min_length=3, pattern="^[A-Za-z0-9_-]+$", title="Sku Id"),
+    ]
 
 
 class RolloutCreate(BaseModel):
@@ -386,10 +518,6 @@ class RolloutState(StrEnum):
 
 class Carrier(RootModel[str]):
     root: Annotated[str, Field(max_length=100, title="Carrier")]
-
-
-class Imei(RootModel[str]):
-    root: Annotated[str, Field(max_length=32)]
 
 
 class TrackingNumber(RootModel[str]):
@@ -468,14 +596,6 @@ class UsageEventIn(BaseModel):
     duration_ms: Annotated[DurationMs | None, Field(title="Duration Ms")] = None
     kind: Annotated[str, Field(max_length=32, title="Kind")]
     package: Annotated[Package | None, Field(title="Package")] = None
-
-
-class ValidationError(BaseModel):
-    ctx: Annotated[dict[str, Any] | None, Field(title="Context")] = None
-    input: Annotated[Any | None, Field(title="Input")] = None
-    loc: Annotated[list[str | int], Field(title="Location")]
-    msg: Annotated[str, Field(title="Message")]
-    type: Annotated[str, Field(title="Error Type")]
 
 
 class Verdict(StrEnum):
@@ -569,10 +689,6 @@ class FlashSaleRead(BaseModel):
     sold: Annotated[int, Field(title="Sold")]
     starts_at: Annotated[AwareDatetime, Field(title="Starts At")]
     status: Annotated[str, Field(title="Status")]
-
-
-class HTTPValidationError(BaseModel):
-    detail: Annotated[list[ValidationError] | None, Field(title="Detail")] = None
 
 
 class ListingCreate(BaseModel):
@@ -713,6 +829,38 @@ class PublishedRead(BaseModel):
     version: VersionRead
 
 
+class Units(RootModel[list[ReturnUnitCreate]]):
+    root: Annotated[
+        list[ReturnUnitCreate], Field(max_length=100, min_length=1, title="Units")
+    ]
+
+
+class ReturnCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    reason: Annotated[str, Field(max_length=200, min_length=1, title="Reason")]
+    units: Annotated[Units | None, Field(title="Units")] = None
+
+
+class ReturnRead(BaseModel):
+    amount: MoneyOut
+    buyer_id: Annotated[str, Field(title="Buyer Id")]
+    channel_id: Annotated[str, Field(title="Channel Id")]
+    id: Annotated[str, Field(title="Id")]
+    imeis: Annotated[list[str], Field(title="Imeis")]
+    order_id: Annotated[str, Field(title="Order Id")]
+    provider: Annotated[str | None, Field(title="Provider")]
+    quantity: Annotated[int, Field(title="Quantity")]
+    reason: Annotated[str, Field(title="Reason")]
+    received_at: Annotated[AwareDatetime | None, Field(title="Received At")]
+    refund_no: Annotated[str | None, Field(title="Refund No")]
+    refunded_at: Annotated[AwareDatetime | None, Field(title="Refunded At")]
+    requested_at: Annotated[AwareDatetime, Field(title="Requested At")]
+    status: ReturnStatus
+    units: Annotated[list[ReturnLineRead], Field(title="Units")]
+
+
 class RolloutRead(BaseModel):
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     failure_threshold: Annotated[float, Field(title="Failure Threshold")]
@@ -743,6 +891,11 @@ class TelemetryCreate(BaseModel):
 
 class PageReadProductRead(BaseModel):
     items: Annotated[list[ProductRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class PageReadReturnRead(BaseModel):
+    items: Annotated[list[ReturnRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 

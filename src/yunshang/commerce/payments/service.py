@@ -27,6 +27,7 @@ from yunshang.kernel.tenancy import owned_page, tenant_scope
 from ..domain import Order
 from ..service.access import check_order_party
 from ..service.orders import record_move
+from ..stock import StockCounters
 from ..store import load_order
 from .domain import MANUAL, Payment, PaymentIntent, PaymentStatus, Verdict, VerifiedNotification
 from .errors import OverrideOnly, UnknownPayment, UnknownProvider
@@ -79,11 +80,13 @@ class PaymentService:
 
     def __init__(self, *, db: Database, clock: Clock,
                  providers: Mapping[str, PaymentProvider],
-                 sim_gateway: SimGateway | None = None) -> None:
+                 stock: StockCounters, sim_gateway: SimGateway | None = None) -> None:
         self.db = db
         self.clock = clock
         self.providers = dict(providers)
         self.sim_gateway = sim_gateway
+        #: The engine's stock counters, told when a refund returns an order's units.
+        self.stock = stock
 
     def _provider(self, name: str) -> PaymentProvider:
         provider = self.providers.get(name)
@@ -277,7 +280,7 @@ class PaymentService:
                 payment.mark_refunded(refund_no, now)
                 save_payment(uow.conn, payment, PaymentStatus.PAID)
                 uow.publish(*payment.pull_events())
-            record_move(uow, order, previous, entry)
+            record_move(uow, order, previous, entry, stock=self.stock)
             uow.commit()
         return order
 

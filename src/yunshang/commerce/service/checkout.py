@@ -128,7 +128,7 @@ class CheckoutService:
         except BaseException:
             self.stock.undo(order.tenant, order.id, units)
             raise
-        self.stock.confirm(order.tenant, order.id)
+        self.stock.confirm(order.tenant, order.id, units)
         return answer
 
     def _listings_for(self, principal: Principal, channel_id: str,

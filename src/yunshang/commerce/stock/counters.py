@@ -39,8 +39,8 @@ class StockCounters(ABC):
         short (in pool order) and what it has left if refused, else None."""
 
     @abstractmethod
-    def confirm(self, tenant: str, order_id: str) -> None:
-        """The order is committed: its reservation is no longer in flight."""
+    def confirm(self, tenant: str, order_id: str, units: Mapping[str, int]) -> None:
+        """The order is committed: its reservation of ``units`` is no longer in flight."""
 
     @abstractmethod
     def undo(self, tenant: str, order_id: str, units: Mapping[str, int]) -> None:
@@ -98,7 +98,8 @@ class EmbeddedStock(StockCounters):
                     left[pool] -= units.get(pool, 0)
         self._left.update(left)
 
-    def confirm(self, tenant: str, order_id: str) -> None:  # noqa: ARG002 - ids are unique across tenants
+    def confirm(self, tenant: str, order_id: str,  # noqa: ARG002 - ids are unique across tenants
+                units: Mapping[str, int]) -> None:  # noqa: ARG002 - in flight holds them
         with self._lock:
             self._in_flight.pop(order_id, None)
 

@@ -49,6 +49,18 @@ end
 return 1
 """
 
+# KEYS: pending, then left keys. ARGV: order id, then each pool's units. The order is
+# committed: its pending record goes. If recovery already took it for a claim that never
+# committed (a checkout slower than the stale delay) and gave its units back, they are
+# taken again, so the counters do not keep units the database sold.
+CONFIRM = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then return 1 end
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECRBY', KEYS[i], ARGV[i]) end
+end
+return 0
+"""
+
 # KEYS: left, pending. ARGV: units left in the database, then (order id, units) of
 # checkouts pending when read and not in the database: those still pending now are
 # subtracted. Only if no process loaded the pool first.
@@ -83,6 +95,7 @@ class RedisStock(StockCounters):
         self.redis = client
         self._reserve = client.register_script(RESERVE)
         self._undo = client.register_script(UNDO)
+        self._confirm = client.register_script(CONFIRM)
         self._load_script = client.register_script(LOAD)
         self._tenants: set[str] = set()
 
@@ -119,8 +132,10 @@ class RedisStock(StockCounters):
                     args += [oid, units[pool]]
             self._load_script(keys=[left_key(tenant, pool), pending_key(tenant)], args=args)
 
-    def confirm(self, tenant: str, order_id: str) -> None:
-        self.redis.hdel(pending_key(tenant), order_id)
+    def confirm(self, tenant: str, order_id: str, units: Mapping[str, int]) -> None:
+        pools = sorted(units)
+        self._confirm(keys=[pending_key(tenant), *(left_key(tenant, p) for p in pools)],
+                      args=[order_id, *(units[p] for p in pools)])
 
     def undo(self, tenant: str, order_id: str, units: Mapping[str, int]) -> None:
         pools = sorted(units)

@@ -231,3 +231,8 @@ def test_a_multi_line_shipment_lists_every_units_imei_by_line(platform: Platform
     shipped = platform.commerce.ship_order(merchant, order["id"], imeis=[*basic, *pro],
                                            carrier="SF", tracking_number=None)
     assert shipped.status is OrderStatus.SHIPPED and shipped.imeis == (*basic, *pro)
+    platform.relay.drain()  # the registry learns which SKU each sold phone is
+    sold = {imei: platform.registry.get(merchant, imei) for imei in (*basic, *pro)}
+    assert {imei: (d.sku_id, d.order_id) for imei, d in sold.items()} == {
+        basic[0]: (shop.shared_sku, order["id"]),
+        pro[0]: (shop.allocated_sku, order["id"]), pro[1]: (shop.allocated_sku, order["id"])}

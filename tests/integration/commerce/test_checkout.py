@@ -8,8 +8,10 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
+from tests.conftest import PlatformFactory
 from tests.factories import (
     SEEDED_MODEL,
     SHOP_PRO_MODEL,
@@ -236,3 +238,17 @@ def test_a_multi_line_shipment_lists_every_units_imei_by_line(platform: Platform
     assert {imei: (d.sku_id, d.order_id) for imei, d in sold.items()} == {
         basic[0]: (shop.shared_sku, order["id"]),
         pro[0]: (shop.allocated_sku, order["id"]), pro[1]: (shop.allocated_sku, order["id"])}
+
+
+def test_migration_0008_matches_the_order_lines_table(make_platform: PlatformFactory) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from yunshang.kernel.db import metadata
+
+    platform = make_platform()
+    with platform.db.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        names = set(sa_inspect(conn).get_table_names())
+    assert "order_lines" in names
+    assert not [d for d in diffs if "order_lines" in repr(d)], diffs

@@ -933,7 +933,7 @@ def main() -> int:
             plat = engine_platform(Settings(var_dir=tmp / "d", database_url=None,
                                             redis_url=None, reservation_engine="embedded"))
             plat.start(background=False)
-            run = checkout_rounds(plat, "(d) checkout, embedded", sold_out_qty, kw)
+            run = checkout_rounds(plat, "(d) checkout, embedded", sold_out_qty // 10, kw)
             run.durability = "SQLite WAL, synchronous=NORMAL, a transaction per checkout"
             run.short = "SQLite WAL NORMAL, per order"
             plat.stop()
@@ -943,7 +943,7 @@ def main() -> int:
             plat = engine_platform(Settings(var_dir=tmp / "e", database_url=url,
                                             redis_url=rd.url, reservation_engine="redis"))
             plat.start(background=False)
-            run = checkout_rounds(plat, "(e) checkout, scale", sold_out_qty, kw)
+            run = checkout_rounds(plat, "(e) checkout, scale", sold_out_qty // 10, kw)
             run.durability = (f"PostgreSQL, one commit per checkout ({pg_flags}); Redis "
                               "(no persistence) only admits")
             run.short = "PG commit per order, fsync"
@@ -1192,7 +1192,7 @@ METHOD = """
   on PostgreSQL), writes the order, its two lines and its outbox event, and
   commits — one commit per checkout, no group commit. Rows are checkouts/s
   (two units each), compared with the same (a) baseline; there is no target.
-  Each also runs a sold-out round (pools of 3,000 units, 500 with `--quick`,
+  Each also runs a sold-out round (pools of 300 units, 50 with `--quick`,
   and twice as many attempts): exactly the pools' units sold, every other
   attempt refused as out of stock.
 - **HTTP.** `yunshang serve` (uvicorn, one process, uvloop + httptools) runs as

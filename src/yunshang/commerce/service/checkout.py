@@ -31,6 +31,7 @@ from yunshang.kernel.idempotency import (
     lookup,
     remember_rows,
 )
+from yunshang.kernel.outbox import write_events
 from yunshang.kernel.tenancy import owned_row, tenant_scope
 
 from ..domain import MAX_CHECKOUT_LINES, Listing, Order, OrderLine
@@ -99,16 +100,18 @@ class CheckoutService:
         answer = StoredResponse(201, render(order))
         try:
             with self.db.unit_of_work() as uow:
-                short = take_units(uow.conn, order.lines)
-                if short is not None:
-                    pool = order.lines[short].pool or ""
-                    raise _Refused(pool)
+                # Rows first, units last: the SKU rows every checkout of these phones
+                # contends for are locked only for the guarded updates and the commit.
                 uow.conn.execute(orders.insert().values(**order_values(order)))
                 insert_order_lines(uow.conn, order)
                 if idem is not None:
                     uow.conn.execute(idempotency_keys.insert().values(**remember_rows(
                         idem, answer, order.created_at, self.idempotency_ttl)))
-                uow.publish(*order.pull_events())
+                write_events(uow.conn, order.events, postgres=self.db.is_postgres)
+                short = take_units(uow.conn, order.lines)
+                if short is not None:
+                    pool = order.lines[short].pool or ""
+                    raise _Refused(pool)
                 uow.commit()
         except _Refused as refused:
             self.stock.undo(order.tenant, order.id, units)

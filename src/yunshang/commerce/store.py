@@ -352,8 +352,11 @@ def with_lines(conn: Connection, found: list[Order]) -> list[Order]:
     return found
 
 
+_INSERT_LINES = order_lines.insert()
+
+
 def insert_order_lines(conn: Connection, order: Order) -> None:
-    conn.execute(order_lines.insert(), [
+    conn.execute(_INSERT_LINES, [
         {"order_id": order.id, "line_no": i, "sku_id": line.sku_id,
          "listing_id": line.listing_id, "stock_mode": (line.stock_mode or StockMode.SHARED).value,
          "quantity": line.quantity, "unit_amount": line.unit_price.amount,

@@ -15,8 +15,9 @@ SQLite's ``BEGIN IMMEDIATE`` serialises writers anyway.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from ..domain import OrderLine, StockMode, free_stock
 from ..store import flash_sales, listings, skus
@@ -30,11 +31,36 @@ def is_allocation(pool: str) -> bool:
     return pool.startswith(_LISTING_PREFIX)
 
 
+def _promised(sku_id: Any) -> Any:
+    """Units of a SKU promised to allocations and flash sales (a scalar subquery)."""
+    return (select(func.coalesce(func.sum(listings.c.allocated), 0))
+            .where(listings.c.sku_id == sku_id).scalar_subquery()
+            + select(func.coalesce(func.sum(flash_sales.c.quantity), 0))
+            .where(flash_sales.c.sku_id == sku_id).scalar_subquery())
+
+
+# Built once (bound values only): building SQLAlchemy statements per checkout cost more
+# CPU than running them.
+_LOCK_SKUS = (select(skus.c.id).where(skus.c.id.in_(bindparam("sku_ids", expanding=True)))
+              .order_by(skus.c.id).with_for_update())
+_TAKE_ALLOCATION = (update(listings)
+                    .where(listings.c.id == bindparam("pool"),
+                           listings.c.allocated >= bindparam("n"))
+                    .values(allocated=listings.c.allocated - bindparam("n")))
+_TAKE_STOCK = (update(skus)
+               .where(skus.c.id == bindparam("sku"),
+                      skus.c.stock - bindparam("n") >= _promised(bindparam("sku")))
+               .values(stock=skus.c.stock - bindparam("n")))
+_RETURN_ALLOCATION = (update(listings).where(listings.c.id == bindparam("pool"))
+                      .values(allocated=listings.c.allocated + bindparam("n")))
+_RETURN_STOCK = (update(skus).where(skus.c.id == bindparam("sku"))
+                 .values(stock=skus.c.stock + bindparam("n")))
+
+
 def _lock_skus(conn: Connection, sku_ids: Sequence[str]) -> None:
     """PostgreSQL: locks the SKUs' rows in id order before any update (no deadlock)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(select(skus.c.id).where(skus.c.id.in_(sorted(set(sku_ids))))
-                     .order_by(skus.c.id).with_for_update())
+        conn.execute(_LOCK_SKUS, {"sku_ids": sorted(set(sku_ids))})
 
 
 def take_units(conn: Connection, lines: Sequence[OrderLine]) -> int | None:
@@ -46,21 +72,14 @@ def take_units(conn: Connection, lines: Sequence[OrderLine]) -> int | None:
                          key=lambda i: lines[i].listing_id or "")
     for i in allocations:
         line = lines[i]
-        done = conn.execute(update(listings).where(
-            listings.c.id == line.listing_id, listings.c.allocated >= line.quantity)
-            .values(allocated=listings.c.allocated - line.quantity)).rowcount
-        if done != 1:
+        if conn.execute(_TAKE_ALLOCATION, {"pool": line.listing_id,
+                                           "n": line.quantity}).rowcount != 1:
             return i
+    # The SKU's stock falls for every line; the guard keeps its free (shared) units >= 0,
+    # counting the allocation just lowered.
     for i in sorted(range(len(lines)), key=lambda i: lines[i].sku_id):
         line = lines[i]
-        promised = (select(func.coalesce(func.sum(listings.c.allocated), 0))
-                    .where(listings.c.sku_id == line.sku_id).scalar_subquery()
-                    + select(func.coalesce(func.sum(flash_sales.c.quantity), 0))
-                    .where(flash_sales.c.sku_id == line.sku_id).scalar_subquery())
-        done = conn.execute(update(skus).where(
-            skus.c.id == line.sku_id, skus.c.stock - line.quantity >= promised)
-            .values(stock=skus.c.stock - line.quantity)).rowcount
-        if done != 1:
+        if conn.execute(_TAKE_STOCK, {"sku": line.sku_id, "n": line.quantity}).rowcount != 1:
             return i
     return None
 
@@ -70,11 +89,9 @@ def return_units(conn: Connection, lines: Sequence[OrderLine]) -> None:
     _lock_skus(conn, [line.sku_id for line in lines])
     for line in sorted(lines, key=lambda x: x.listing_id or ""):
         if line.stock_mode is StockMode.ALLOCATED:
-            conn.execute(update(listings).where(listings.c.id == line.listing_id)
-                         .values(allocated=listings.c.allocated + line.quantity))
+            conn.execute(_RETURN_ALLOCATION, {"pool": line.listing_id, "n": line.quantity})
     for line in sorted(lines, key=lambda x: x.sku_id):
-        conn.execute(update(skus).where(skus.c.id == line.sku_id)
-                     .values(stock=skus.c.stock + line.quantity))
+        conn.execute(_RETURN_STOCK, {"sku": line.sku_id, "n": line.quantity})
 
 
 def pool_left(conn: Connection, pool: str) -> int:

@@ -6,8 +6,11 @@ the first time a pool is touched and dropped (:meth:`StockCounters.invalidate`)
 after any committed change that did not go through them — a restock, a new
 allocation or flash sale, units returned by a cancel, expiry or refund — so
 the next checkout loads the pool again. A load subtracts the units of
-checkouts admitted but not yet committed, so a counter can only err high in a
-race, never low; a checkout the database then refuses drops the counter too.
+checkouts admitted but not yet committed, so a race leaves a counter high, not
+low; a checkout the database then refuses drops the counter too. (One narrow
+exception on Redis: a checkout whose pending record recovery undid takes its
+units again at commit; if its pool was reloaded in between, that counter is low
+until its next reload.)
 """
 
 from __future__ import annotations

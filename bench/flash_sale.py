@@ -9,7 +9,13 @@ One invocation measures, at the same concurrency (64 clients by default):
 (b) embedded - ``EmbeddedEngine``: in-process counters + SQLite (WAL), group commit;
 (c) scale    - ``RedisEngine``: Redis Lua admission + PostgreSQL, group commit;
 
-then the HTTP order endpoint against ``GET /healthz`` of the same server
+and, beside the flash sale, everyday checkouts (two lines: one unit from a SKU's
+shared pool, one from a channel's allocation) through both engines:
+
+(d) checkout, embedded - ``CommerceService.checkout`` on SQLite, counters in memory;
+(e) checkout, scale    - the same on PostgreSQL, counters in Redis (Lua);
+
+then the HTTP order and checkout endpoints against ``GET /healthz`` of the same server
 (``yunshang serve``, one uvicorn process, embedded defaults), driven by
 ``wrk`` (or, without wrk, a small asyncio client of its own) from another process.
 
@@ -54,16 +60,18 @@ from psycopg.types.json import Json  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from tests.factories import seed_sale  # noqa: E402
+from tests.factories import Shop, seed_sale, seed_shop  # noqa: E402
 from tests.services import PostgresServer, RedisServer, free_port  # noqa: E402
 
 from benchdoc import host_info, now_utc, write_section  # noqa: E402
-from httpload import WRK_FLASH_ORDERS, HttpRun, proc_cpu_s, wrk_run  # noqa: E402
+from httpload import WRK_CHECKOUTS, WRK_FLASH_ORDERS, HttpRun, proc_cpu_s, wrk_run  # noqa: E402
 from yunshang.app import settle_heap  # noqa: E402
 from yunshang.commerce.domain import Order  # noqa: E402
-from yunshang.commerce.errors import SoldOut  # noqa: E402
+from yunshang.commerce.errors import InsufficientStock, SoldOut  # noqa: E402
 from yunshang.commerce.reservations import awaited  # noqa: E402
-from yunshang.commerce.store import flash_sales, order_values, orders  # noqa: E402
+from yunshang.commerce.service import CheckoutLine, order_view  # noqa: E402
+from yunshang.commerce.stock import pool_left  # noqa: E402
+from yunshang.commerce.store import flash_sales, order_lines, order_values, orders  # noqa: E402
 from yunshang.kernel.errors import DomainError  # noqa: E402
 from yunshang.kernel.settings import Settings  # noqa: E402
 from yunshang.platform import Platform  # noqa: E402
@@ -494,15 +502,102 @@ def engine_rounds(plat: Platform, label: str, sold_out_qty: int, mode: str,
     return run
 
 
+# --------------------------------------------------------------------------- (d), (e) checkout
+
+
+def checkout_counts(platform: Platform, shop: Shop) -> tuple[int, int, int, int]:
+    """(orders, order lines, units left in the shared pool, units left in the allocation)."""
+    with platform.db.read() as conn:
+        ids = select(orders.c.id).where(orders.c.tenant == shop.tenant).scalar_subquery()
+        n = conn.execute(select(func.count()).select_from(orders)
+                         .where(orders.c.tenant == shop.tenant)).scalar_one()
+        lines = conn.execute(select(func.count()).select_from(order_lines)
+                             .where(order_lines.c.order_id.in_(ids))).scalar_one()
+        return (int(n), int(lines), pool_left(conn, shop.shared_sku),
+                pool_left(conn, shop.allocation_id))
+
+
+def checkout_phase(platform: Platform, shop: Shop, *, clients: int, warmup_s: float,
+                   duration_s: float, meter: CpuMeter, attempts: int | None,
+                   label: str) -> tuple[Run, int]:
+    """``clients`` OS threads calling ``CommerceService.checkout`` (two lines each): the
+    route is a plain ``def`` that uvicorn runs in its thread pool, so threads are how a
+    server drives it. Each call returns after its own commit."""
+    who = shop.channel.principal
+    checkout = platform.commerce.checkout
+    lines = [CheckoutLine(shop.shared_sku, 1), CheckoutLine(shop.allocated_sku, 1)]
+    run = Run(label, "")
+    rec = Recorder(warmup_s, duration_s, meter)
+    tickets = itertools.count()
+    acked = [0] * clients
+    prefix = f"k{os.getpid()}{label[1]}{'s' if attempts else 't'}"
+
+    def body(i: int, mine: Samples) -> None:
+        while True:
+            t = next(tickets)
+            if attempts is not None and t >= attempts:
+                return
+            start = time.perf_counter()
+            rec.tick(start)
+            if attempts is None and start >= rec.deadline:
+                return
+            try:
+                checkout(who, buyer_id=f"{prefix}-{t}", lines=lines, render=order_view)
+            except InsufficientStock:
+                mine.add(start, 1)
+                continue
+            except DomainError:
+                mine.add(start, 2)
+                continue
+            acked[i] += 1
+            mine.add(start, 0)
+
+    run_threads(clients, body, rec)
+    return rec.into(run, whole=attempts is not None), sum(acked)
+
+
+def checkout_rounds(plat: Platform, label: str, sold_out_qty: int, kw: dict[str, Any]) -> Run:
+    """A throughput round on big pools, then a sold-out round on pools of ``sold_out_qty``."""
+    big_n = 10_000_000
+    big = seed_shop(plat, shared=big_n, allocated=big_n, allocated_stock=big_n)
+    run, acked = checkout_phase(plat, big, attempts=None, label=label, **kw)
+    n, lines, shared, allocated = checkout_counts(plat, big)
+    run.check("throughput round: acknowledged == orders, two lines each",
+              acked == n and lines == 2 * n, f"acknowledged {acked:,}, orders {n:,}, "
+              f"lines {lines:,}")
+    run.check("throughput round: units taken == units ordered, per pool",
+              big_n - shared == n and big_n - allocated == n,
+              f"shared pool {big_n - shared:,} taken, allocation {big_n - allocated:,} taken")
+    run.facts.append(f"throughput round: {acked:,} acknowledged, {n:,} orders, {lines:,} lines")
+    small = seed_shop(plat, shared=sold_out_qty, allocated=sold_out_qty,
+                      allocated_stock=sold_out_qty)
+    so, acked = checkout_phase(plat, small, attempts=2 * sold_out_qty, label=label, **kw)
+    n, lines, shared, allocated = checkout_counts(plat, small)
+    run.check("sold-out round: both pools empty, exactly their units sold",
+              (n, lines, shared, allocated) == (sold_out_qty, 2 * sold_out_qty, 0, 0)
+              and acked == n, f"{n:,} orders, {lines:,} lines, left {shared}/{allocated}, "
+              f"acknowledged {acked:,}")
+    run.check("sold-out round: every other attempt refused as out of stock",
+              so.refused == sold_out_qty and so.errors == 0,
+              f"{so.refused:,} refused, {so.errors} errors, of {2 * sold_out_qty:,}")
+    run.facts.append(f"sold-out round: {sold_out_qty:,} units per pool, {n:,} orders; "
+                     f"{so.refused:,} of {2 * sold_out_qty:,} refused, {so.errors} errors")
+    run.note = (f"checkouts/s, each two lines (two pools) and one order; {kw['clients']} "
+                "threads")
+    return run
+
+
 # --------------------------------------------------------------------------- HTTP
 
 def client_run(name: str, url: str, *, connections: int, duration_s: float,
-               token: str | None = None, prefix: str = "") -> HttpRun:
+               token: str | None = None, prefix: str = "", skus: str = "") -> HttpRun:
     """The fallback load generator: this script in another process (``--loadgen``)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--loadgen", url, "--connections",
            str(connections), "--duration", str(duration_s)]
     if token:
         cmd += ["--token", token, "--prefix", prefix]
+    if skus:
+        cmd += ["--skus", skus]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60)
     vals = dict(line.split("=", 1) for line in out.stdout.split() if "=" in line)
     if "requests" not in vals:
@@ -512,7 +607,7 @@ def client_run(name: str, url: str, *, connections: int, duration_s: float,
 
 
 async def _loadgen(url: str, connections: int, duration_s: float, token: str | None,
-                   prefix: str) -> None:
+                   prefix: str, skus: str = "") -> None:
     """A minimal HTTP/1.1 keep-alive client on raw asyncio streams (uvloop when
     installed): general-purpose clients such as httpx cost far more per request
     than the server under test, and would measure themselves."""
@@ -530,6 +625,9 @@ async def _loadgen(url: str, connections: int, duration_s: float, token: str | N
             return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
         buyer = f"{prefix}{next(seq)}"
         body = f'{{"buyer_id":"{buyer}","quantity":1}}'
+        if skus:  # an everyday checkout of one unit of each SKU
+            lines = ",".join(f'{{"sku_id":"{sku}","quantity":1}}' for sku in skus.split(","))
+            body = f'{{"buyer_id":"{buyer}","lines":[{lines}]}}'
         return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                 f"Authorization: Bearer {token}\r\nIdempotency-Key: {buyer}\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
@@ -605,6 +703,7 @@ def served(var_dir: Path) -> Iterator[tuple[str, int]]:
 class HttpResult:
     health: HttpRun
     order: HttpRun
+    checkout: HttpRun
     checks: list[tuple[str, bool, str]]
     tool: str
     facts: list[str] = field(default_factory=list)
@@ -629,21 +728,34 @@ def http_phase(*, connections: int, warmup_s: float, duration_s: float,
     seeder = Platform(settings)
     seeder.migrate()
     seeded = seed_sale(seeder, quantity=10_000_000, limit=1000)
+    shop = seed_shop(seeder, shared=10_000_000, allocated=10_000_000,
+                     allocated_stock=10_000_000)
     seeder.stop()
     token = seeded.channels[0].token
     path = f"/v1/flash-sales/{seeded.sale.id}/orders"
     script = tmp / "orders.lua"
     script.write_text(WRK_FLASH_ORDERS)
+    checkout_script = tmp / "checkouts.lua"
+    checkout_script.write_text(WRK_CHECKOUTS)
     use_wrk = shutil.which("wrk") is not None
     prefix = f"h{os.getpid()}-"
 
     def measure(name: str, url: str, secs: float, pid: int, *, order: bool,
-                tag: str) -> HttpRun:
+                tag: str, checkout: bool = False) -> HttpRun:
         cpu0 = proc_cpu_s(pid)
-        if use_wrk:
+        if use_wrk and checkout:
+            got = wrk_run(name, url, connections=connections, duration_s=secs,
+                          script=checkout_script,
+                          args=[shop.channel.token, prefix + tag, shop.shared_sku,
+                                shop.allocated_sku])
+        elif use_wrk:
             got = wrk_run(name, url, connections=connections, duration_s=secs,
                           script=script if order else None,
                           args=[token, prefix + tag] if order else None)
+        elif checkout:
+            got = client_run(name, url, connections=connections, duration_s=secs,
+                             token=shop.channel.token, prefix=prefix + tag,
+                             skus=f"{shop.shared_sku},{shop.allocated_sku}")
         else:
             got = client_run(name, url, connections=connections, duration_s=secs,
                              token=token if order else None, prefix=prefix + tag)
@@ -655,19 +767,26 @@ def http_phase(*, connections: int, warmup_s: float, duration_s: float,
         with served(tmp) as (base, pid):
             measure("warm-up", base + "/healthz", warmup_s, pid, order=False, tag="")
             measure("warm-up", base + path, warmup_s, pid, order=True, tag="w")
-            # Alternating rounds, so that both endpoints see the same background noise.
+            measure("warm-up", base + "/v1/orders", warmup_s, pid, order=True, tag="cw",
+                    checkout=True)
+            # Alternating rounds, so that every endpoint sees the same background noise.
             secs = max(1, round(duration_s / rounds))
-            healths, order_runs = [], []
+            healths, order_runs, checkout_runs = [], [], []
             for i in range(rounds):
                 healths.append(measure("GET /healthz", base + "/healthz", secs, pid,
                                        order=False, tag=""))
                 order_runs.append(measure("POST /v1/flash-sales/{id}/orders", base + path,
                                           secs, pid, order=True, tag=f"m{i}-"))
+                checkout_runs.append(measure("POST /v1/orders (2-line checkout)",
+                                             base + "/v1/orders", secs, pid, order=True,
+                                             tag=f"c{i}-", checkout=True))
             health = _combined(healths, secs * rounds)
             order = _combined(order_runs, secs * rounds)
+            checkout = _combined(checkout_runs, secs * rounds)
         # the server has stopped (its writer drained): check the database
         checker = Platform(settings)
         quantity, sold, n = db_counts(checker, seeded.sale.id)
+        c_orders, c_lines, c_shared, c_alloc = checkout_counts(checker, shop)
         checker.stop()
         errors = f", socket errors {order.errors}" if order.errors else ""
         checks = [
@@ -675,11 +794,19 @@ def http_phase(*, connections: int, warmup_s: float, duration_s: float,
             ("sold == orders in DB", sold == n, f"sold {sold:,}, orders {n:,}"),
             ("every order request answered 201", order.non2xx == 0 and not order.errors,
              f"non-2xx {order.non2xx}{errors}"),
+            ("checkouts: two lines per order, units taken == units ordered",
+             c_lines == 2 * c_orders and 10_000_000 - c_shared == c_orders
+             and 10_000_000 - c_alloc == c_orders,
+             f"{c_orders:,} orders, {c_lines:,} lines, left {c_shared:,}/{c_alloc:,}"),
+            ("every checkout answered 201", checkout.non2xx == 0 and not checkout.errors,
+             f"non-2xx {checkout.non2xx}"),
         ]
         facts = [f"{n:,} orders in the database, sold {sold:,}; "
-                 f"{order.non2xx} non-2xx answers{errors}"]
+                 f"{order.non2xx} non-2xx answers{errors}",
+                 f"{c_orders:,} checkouts in the database ({c_lines:,} lines); "
+                 f"{checkout.non2xx} non-2xx answers"]
         tool = "wrk, 2 threads" if use_wrk else "raw asyncio HTTP client (fallback: no wrk)"
-        return HttpResult(health, order, checks, tool, facts)
+        return HttpResult(health, order, checkout, checks, tool, facts)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -704,17 +831,19 @@ def main() -> int:
     ap.add_argument("--thread-clients", action=argparse.BooleanOptionalAction, default=None,
                     help="also run (b) and (c) with one OS thread per client "
                          "(default: on; off with --quick)")
-    ap.add_argument("--only", choices=["naive", "embedded", "redis", "http"], action="append",
+    ap.add_argument("--only", choices=["naive", "embedded", "redis", "checkout", "http"],
+                    action="append",
                     help="run only these phases (repeatable)")
     ap.add_argument("--loadgen", help=argparse.SUPPRESS)
     ap.add_argument("--connections", type=int, default=64, help=argparse.SUPPRESS)
     ap.add_argument("--token", help=argparse.SUPPRESS)
     ap.add_argument("--prefix", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--skus", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.loadgen:
         main_coro = _loadgen(args.loadgen, args.connections, args.duration or 5, args.token,
-                             args.prefix)
+                             args.prefix, args.skus)
         try:
             import uvloop
         except ImportError:
@@ -729,7 +858,7 @@ def main() -> int:
     write_docs = args.write_docs if args.write_docs is not None else not (args.quick or args.only)
     thread_rows = (args.thread_clients if args.thread_clients is not None
                    else not args.quick)
-    phases = set(args.only or ["naive", "embedded", "redis", "http"])
+    phases = set(args.only or ["naive", "embedded", "redis", "checkout", "http"])
     clients = args.clients
     began = time.monotonic()
 
@@ -799,6 +928,28 @@ def main() -> int:
                 plat.stop()
                 runs.append(run)
 
+        if "checkout" in phases:
+            console.print("[bold](d) everyday checkout, embedded engine (SQLite)[/]")
+            plat = engine_platform(Settings(var_dir=tmp / "d", database_url=None,
+                                            redis_url=None, reservation_engine="embedded"))
+            plat.start(background=False)
+            run = checkout_rounds(plat, "(d) checkout, embedded", sold_out_qty // 10, kw)
+            run.durability = "SQLite WAL, synchronous=NORMAL, a transaction per checkout"
+            run.short = "SQLite WAL NORMAL, per order"
+            plat.stop()
+            runs.append(run)
+            console.print("[bold](e) everyday checkout, scale engine (Redis + PostgreSQL)[/]")
+            url = create_database(pg, "bench_checkout")
+            plat = engine_platform(Settings(var_dir=tmp / "e", database_url=url,
+                                            redis_url=rd.url, reservation_engine="redis"))
+            plat.start(background=False)
+            run = checkout_rounds(plat, "(e) checkout, scale", sold_out_qty // 10, kw)
+            run.durability = (f"PostgreSQL, one commit per checkout ({pg_flags}); Redis "
+                              "(no persistence) only admits")
+            run.short = "PG commit per order, fsync"
+            plat.stop()
+            runs.append(run)
+
         if "http" in phases:
             console.print("[bold]HTTP: yunshang serve (embedded) under load[/]")
             http = http_phase(connections=clients, warmup_s=max(1.0, warmup),
@@ -860,10 +1011,19 @@ class Report:
             ratio = c_threads.rate / a.rate if a.rate else float("inf")
             out.append(("(c) with 64 OS-thread clients / (a) naive (informational)",
                         f"{ratio:.1f}×", None))
+        for row in ("(d)", "(e)"):
+            x = self._run(row)
+            if a and x:
+                ratio = x.rate / a.rate if a.rate else float("inf")
+                out.append((f"{row} checkouts/s (2 lines each) / (a) naive reservations/s "
+                            "(no target)", f"{ratio:.1f}×", None))
         if self.http:
             ratio = self.http.order.rps / self.http.health.rps if self.http.health.rps else 0
             out.append(("order endpoint ≥ 50% of /healthz, req/s", f"{ratio:.0%}",
                         ratio >= 0.5))
+            ratio = self.http.checkout.rps / self.http.health.rps if self.http.health.rps else 0
+            out.append(("2-line checkout endpoint / /healthz, req/s (no target)",
+                        f"{ratio:.0%}", None))
         bad = [f"{name}: {what}" for name, what, ok, _ in self._checks() if not ok]
         out.append(("zero oversell, DB == acknowledged, every run",
                     "all checks pass" if not bad else "FAILED: " + "; ".join(bad), not bad))
@@ -889,7 +1049,7 @@ class Report:
             for col in ("endpoint", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx",
                         "server CPU us/req"):
                 h.add_column(col, justify="left" if col == "endpoint" else "right")
-            for x in (self.http.health, self.http.order):
+            for x in (self.http.health, self.http.order, self.http.checkout):
                 h.add_row(x.name, f"{x.rps:,.0f}", f"{x.p50_ms:.2f}", f"{x.p99_ms:.2f}",
                           f"{x.requests:,}", f"{x.non2xx:,}", f"{x.server_cpu_us:.0f}")
             console.print(h)
@@ -948,7 +1108,7 @@ class Report:
                 "| server CPU µs/request |",
                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
             ]
-            for x in (self.http.health, self.http.order):
+            for x in (self.http.health, self.http.order, self.http.checkout):
                 lines.append(f"| `{x.name}` | {x.rps:,.0f} | {x.p50_ms:.2f} | {x.p99_ms:.2f} | "
                              f"{x.requests:,} | {x.non2xx:,} | {x.server_cpu_us:.0f} |")
         lines += ["", "### Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
@@ -1023,11 +1183,24 @@ METHOD = """
   round: a 3,000-unit sale (500 with `--quick`) and 6,000 attempts from the same
   clients; it must end with exactly `quantity` orders and `sold == quantity`, and
   every other attempt refused as sold out.
+- **Everyday checkout, (d) and (e).** 64 OS threads (the checkout route is a
+  plain `def`, run in uvicorn's thread pool) each loop "check out one unit of a
+  SKU from its shared pool and one unit of another SKU from a channel's
+  allocation" as a new buyer, through `CommerceService.checkout`: the engine's
+  counters admit both lines (in memory, or one Redis Lua script), then one
+  transaction takes the units under the SQL guards (SKU rows locked in id order
+  on PostgreSQL), writes the order, its two lines and its outbox event, and
+  commits — one commit per checkout, no group commit. Rows are checkouts/s
+  (two units each), compared with the same (a) baseline; there is no target.
+  Each also runs a sold-out round (pools of 300 units, 50 with `--quick`,
+  and twice as many attempts): exactly the pools' units sold, every other
+  attempt refused as out of stock.
 - **HTTP.** `yunshang serve` (uvicorn, one process, uvloop + httptools) runs as
   a subprocess on embedded defaults with a temporary SQLite file; `wrk` (2
-  threads, 64 connections) drives `GET /healthz` and `POST
-  /v1/flash-sales/{id}/orders` for the same total time, in alternating rounds
-  (health, orders, health, orders) after a short warm-up of each; req/s is over
+  threads, 64 connections) drives `GET /healthz`, `POST
+  /v1/flash-sales/{id}/orders` and `POST /v1/orders` (a two-line checkout with a
+  bound channel key) for the same total time, in alternating rounds
+  (health, orders, checkouts, twice) after a short warm-up of each; req/s is over
   both rounds, p50 the mean of the rounds', p99 the worse round's. Every order
   has a new buyer id and Idempotency-Key (a Lua script), uses a channel key and
   is answered only after its commit. **The machine has two cores: wrk takes CPU

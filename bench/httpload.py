@@ -35,6 +35,32 @@ function request()
 end
 """
 
+#: Everyday checkouts: ``wrk ... -- <bound channel token> <buyer prefix> <sku> <sku>``: two
+#: lines of one unit, a new buyer and Idempotency-Key per request.
+WRK_CHECKOUTS = r"""
+local counter = 0
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+function init(args)
+  token = args[1]
+  prefix = args[2]
+  lines = '[{"sku_id":"' .. args[3] .. '","quantity":1},{"sku_id":"' .. args[4]
+    .. '","quantity":1}]'
+end
+function request()
+  counter = counter + 1
+  local buyer = prefix .. tid .. "-" .. counter
+  return wrk.format("POST", nil, {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. token,
+    ["Idempotency-Key"] = buyer,
+  }, '{"buyer_id":"' .. buyer .. '","lines":' .. lines .. '}')
+end
+"""
+
 #: Check-ins: ``wrk ... -- <phones file>``, one "imei device-token" a line; each
 #: connection rotates through the phones from a random start.
 WRK_CHECK_IN = r"""

@@ -96,3 +96,51 @@ def pay_over_http(client: Any, headers: dict[str, str], order_id: str) -> dict[s
     body: dict[str, Any] = paid.json()
     assert body["status"] == "paid", body
     return body
+
+
+#: The second model :func:`seed_shop` sells (another product, so another registry model).
+SHOP_PRO_MODEL = "Meizu 22 Pro"
+
+
+@dataclass
+class Shop:
+    """A tenant selling two phones on one channel: ``shared_sku`` from the SKU's shared
+    pool, ``allocated_sku`` from the channel's allocation (``allocation_id``)."""
+
+    tenant: str
+    merchant: IssuedKey
+    channel_id: str
+    channel: IssuedKey
+    shared_sku: str
+    allocated_sku: str
+    allocation_id: str
+    shared_price: Money
+    allocated_price: Money
+
+    def buyer(self, platform: Platform, buyer_id: str = "alice") -> IssuedKey:
+        return platform.keys.create(role=Role.BUYER, tenant=self.tenant, subject=buyer_id)
+
+
+def seed_shop(platform: Platform, *, shared: int = 10, allocated: int = 5,
+              allocated_stock: int | None = None) -> Shop:
+    """A :class:`Shop`: ``shared`` units free in the first SKU's pool, ``allocated`` units
+    allocated to the channel out of the second SKU's ``allocated_stock``."""
+    tenant = random_tenant()
+    svc = platform.commerce
+    merchant = platform.keys.create(role=Role.MERCHANT, tenant=tenant)
+    m = merchant.principal
+    a = svc.create_product(m, name=SEEDED_MODEL, brand="Meizu", skus_=[
+        SkuSpec("Black", 256, Money(399_900), shared)]).skus[0]
+    b = svc.create_product(m, name=SHOP_PRO_MODEL, brand="Meizu", skus_=[
+        SkuSpec("White", 512, Money(599_900),
+                allocated_stock if allocated_stock is not None else allocated + 3)]).skus[0]
+    ch = svc.create_channel(m, name="Tmall", kind=ChannelKind.MARKETPLACE)
+    shared_price, allocated_price = Money(379_900), Money(589_900)
+    svc.create_listing(m, sku_id=a.id, channel_id=ch.id, price=shared_price,
+                       stock_mode=StockMode.SHARED, allocated=0)
+    lst = svc.create_listing(m, sku_id=b.id, channel_id=ch.id, price=allocated_price,
+                             stock_mode=StockMode.ALLOCATED, allocated=allocated)
+    channel = platform.keys.create(role=Role.CHANNEL, tenant=tenant, subject=ch.id)
+    return Shop(tenant=tenant, merchant=merchant, channel_id=ch.id, channel=channel,
+                shared_sku=a.id, allocated_sku=b.id, allocation_id=lst.id,
+                shared_price=shared_price, allocated_price=allocated_price)

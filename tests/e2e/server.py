@@ -308,8 +308,14 @@ def attempts(prefix: str, n: int) -> list[Attempt]:
 async def place_orders(base_url: str, token: str, sale_id: str, batch: list[Attempt], *,
                        connections: int = 300, timeout: float = 60.0,
                        should_send: Callable[[], bool] | None = None,
-                       on_answer: Callable[[Attempt], None] | None = None) -> list[Attempt]:
+                       on_answer: Callable[[Attempt], None] | None = None,
+                       path: str | None = None,
+                       body: Callable[[Attempt], dict[str, Any]] | None = None
+                       ) -> list[Attempt]:
     """Sends every attempt at once over ``connections`` connections; fills in the answers.
+
+    Each is a flash order of ``sale_id`` unless ``path`` and ``body`` (what to post for
+    an attempt) say otherwise, as for everyday checkouts (``POST /v1/orders``).
 
     ``should_send`` is asked right before each request goes out (False: left unsent);
     ``on_answer`` sees each answer as it arrives. Transport errors are recorded, not raised.
@@ -327,9 +333,10 @@ async def place_orders(base_url: str, token: str, sale_id: str, batch: list[Atte
                 return
             a.sent = True
             try:
-                r = await client.post(f"/v1/flash-sales/{sale_id}/orders",
-                                      json={"buyer_id": a.buyer, "quantity": a.quantity},
-                                      headers={"Idempotency-Key": a.key})
+                r = await client.post(
+                    path or f"/v1/flash-sales/{sale_id}/orders",
+                    json=body(a) if body else {"buyer_id": a.buyer, "quantity": a.quantity},
+                    headers={"Idempotency-Key": a.key})
             except httpx.TransportError as exc:
                 a.error = f"{type(exc).__name__}: {exc}"
                 return

@@ -96,6 +96,11 @@ def _order_body(w: World) -> dict[str, Any]:
     return {"buyer_id": "alice", "quantity": 1}
 
 
+def _checkout_body(w: World) -> dict[str, Any]:
+    return {"buyer_id": "alice", "channel_id": w.ids["channel_id"],
+            "lines": [{"sku_id": w.ids["sku_id"], "quantity": 1}]}
+
+
 def _activation(w: World) -> dict[str, Any]:
     return {"imei": w.ids["imei"], "account_token": w.buyer_token}
 
@@ -140,6 +145,7 @@ MATRIX: dict[str, Row] = {
     "GET /v1/flash-sales/{sale_id}": Row(roles("merchant", "channel", "buyer")),
     "POST /v1/flash-sales/{sale_id}/orders": Row(roles("merchant", "channel", "buyer"),
                                                  body=_order_body, order=1),
+    "POST /v1/orders": Row(roles("merchant", "channel", "buyer"), body=_checkout_body, order=1),
     "GET /v1/orders": Row(roles("merchant", "channel", "buyer"), names_object=False),
     "GET /v1/orders/{order_id}": Row(roles("merchant", "channel", "buyer")),
     # marking paid by hand is the platform operator's recorded override: no tenant key

@@ -33,6 +33,7 @@ from yunshang.web.fastpath import FastRoute
 from yunshang.web.problems import JsonResponse
 
 from .domain import (
+    MAX_CHECKOUT_LINES,
     Channel,
     ChannelKind,
     FlashSale,
@@ -43,7 +44,7 @@ from .domain import (
     StockMode,
 )
 from .reservations import awaited
-from .service import CommerceService, SkuSpec, order_view
+from .service import CheckoutLine, CommerceService, SkuSpec, order_view
 
 router = APIRouter(prefix="/v1", tags=["commerce"])
 
@@ -149,6 +150,25 @@ class OrderCreate(Schema):
     channel_id: RefId | None = None
 
 
+class CheckoutLineCreate(Schema):
+    sku_id: RefId
+    quantity: StrictInt = Field(ge=1, le=1000)
+
+
+class CheckoutCreate(Schema):
+    buyer_id: BuyerId
+    lines: list[CheckoutLineCreate] = Field(min_length=1, max_length=MAX_CHECKOUT_LINES)
+    channel_id: RefId | None = None
+
+
+class OrderLineRead(BaseModel):
+    sku_id: str
+    quantity: int
+    unit_price: MoneyOut
+    total: MoneyOut
+    listing_id: str | None
+
+
 class OrderRead(BaseModel):
     id: str
     sale_id: str | None
@@ -171,6 +191,7 @@ class OrderRead(BaseModel):
     carrier: str | None
     tracking_number: str | None
     reason: str | None
+    lines: list[OrderLineRead]
 
 
 class ShipCreate(Schema):
@@ -342,6 +363,21 @@ router.add_api_route(
     responses={409: {"description": "sold_out, limit_exceeded, not_started or sale_ended"}},
     route_class_override=FastRoute,
 )
+
+
+@router.post("/orders", status_code=201, response_model=OrderRead,
+             responses={409: {"description": "insufficient_stock: a line's pool is short "
+                                             "(the problem names lines[i].quantity)"}})
+def checkout(body: CheckoutCreate, request: Request, platform: PlatformDep, who: PrincipalDep,
+             idempotency_key: IdempotencyKey = None) -> JsonResponse:
+    """An everyday order: one or more lines (one per SKU), each at its listing's price on
+    the channel, reserved all together or not at all. Unpaid, it expires like a flash
+    order; cancelled or refunded before shipment, its units go back at once."""
+    idem = idempotent_request(who, idempotency_key, request, body.model_dump())
+    stored = platform.commerce.checkout(
+        who, buyer_id=body.buyer_id, channel_id=body.channel_id, idem=idem, render=order_view,
+        lines=[CheckoutLine(sku_id=x.sku_id, quantity=x.quantity) for x in body.lines])
+    return JsonResponse(stored.body, status_code=stored.status_code)
 
 
 @router.get("/orders", response_model=PageRead[OrderRead])

@@ -8,7 +8,7 @@ the escrow ledger must post.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -139,6 +139,36 @@ class FlashSale:
 # --------------------------------------------------------------------------- orders
 
 
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    """Units of one SKU in an order, at the price they were sold at, and the stock pool
+    they came from: the SKU's shared pool or one listing's allocation (None for a flash
+    order's line, whose units are the sale's)."""
+
+    sku_id: str
+    quantity: int
+    unit_price: Money
+    listing_id: str | None = None
+    stock_mode: StockMode | None = None
+
+    @property
+    def total(self) -> Money:
+        return self.unit_price.times(self.quantity)
+
+    @property
+    def pool(self) -> str | None:
+        """The stock pool the units came from: a listing's allocation or the SKU's pool."""
+        if self.stock_mode is StockMode.ALLOCATED:
+            return self.listing_id
+        if self.stock_mode is StockMode.SHARED:
+            return self.sku_id
+        return None
+
+
+#: The most lines one checkout may hold.
+MAX_CHECKOUT_LINES = 20
+
+
 class OrderStatus(StrEnum):
     CREATED = "created"
     PAID = "paid"
@@ -191,6 +221,7 @@ class Order(RecordsEvents):
     carrier: str | None = None
     tracking_number: str | None = None
     reason: str | None = None
+    checkout_lines: tuple[OrderLine, ...] = ()
     events: list[DomainEvent] = field(default_factory=list)
 
     @classmethod
@@ -222,12 +253,67 @@ class Order(RecordsEvents):
         order._record("commerce.order_created", now)
         return order
 
+    @classmethod
+    def checkout(cls, *, tenant: str, channel_id: str, buyer_id: str,
+                 lines: Sequence[OrderLine], now: datetime, pay_within: timedelta,
+                 order_id: str | None = None) -> Order:
+        """An everyday order of one or more lines, each at its listing's price.
+
+        The order's ``sku_id`` and ``unit_price`` are its first line's and its
+        ``quantity`` counts every unit: ``lines`` is what the order holds."""
+        if not lines:
+            raise InvalidInput("lines", "an order needs at least one line")
+        if len(lines) > MAX_CHECKOUT_LINES:
+            raise InvalidInput("lines", f"an order holds at most {MAX_CHECKOUT_LINES} lines")
+        currency = lines[0].unit_price.currency
+        for i, line in enumerate(lines):
+            if line.quantity < 1:
+                raise InvalidInput(f"lines[{i}].quantity", "quantity must be at least 1")
+            if line.unit_price.currency != currency:
+                raise InvalidInput(f"lines[{i}].sku_id",
+                                   f"priced in {line.unit_price.currency}; this order in "
+                                   f"{currency}")
+        order = cls(
+            id=order_id or new_id("ord"),
+            tenant=tenant,
+            sale_id=None,
+            sku_id=lines[0].sku_id,
+            channel_id=channel_id,
+            buyer_id=buyer_id,
+            quantity=sum(line.quantity for line in lines),
+            unit_price=lines[0].unit_price,
+            status=OrderStatus.CREATED,
+            created_at=now,
+            expires_at=now + pay_within,
+            checkout_lines=tuple(lines),
+        )
+        order._record("commerce.order_created", now)
+        return order
+
+    @property
+    def lines(self) -> tuple[OrderLine, ...]:
+        """What the order holds: its checkout lines, or a flash order's one line."""
+        if self.checkout_lines:
+            return self.checkout_lines
+        return (OrderLine(self.sku_id, self.quantity, self.unit_price),)
+
     @property
     def total(self) -> Money:
-        return self.unit_price.times(self.quantity)
+        if not self.checkout_lines:
+            return self.unit_price.times(self.quantity)
+        total = Money.zero(self.unit_price.currency)
+        for line in self.checkout_lines:
+            total = total + line.total
+        return total
+
+    @property
+    def holds_stock(self) -> bool:
+        """True while an everyday order's units are out of their pools and not shipped:
+        cancelling or refunding it now returns them."""
+        return bool(self.checkout_lines) and self.shipped_at is None
 
     def _event_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "order_id": self.id,
             "sale_id": self.sale_id,
             "sku_id": self.sku_id,
@@ -238,6 +324,22 @@ class Order(RecordsEvents):
             "currency": self.total.currency,
             "status": self.status.value,
         }
+        if self.checkout_lines:  # flash orders' events stay as they were (one line)
+            payload["lines"] = [
+                {"sku_id": line.sku_id, "quantity": line.quantity,
+                 "unit_amount": line.unit_price.amount, "listing_id": line.listing_id}
+                for line in self.checkout_lines]
+        return payload
+
+    def imeis_by_line(self, imeis: Sequence[str]) -> list[tuple[OrderLine, int, tuple[str, ...]]]:
+        """Each line with the offset and the IMEIs of its units: a shipment lists the
+        IMEIs of every unit in line order."""
+        out = []
+        offset = 0
+        for line in self.lines:
+            out.append((line, offset, tuple(imeis[offset:offset + line.quantity])))
+            offset += line.quantity
+        return out
 
     def _move(self, to: OrderStatus, action: str) -> None:
         if to not in TRANSITIONS[self.status]:

@@ -35,6 +35,7 @@ from .domain import (
     JournalEntry,
     Listing,
     Order,
+    OrderLine,
     OrderStatus,
     Product,
     Sku,
@@ -152,6 +153,21 @@ orders = Table(
     Index("ix_orders_status_expires", "status", "expires_at"),
     Index("ix_orders_status_delivered", "status", "delivered_at"),
     Index("ix_orders_sale", "sale_id"),
+)
+
+#: The lines of everyday (checkout) orders; a flash order's one line is its own row.
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", String(40), ForeignKey("orders.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku_id", String(40), nullable=False),
+    Column("listing_id", String(40), nullable=False),
+    Column("stock_mode", String(20), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    CheckConstraint("quantity >= 1", name="line_quantity_positive"),
 )
 
 journal_entries = Table(
@@ -310,9 +326,42 @@ def load_product(conn: Connection, product_id: str, tenant: str | None) -> Produ
 
 
 def load_order(conn: Connection, order_id: str, tenant: str | None, *, lock: bool = False) -> Order:
-    """An order ``tenant`` owns (None: any tenant); a miss names the ``order_id`` field."""
-    return order_from_row(owned_row(conn, orders, order_id, tenant, "order", field="order_id",
-                                    lock=lock))
+    """An order ``tenant`` owns (None: any tenant), with its lines; a miss names the
+    ``order_id`` field."""
+    order = order_from_row(owned_row(conn, orders, order_id, tenant, "order", field="order_id",
+                                     lock=lock))
+    return with_lines(conn, [order])[0]
+
+
+def with_lines(conn: Connection, found: list[Order]) -> list[Order]:
+    """``found`` with each everyday order's checkout lines (one query; flash orders, which
+    have a ``sale_id``, have no line rows and are left as they are)."""
+    wanted = [o.id for o in found if o.sale_id is None]
+    if not wanted:
+        return found
+    by_order: dict[str, list[OrderLine]] = {}
+    for row in conn.execute(select(order_lines).where(order_lines.c.order_id.in_(wanted))
+                            .order_by(order_lines.c.order_id, order_lines.c.line_no)):
+        by_order.setdefault(row.order_id, []).append(OrderLine(
+            sku_id=row.sku_id, quantity=row.quantity,
+            unit_price=_money(row.unit_amount, row.currency), listing_id=row.listing_id,
+            stock_mode=StockMode(row.stock_mode)))
+    for order in found:
+        if order.id in by_order:
+            order.checkout_lines = tuple(by_order[order.id])
+    return found
+
+
+_INSERT_LINES = order_lines.insert()
+
+
+def insert_order_lines(conn: Connection, order: Order) -> None:
+    conn.execute(_INSERT_LINES, [
+        {"order_id": order.id, "line_no": i, "sku_id": line.sku_id,
+         "listing_id": line.listing_id, "stock_mode": (line.stock_mode or StockMode.SHARED).value,
+         "quantity": line.quantity, "unit_amount": line.unit_price.amount,
+         "currency": line.unit_price.currency}
+        for i, line in enumerate(order.checkout_lines)])
 
 
 def sku_model(conn: Connection, sku_id: str) -> str:

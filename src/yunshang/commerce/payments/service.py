@@ -28,6 +28,7 @@ from yunshang.kernel.tenancy import owned_page, tenant_scope
 from ..domain import Order
 from ..service.access import check_order_party
 from ..service.orders import record_move
+from ..stock import StockCounters
 from ..store import load_order
 from .domain import MANUAL, Payment, PaymentIntent, PaymentStatus, Verdict, VerifiedNotification
 from .errors import OverrideOnly, RefundRefused, UnknownPayment, UnknownProvider
@@ -81,13 +82,17 @@ class PaymentService:
 
     def __init__(self, *, db: Database, clock: Clock,
                  providers: Mapping[str, PaymentProvider],
-                 sim_gateway: SimGateway | None = None,
+                 stock: StockCounters, sim_gateway: SimGateway | None = None,
                  units_back: Callable[[Order], None] = lambda _order: None) -> None:
         self.db = db
         self.clock = clock
         self.providers = dict(providers)
         self.sim_gateway = sim_gateway
-        # Tells the reservation engine that a refunded order's units went back to its sale.
+        #: The engine's stock counters, told when a refund returns an everyday order's
+        #: units to their pools.
+        self.stock = stock
+        # Tells the reservation engine that a refunded flash order's units went back
+        # to its sale.
         self.units_back = units_back
 
     def _provider(self, name: str) -> PaymentProvider:
@@ -283,7 +288,7 @@ class PaymentService:
                 payment.mark_refunded(refund_no, now)
                 save_payment(uow.conn, payment, PaymentStatus.PAID)
                 uow.publish(*payment.pull_events())
-            record_move(uow, order, previous, entry)
+            record_move(uow, order, previous, entry, stock=self.stock)
             if order.units_back_on_sale:
                 uow.after_commit(lambda: self.units_back(order))
             uow.commit()

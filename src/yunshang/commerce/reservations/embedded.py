@@ -12,6 +12,7 @@ from yunshang.kernel.errors import DomainError
 
 from ..domain import FlashSale
 from ..errors import LimitExceeded, SoldOut
+from ..stock import EmbeddedStock
 from .claims import Claim, Release
 from .sql import buyer_counts, buyer_units, units_left
 from .writer import ReservationEngine
@@ -37,6 +38,7 @@ class EmbeddedEngine(ReservationEngine):
     def __init__(self, db: Database, clock: Clock, **kwargs: Any) -> None:
         super().__init__(db, clock, **kwargs)
         self._counters: dict[str, _Counter] = {}
+        self.stock = EmbeddedStock(db)
 
     def known_sold_out(self, sale_id: str) -> bool:
         counter = self._counters.get(sale_id)

@@ -22,6 +22,7 @@ from yunshang.kernel.errors import DomainError, Unavailable
 
 from ..domain import FlashSale
 from ..errors import LimitExceeded, SoldOut
+from ..stock import RedisStock
 from ..store import orders
 from . import lua
 from .claims import Claim, Release
@@ -62,6 +63,7 @@ class RedisEngine(ReservationEngine):
         # to be dropped: the writer does it in its next round trip to Redis, so the
         # thread that answers the callers never waits for Redis (or for the GIL).
         self._unconfirmed: deque[tuple[str, str]] = deque()
+        self.stock = RedisStock(db, self.redis)
 
     @staticmethod
     def keys(sale_id: str) -> list[str]:
@@ -218,7 +220,9 @@ class RedisEngine(ReservationEngine):
     def recover_stale(self, *, older_than_s: float, releases: bool = True) -> int:
         """Settles pending claims older than ``older_than_s``: kept if the order exists,
         undone if it never reached the database; and, with ``releases``, re-applies
-        releases of cancelled orders that a crash may have skipped. Returns claims undone.
+        releases of cancelled orders that a crash may have skipped. Everyday checkouts'
+        reservations are settled the same way (:meth:`RedisStock.recover_stale`).
+        Returns claims undone.
 
         Runs at start-up and, claims only, from the platform's sweeper: a claim whose
         server died is settled without waiting for that server to restart."""
@@ -250,7 +254,7 @@ class RedisEngine(ReservationEngine):
                 if oid not in known], pipelined=False)
             self._give_back(self._release, _RELEASED, [
                 (sale_id, qty, buyer, oid) for oid, buyer, qty in cancelled], pipelined=False)
-        return undone
+        return undone + self.stock.recover_stale(older_than_s=older_than_s, startup=releases)
 
     def stop(self) -> None:
         super().stop()

@@ -39,6 +39,7 @@ from yunshang.kernel.outages import DependencyStates
 from yunshang.kernel.outbox import event_rows, write_events
 
 from ..errors import SoldOut
+from ..stock import StockCounters
 from ..store import flash_sales, order_values, orders
 from .claims import NUDGE, Claim, QueueItem, Release
 from .sql import REPLAYS, SQLITE_BUYER_UPSERT, pg_batch_sql, units_left
@@ -50,6 +51,8 @@ class ReservationEngine(ABC):
     """Admits claims against a sale's units and per-buyer limit, durably."""
 
     name: str
+    #: The engine's counters for everyday checkouts (not flash sales), see ``..stock``.
+    stock: StockCounters
 
     def __init__(self, db: Database, clock: Clock, *, batch_max: int = 256,
                  idempotency_ttl: timedelta = timedelta(hours=24),

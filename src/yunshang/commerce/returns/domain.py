@@ -49,8 +49,8 @@ class OrderUnits:
 
 
 def order_units(order: Order) -> list[OrderUnits]:
-    """The units an order bought, one entry per SKU."""
-    return [OrderUnits(order.sku_id, order.quantity, order.unit_price)]
+    """The units an order bought, one entry per SKU (an order names a SKU once)."""
+    return [OrderUnits(line.sku_id, line.quantity, line.unit_price) for line in order.lines]
 
 
 def order_amount(order: Order) -> Money:

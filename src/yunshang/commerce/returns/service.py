@@ -28,6 +28,7 @@ from ..payments.service import refund_at_provider
 from ..payments.store import paid_payment, save_payment
 from ..service.access import check_order_party, order_party
 from ..service.catalog import restock_units
+from ..stock import StockCounters
 from ..store import insert_journal, load_order, save_order_transition
 from .domain import Inspection, Return, ReturnStatus
 from .errors import ReturnExists
@@ -43,10 +44,11 @@ class ReturnService:
     """Returns after delivery (``return_window`` after it), refunded through ``providers``."""
 
     def __init__(self, *, db: Database, clock: Clock, providers: Mapping[str, PaymentProvider],
-                 return_window: timedelta) -> None:
+                 stock: StockCounters, return_window: timedelta) -> None:
         self.db = db
         self.clock = clock
         self.providers = dict(providers)
+        self.stock = stock  # the engine's counters: resellable units go back to the SKU's pool
         self.return_window = return_window
 
     def request_return(self, principal: Principal, order_id: str, *, reason: str,
@@ -92,7 +94,8 @@ class ReturnService:
             for line in ret.lines:
                 if line.resellable:
                     restock_units(uow, sku_id=line.sku_id, quantity=line.resellable,
-                                  tenant=order.tenant, now=now, return_id=ret.id)
+                                  tenant=order.tenant, now=now, stock=self.stock,
+                                  return_id=ret.id)
             payment = paid_payment(conn, order.id)
             provider = refund_no = None
             if payment is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
@@ -36,6 +37,7 @@ from ..domain import (
     free_stock,
 )
 from ..errors import InsufficientStock, NotListed
+from ..stock import StockCounters
 from ..store import (
     channel_from_row,
     channels,
@@ -66,9 +68,14 @@ class SkuSpec:
 class CatalogService:
     """Products and SKUs, channels, listings and flash sales (their terms, not their orders)."""
 
-    def __init__(self, *, db: Database, clock: Clock) -> None:
+    def __init__(self, *, db: Database, clock: Clock, stock: StockCounters) -> None:
         self.db = db
         self.clock = clock
+        #: The engine's stock counters, told (after commit) when a pool changes here.
+        self.stock = stock
+
+    def _pool_changed(self, uow: UnitOfWork, tenant: str, pool: str) -> None:
+        uow.after_commit(partial(self.stock.invalidate, tenant, [pool]))
 
     # ------------------------------------------------------------------ products
 
@@ -116,11 +123,13 @@ class CatalogService:
                                 .order_by(skus.c.id)).all()))
 
     def restock(self, principal: Principal, sku_id: str, quantity: int) -> Sku:
-        """Adds received units to a SKU's stock."""
+        """Adds received (or returned) units to a SKU's stock, its shared pool: the one
+        place units are added, in the database and the engine's counters."""
         principal.require(Role.MERCHANT)
         with self.db.unit_of_work() as uow:
             row = restock_units(uow, sku_id=sku_id, quantity=quantity,
-                                tenant=tenant_scope(principal), now=self.clock.now())
+                                tenant=tenant_scope(principal), now=self.clock.now(),
+                                stock=self.stock)
             product = load_product(uow.conn, row.product_id, row.tenant)
             uow.commit()
         return next(s for s in product.skus if s.id == sku_id)
@@ -180,6 +189,7 @@ class CatalogService:
                 id=lid, tenant=principal.tenant, sku_id=sku_id, channel_id=channel_id,
                 price_amount=price.amount, currency=price.currency, stock_mode=stock_mode.value,
                 allocated=allocated, created_at=now))
+            self._pool_changed(uow, principal.tenant, sku_id)  # an allocation leaves the pool
             uow.publish(DomainEvent("commerce.listing_created", principal.tenant, now, {
                 "listing_id": lid, "sku_id": sku_id, "channel_id": channel_id,
                 "price_amount": price.amount, "currency": price.currency,
@@ -232,6 +242,7 @@ class CatalogService:
                 price_amount=price.amount, currency=price.currency, quantity=quantity,
                 per_buyer_limit=per_buyer_limit, starts_at=starts_at, ends_at=ends_at, sold=0,
                 created_at=now))
+            self._pool_changed(uow, principal.tenant, sku_id)  # the sale's units leave the pool
             uow.publish(DomainEvent("commerce.flash_sale_created", principal.tenant, now, {
                 "sale_id": sid, "sku_id": sku_id, "channel_ids": chosen,
                 "price_amount": price.amount, "currency": price.currency, "quantity": quantity,
@@ -256,10 +267,12 @@ class CatalogService:
 
 
 def restock_units(uow: UnitOfWork, *, sku_id: str, quantity: int, tenant: str | None,
-                  now: datetime, return_id: str | None = None) -> Row[Any]:
+                  now: datetime, stock: StockCounters,
+                  return_id: str | None = None) -> Row[Any]:
     """Puts ``quantity`` units of a SKU ``tenant`` owns (None: any) on sale, in the caller's
     unit of work: received stock, or resellable units a return brought back (``return_id``).
-    Returns the SKU's row as it was before."""
+    The one place units are added: the SKU's shared pool in the database, and the engine's
+    counters (``stock``) reload it after the commit. Returns the SKU's row as it was before."""
     if quantity < 1:
         raise InvalidInput("quantity", "quantity must be at least 1")
     row = owned_row(uow.conn, skus, sku_id, tenant, "sku", field="sku_id", lock=True)
@@ -271,6 +284,7 @@ def restock_units(uow: UnitOfWork, *, sku_id: str, quantity: int, tenant: str | 
     if return_id is not None:
         payload["return_id"] = return_id
     uow.publish(DomainEvent("commerce.sku_restocked", row.tenant, now, payload))
+    uow.after_commit(partial(stock.invalidate, row.tenant, [sku_id]))
     return row
 
 

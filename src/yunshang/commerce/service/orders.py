@@ -28,6 +28,7 @@ from yunshang.kernel.tenancy import tenant_scope
 from ..domain import Account, FlashSale, JournalEntry, Order, OrderStatus, presented
 from ..errors import NotShippable, SoldOut
 from ..reservations import Claim, ReservationEngine
+from ..stock import StockCounters, return_units
 from ..store import (
     flash_sale_buyers,
     flash_sales,
@@ -43,6 +44,7 @@ from ..store import (
     save_order_transition,
     sku_model,
     unbalanced_entries,
+    with_lines,
 )
 from ..units import UnitRegistry
 from .access import ORDER_PLACERS, check_order_party, order_party, ordering_channel
@@ -72,6 +74,11 @@ def order_view(order: Order) -> dict[str, Any]:
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
         "reason": order.reason,
+        "lines": [{"sku_id": line.sku_id, "quantity": line.quantity,
+                   "unit_price": {"amount": line.unit_price.amount,
+                                  "currency": line.unit_price.currency},
+                   "total": {"amount": line.total.amount, "currency": line.total.currency},
+                   "listing_id": line.listing_id} for line in order.lines],
     }
 
 
@@ -190,7 +197,9 @@ class OrderService:
         if status:
             filters.append(orders.c.status == status.value)
         with self.db.read() as conn:
-            return paged(conn, orders, tenant_scope(principal), req, order_from_row, *filters)
+            page = paged(conn, orders, tenant_scope(principal), req, order_from_row, *filters)
+            with_lines(conn, page.items)
+        return page
 
     def _transition(self, principal: Principal, order_id: str, roles: Sequence[Role],
                     act: Callable[[Order, datetime], JournalEntry | None],
@@ -205,7 +214,7 @@ class OrderService:
             entry = act(order, now)
             if check is not None:
                 check(uow.conn, order)
-            record_move(uow, order, previous, entry)
+            record_move(uow, order, previous, entry, stock=self.engine.stock)
             if after is not None:
                 uow.after_commit(lambda: after(order))
             uow.commit()
@@ -217,16 +226,21 @@ class OrderService:
 
         Each IMEI must be one of the merchant's registered, unsold phones of the
         ordered SKU's model (the product's name is the model the registry knows),
-        checked by the device registry in this same transaction.
+        checked by the device registry in this same transaction. A multi-line order
+        lists the IMEIs of its lines' units in line order.
         """
         def act(o: Order, now: datetime) -> None:
             o.ship(imeis, now, carrier, tracking_number)
 
         def check(conn: Connection, o: Order) -> None:
-            model = sku_model(conn, o.sku_id)
-            refusals = self.units.check_shippable(conn, o.tenant, model, o.imeis)
-            if refusals:
-                raise NotShippable(o.id, model, refusals)
+            # A shipment lists every unit's IMEI in line order; each line's are checked
+            # against its SKU's model.
+            for line, offset, line_imeis in o.imeis_by_line(o.imeis):
+                model = sku_model(conn, line.sku_id)
+                refusals = self.units.check_shippable(conn, o.tenant, model, line_imeis)
+                if refusals:
+                    raise NotShippable(o.id, model,
+                                       {offset + i: why for i, why in refusals.items()})
         return self._transition(principal, order_id, (Role.MERCHANT,), act, check=check)
 
     def deliver_order(self, principal: Principal, order_id: str) -> Order:
@@ -290,7 +304,7 @@ class OrderService:
                 moved, entry = act(order)
                 if not moved:
                     continue
-                record_move(uow, order, previous, entry)
+                record_move(uow, order, previous, entry, stock=self.engine.stock)
                 if after is not None:
                     uow.after_commit(partial(after, order))
                 uow.commit()
@@ -333,19 +347,29 @@ class OrderService:
 
 
 def record_move(uow: UnitOfWork, order: Order, previous: OrderStatus,
-                entry: JournalEntry | None) -> None:
-    """Writes an order that moved from ``previous``, its journal entry and its events (and
-    returns the units of an order cancelled, or refunded before shipment, to its sale), in
-    the caller's unit of work."""
+                entry: JournalEntry | None, *, stock: StockCounters | None = None) -> None:
+    """Writes an order that moved from ``previous``, its journal entry and its events, in
+    the caller's unit of work; returns a flash order's units to its sale and an everyday
+    order's units to their pools when it is cancelled or refunded before shipment
+    (``stock``, the engine's counters, reloads those pools after the commit)."""
     save_order_transition(uow.conn, order, previous)
     if entry is not None:
         insert_journal(uow.conn, entry)
     if order.units_back_on_sale and order.sale_id:
-        _return_units(uow.conn, order)
+        _return_sale_units(uow.conn, order)
+    if order.status in RETURNS_UNITS and order.holds_stock:
+        return_units(uow.conn, order.lines)
+        if stock is not None:
+            pools = [line.pool for line in order.lines if line.pool]
+            uow.after_commit(partial(stock.invalidate, order.tenant, pools))
     uow.publish(*order.pull_events())
 
 
-def _return_units(conn: Connection, order: Order) -> None:
+#: The moves that put an everyday order's unshipped units back into their pools.
+RETURNS_UNITS = frozenset({OrderStatus.CANCELLED, OrderStatus.REFUNDED})
+
+
+def _return_sale_units(conn: Connection, order: Order) -> None:
     conn.execute(update(flash_sales).where(flash_sales.c.id == order.sale_id)
                  .values(sold=flash_sales.c.sold - order.quantity))
     conn.execute(update(flash_sale_buyers).where(

@@ -153,7 +153,11 @@ class RegistryService:
         now = self.clock.now()
         changed = 0
         events: list[DomainEvent] = []
-        for imei in payload.get("imeis") or []:
+        # A multi-line order lists its units' IMEIs in line order: each unit is its line's SKU.
+        line_skus = [str(line["sku_id"]) for line in payload.get("lines") or []
+                     for _ in range(int(line["quantity"]))]
+        for i, imei in enumerate(payload.get("imeis") or []):
+            sku_id = line_skus[i] if i < len(line_skus) else payload.get("sku_id")
             row = conn.execute(select(devices).where(devices.c.imei == imei,
                                                      devices.c.tenant == tenant)).first()
             if row is None:
@@ -165,7 +169,7 @@ class RegistryService:
                 device = device_from_row(row)
             if device.mark_sold(order_id=str(payload["order_id"]),
                                 buyer_id=str(payload["buyer_id"]),
-                                sku_id=str(payload.get("sku_id") or "") or None, now=now):
+                                sku_id=str(sku_id or "") or None, now=now):
                 save_device(conn, device)
                 events.extend(device.pull_events())
                 changed += 1

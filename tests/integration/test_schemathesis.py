@@ -62,6 +62,8 @@ def build_world(platform: Platform) -> ContractWorld:
     pay_via_provider(platform, buyer.principal, orders[1])
     pay_via_provider(platform, buyer.principal, orders[2])
     svc.ship_order(merchant, orders[2], imeis=[phones[0]], carrier=None, tracking_number=None)
+    svc.deliver_order(merchant, orders[2])
+    returned = svc.request_return(buyer.principal, orders[2], reason="changed my mind")
     payment, _ = svc.start_payment(buyer.principal, orders[0])
     platform.relay.drain()  # the registry marks the phone sold
     device = keys.create(role=Role.DEVICE, tenant=tenant, subject=phones[0])
@@ -87,7 +89,7 @@ def build_world(platform: Platform) -> ContractWorld:
            "release_id": release.id, "rollout_id": rollout.id, "package": APP,
            "version_code": "1", "provider": "sim", "token": payment.token,
            "name": "timestamp.json", "target": release.image_target, "metric": "sales",
-           "parked_id": "pev_unknown"}
+           "parked_id": "pev_unknown", "return_id": returned.id}
     return ContractWorld(platform=platform, keys={r: k.token for r, k in issued.items()},
                          ids=ids)
 

@@ -134,6 +134,18 @@ def place_flash_order(sale_id: str, buyer_id: str, quantity: int = 1, *,
 # ---------------------------------------------------------------- orders
 
 
+def checkout(buyer_id: str, lines: Sequence[tuple[str, int]], *,
+             channel_id: str | None = None,
+             idempotency_key: str | None = None) -> Call[m.OrderRead]:
+    """An everyday order of one or more lines ((sku_id, quantity); each at the listing's
+    price on the channel), reserved all together or not at all. Safe to retry: the
+    Idempotency-Key (one per call unless given) makes a retry the same order."""
+    body = {"buyer_id": buyer_id, "channel_id": channel_id,
+            "lines": [{"sku_id": sku, "quantity": qty} for sku, qty in lines]}
+    return Call("POST", "/v1/orders", model(m.OrderRead), json=body,
+                idempotency_key=_key(idempotency_key))
+
+
 def get_order(order_id: str) -> Call[m.OrderRead]:
     """One order."""
     return Call("GET", f"/v1/orders/{segment(order_id)}", model(m.OrderRead))
@@ -187,6 +199,42 @@ def mark_order_paid(order_id: str, *,
                     idempotency_key: str | None = None) -> Call[m.OrderRead]:
     """The operator's override: marks an order paid without a provider (admin)."""
     return _order_action(order_id, "pay", idempotency_key)
+
+
+# ---------------------------------------------------------------- returns
+
+
+def request_return(order_id: str, reason: str,
+                   units: Sequence[tuple[str, int]] | None = None, *,
+                   idempotency_key: str | None = None) -> Call[m.ReturnRead]:
+    """The buyer asks units ((sku_id, quantity); None: all) of a delivered order back,
+    within the return window."""
+    body: dict[str, Any] = {"reason": reason, "units": None if units is None else [
+        {"sku_id": sku, "quantity": qty} for sku, qty in units]}
+    return Call("POST", f"/v1/orders/{segment(order_id)}/returns", model(m.ReturnRead),
+                json=body, idempotency_key=_key(idempotency_key))
+
+
+def receive_return(return_id: str, units: Sequence[tuple[str, int, int]],
+                   imeis: Sequence[str] | None = None, *,
+                   idempotency_key: str | None = None) -> Call[m.ReturnRead]:
+    """The merchant received a return: (sku_id, resellable, damaged) per SKU. The buyer
+    is refunded through the provider; resellable units go back on sale."""
+    body: dict[str, Any] = {"imeis": None if imeis is None else list(imeis), "units": [
+        {"sku_id": sku, "resellable": ok, "damaged": bad} for sku, ok, bad in units]}
+    return Call("POST", f"/v1/returns/{segment(return_id)}/receive", model(m.ReturnRead),
+                json=body, idempotency_key=_key(idempotency_key))
+
+
+def get_return(return_id: str) -> Call[m.ReturnRead]:
+    """One return."""
+    return Call("GET", f"/v1/returns/{segment(return_id)}", model(m.ReturnRead))
+
+
+def returns(*, cursor: str | None = None,
+            limit: int = PAGE_SIZE) -> Call[m.PageReadReturnRead]:
+    """The returns the caller may see."""
+    return Call("GET", "/v1/returns", model(m.PageReadReturnRead), _page(cursor, limit))
 
 
 def ledger_balances(tenant: str | None = None) -> Call[m.LedgerRead]:

@@ -81,6 +81,26 @@ class CheckInCreate(BaseModel):
     ] = None
 
 
+class ChannelId(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            max_length=40, min_length=3, pattern="^[A-Za-z0-9_-]+$", title="Channel Id"
+        ),
+    ]
+
+
+class CheckoutLineCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    quantity: Annotated[int, Field(ge=1, le=1000, title="Quantity")]
+    sku_id: Annotated[
+        str,
+        Field(max_length=40, min_length=3, pattern="^[A-Za-z0-9_-]+$", title="Sku Id"),
+    ]
+
+
 class DeltaFileRead(BaseModel):
     from_version: Annotated[str, Field(title="From Version")]
     length: Annotated[int, Field(title="Length")]
@@ -105,12 +125,12 @@ class FileRead(BaseModel):
     target: Annotated[str, Field(title="Target")]
 
 
-class ChannelId(RootModel[str]):
+class ChannelId1(RootModel[str]):
     root: Annotated[str, Field(max_length=40, min_length=3, pattern="^[A-Za-z0-9_-]+$")]
 
 
-class ChannelIds(RootModel[list[ChannelId]]):
-    root: Annotated[list[ChannelId], Field(max_length=50, title="Channel Ids")]
+class ChannelIds(RootModel[list[ChannelId1]]):
+    root: Annotated[list[ChannelId1], Field(max_length=50, title="Channel Ids")]
 
 
 class Dependencies(StrEnum):
@@ -229,7 +249,7 @@ class NoBody(BaseModel):
     )
 
 
-class ChannelId1(RootModel[str]):
+class ChannelId2(RootModel[str]):
     root: Annotated[
         str,
         Field(
@@ -248,8 +268,16 @@ class OrderCreate(BaseModel):
             max_length=64, min_length=1, pattern="^[A-Za-z0-9_.:@-]+$", title="Buyer Id"
         ),
     ]
-    channel_id: Annotated[ChannelId1 | None, Field(title="Channel Id")] = None
+    channel_id: Annotated[ChannelId2 | None, Field(title="Channel Id")] = None
     quantity: Annotated[int, Field(ge=1, le=1000, title="Quantity")]
+
+
+class OrderLineRead(BaseModel):
+    listing_id: Annotated[str | None, Field(title="Listing Id")]
+    quantity: Annotated[int, Field(title="Quantity")]
+    sku_id: Annotated[str, Field(title="Sku Id")]
+    total: MoneyOut
+    unit_price: MoneyOut
 
 
 class OrderStatus(StrEnum):
@@ -643,6 +671,22 @@ class CheckInRead(BaseModel):
     update: UpdateOffer | None
 
 
+class CheckoutCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    buyer_id: Annotated[
+        str,
+        Field(
+            max_length=64, min_length=1, pattern="^[A-Za-z0-9_.:@-]+$", title="Buyer Id"
+        ),
+    ]
+    channel_id: Annotated[ChannelId | None, Field(title="Channel Id")] = None
+    lines: Annotated[
+        list[CheckoutLineCreate], Field(max_length=20, min_length=1, title="Lines")
+    ]
+
+
 class DeviceRead(BaseModel):
     account_id: Annotated[str | None, Field(title="Account Id")]
     activated_at: Annotated[AwareDatetime | None, Field(title="Activated At")]
@@ -744,6 +788,7 @@ class OrderRead(BaseModel):
     expires_at: Annotated[AwareDatetime, Field(title="Expires At")]
     id: Annotated[str, Field(title="Id")]
     imeis: Annotated[list[str], Field(title="Imeis")]
+    lines: Annotated[list[OrderLineRead], Field(title="Lines")]
     paid_at: Annotated[AwareDatetime | None, Field(title="Paid At")]
     quantity: Annotated[int, Field(title="Quantity")]
     reason: Annotated[str | None, Field(title="Reason")]

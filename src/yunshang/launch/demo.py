@@ -49,7 +49,7 @@ TENANT = "meizu"
 PHONE_PRICE = Money(399_900)  # 3,999.00 CNY
 FLASH_PRICE = Money(349_900)
 #: Requests each marketplace's checkout keeps in flight at once during the rush.
-IN_FLIGHT = 32
+IN_FLIGHT = 8
 
 
 @dataclass

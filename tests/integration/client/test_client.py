@@ -12,7 +12,16 @@ import httpx
 import pytest
 
 from tests.conftest import sqlite_settings
-from tests.factories import SEEDED_MODEL, Seeded, fresh_imei, random_tenant, seed_sale
+from tests.factories import (
+    SEEDED_MODEL,
+    SHOP_PRO_MODEL,
+    Seeded,
+    fresh_imei,
+    random_tenant,
+    register_phones,
+    seed_sale,
+    seed_shop,
+)
 from yunshang.app import create_app
 from yunshang.client import ApiError, AsyncClient, Client, NewSku, Retries
 from yunshang.client.models import (
@@ -83,6 +92,35 @@ def test_orders_go_from_checkout_to_payment_to_confirmation(served) -> None:
         assert shop.deliver_order(order.id).status is OrderStatus.delivered
         assert checkout.confirm_order(order.id).status is OrderStatus.completed
         assert shop.get_flash_sale(seeded.sale.id).sold == 2
+
+
+def test_an_everyday_checkout_is_paid_shipped_and_partly_returned(served) -> None:
+    platform, url = served
+    shop = seed_shop(platform, shared=4, allocated=2)
+    pro = register_phones(platform, shop.merchant.principal, 1, model=SHOP_PRO_MODEL)
+    phones = register_phones(platform, shop.merchant.principal, 2) + pro
+    with Client(url, shop.channel.token) as checkout, \
+            Client(url, shop.merchant.token) as merchant:
+        order = checkout.checkout("buyer-7", [(shop.shared_sku, 2), (shop.allocated_sku, 1)])
+        assert [(line.sku_id, line.quantity) for line in order.lines] == [
+            (shop.shared_sku, 2), (shop.allocated_sku, 1)]
+        assert order.total.amount == 2 * 379_900 + 589_900
+        with pytest.raises(ApiError) as short:
+            checkout.checkout("buyer-8", [(shop.shared_sku, 1), (shop.allocated_sku, 2)])
+        assert (short.value.status, short.value.field) == (409, "lines[1].quantity")
+        payment = checkout.start_payment(order.id)
+        assert payment.amount.amount == order.total.amount
+        checkout.pay_with_sim_wallet(payment.token)
+        merchant.ship_order(order.id, phones, carrier="SF Express")
+        merchant.deliver_order(order.id)
+        back = checkout.request_return(order.id, "too big", [(shop.shared_sku, 1)])
+        assert back.status == "requested" and back.quantity == 1
+        done = merchant.receive_return(back.id, [(shop.shared_sku, 1, 0)])
+        assert done.status == "refunded" and done.amount.amount == 379_900
+        assert [r.id for r in merchant.iter_returns()] == [back.id]
+        assert merchant.get_return(back.id).refund_no == done.refund_no
+        # the returned unit is on sale again: 4 - 2 + 1 left in the shared pool
+        assert checkout.checkout("buyer-9", [(shop.shared_sku, 3)]).total.amount == 3 * 379_900
 
 
 def test_a_refusal_raises_api_error_with_the_problem_and_its_field(served) -> None:

@@ -20,6 +20,7 @@ from yunshang.web import (
     Schema,
     idempotent_request,
     page_view,
+    problems,
     run_idempotent,
 )
 from yunshang.web.problems import JsonResponse
@@ -103,7 +104,8 @@ def return_view(r: Return) -> dict[str, Any]:
     }
 
 
-@router.post("/orders/{order_id}/returns", status_code=201, response_model=ReturnRead)
+@router.post("/orders/{order_id}/returns", status_code=201, response_model=ReturnRead,
+             responses=problems(409))
 def request_return(order_id: Id, body: ReturnCreate, request: Request, platform: PlatformDep,
                    who: PrincipalDep, idempotency_key: IdempotencyKey = None) -> JsonResponse:
     """The buyer (or its order's channel) asks units of a delivered order back, within the
@@ -114,7 +116,8 @@ def request_return(order_id: Id, body: ReturnCreate, request: Request, platform:
         platform.commerce.request_return(who, order_id, reason=body.reason, units=units))))
 
 
-@router.post("/returns/{return_id}/receive", response_model=ReturnRead)
+@router.post("/returns/{return_id}/receive", response_model=ReturnRead,
+             responses=problems(409))
 def receive_return(return_id: Id, body: ReceiveCreate, request: Request,
                    platform: PlatformDep, who: PrincipalDep,
                    idempotency_key: IdempotencyKey = None) -> JsonResponse:

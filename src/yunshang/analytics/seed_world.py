@@ -284,10 +284,57 @@ def orders(h: History, rng: np.random.Generator, cat: Catalogue, *, count: int, 
     released = np.where(confirms, "buyer", "timeout")
     emit("completed", "completed", completed, lambda i: f',"released_by":"{released[i]}"')
     emit("refunded", "refunded", refunded, lambda i: f',"reason":"{reason[i]}"')
+    _returns(h, heads, ids, [cat.channel_ids[c] for c in channel.tolist()], buyer,
+             [cat.sku_ids[k] for k in sale_sku[sale].tolist()], quantity, amount,
+             delivered, np.where(confirms, completed, -1), units, end=end, tenant=tenant)
     for arr in (shipped, delivered, refunded):
         arr[arr > end] = -1
     return Orders(ids, buyer, channel, sale_sku[sale], quantity, created, shipped, delivered,
                   refunded, units)
+
+
+def _returns(h: History, heads: list[str], ids: list[str], channel_ids: list[str],
+             buyer: np.ndarray, sku: list[str], quantity: np.ndarray, amount: np.ndarray,
+             delivered: np.ndarray, confirmed: np.ndarray, units: Units, *, end: int,
+             tenant: str) -> None:
+    """Returns after delivery: about 2 % of the orders their buyers confirmed come back
+    within the 7-day window, a day or so after the confirmation (so escrow was already
+    released); the parcel is received and refunded a few days later, and one in five
+    returns has a damaged unit, written off. Drawn from a generator of its own, seeded
+    from the orders, so the rest of the history is the same as without returns."""
+    rr = np.random.default_rng(int(delivered.sum() % (2**32)))
+    count = len(ids)
+    asked = confirmed + rr.integers(HOUR, DAY, count)
+    chosen = (confirmed >= 0) & (rr.random(count) < 0.02) & (asked <= delivered + 7 * DAY)
+    done = asked + rr.integers(DAY, 3 * DAY, count)
+    damaged = rr.random(count) < 0.2
+    for i in np.flatnonzero(chosen & (asked <= end)).tolist():
+        rid = f"ret_{ids[i][4:]}"
+        n, a, k = int(quantity[i]), int(amount[i]), sku[i]
+        bad = 1 if damaged[i] else 0
+        fields = (f'{{"return_id":{q(rid)},"order_id":{q(ids[i])},'
+                  f'"channel_id":{q(channel_ids[i])},'
+                  f'"buyer_id":"usr_{tenant[:3]}{int(buyer[i]):07d}","quantity":{n},'
+                  f'"amount":{a},"currency":"CNY","status":')
+        line = f'"sku_id":{q(k)},"quantity":{n}'
+        h.emit("commerce.return_requested", np.array([asked[i]]), [
+            f'{fields}"requested","units":[{{{line},"resellable":0,"damaged":0}}]}}'])
+        if done[i] > end:
+            continue
+        inspected = f'"units":[{{{line},"resellable":{n - bad},"damaged":{bad}}}]'
+        imeis = ",".join(q(x) for x in units.by_order.get(i, []))
+        at = np.array([done[i]])
+        h.emit("commerce.return_received", at, [
+            f'{fields}"received",{inspected},"imeis":[{imeis}],"reason":"not as described"}}'])
+        if bad:
+            h.emit("commerce.units_written_off", at, [
+                f'{fields}"received",{inspected},"written_off":[{{"sku_id":{q(k)},'
+                f'"quantity":1}}]}}'])
+        h.emit("commerce.return_refunded", at, [
+            f'{fields}"refunded",{inspected},"provider":"sim","refund_no":"rf{i:09d}"}}'])
+        h.emit("commerce.order_returned", at, [
+            f'{heads[i]}"returned","return_id":{q(rid)},"returned_quantity":{n},'
+            f'"refund_amount":{a}}}'])
 
 
 def _sku_mix(cat: Catalogue) -> np.ndarray:

@@ -231,6 +231,37 @@ class _History:
                 self.add("qr.code_scanned", when + timedelta(minutes=3),
                          {**touch, "code_id": f"qr_{n % 5}"})
 
+    def returns(self) -> None:
+        """The first two confirmed orders come back after delivery (the second with a
+        damaged unit): every return event, without touching the random stream."""
+        completed = [(when, p) for name, _t, when, p in self.out
+                     if name == "commerce.order_completed"][:2]
+        for n, (when, order) in enumerate(completed):
+            qty, damaged = int(order["quantity"]), n
+            rid = f"ret_{order['order_id']}"
+            fields = {k: order[k] for k in ("order_id", "channel_id", "buyer_id", "quantity",
+                                            "amount", "currency")}
+            fields["return_id"] = rid
+            unit = {"sku_id": order["sku_id"], "quantity": qty}
+            asked, got = when + timedelta(hours=3), when + timedelta(days=2)
+            self.add("commerce.return_requested", asked, {
+                **fields, "status": "requested",
+                "units": [{**unit, "resellable": 0, "damaged": 0}]})
+            inspected = [{**unit, "resellable": qty - damaged, "damaged": damaged}]
+            self.add("commerce.return_received", got, {
+                **fields, "status": "received", "units": inspected, "imeis": [],
+                "reason": "not as described"})
+            if damaged:
+                self.add("commerce.units_written_off", got, {
+                    **fields, "status": "received", "units": inspected,
+                    "written_off": [{"sku_id": order["sku_id"], "quantity": damaged}]})
+            self.add("commerce.return_refunded", got, {
+                **fields, "status": "refunded", "units": inspected, "provider": "sim",
+                "refund_no": f"rf_{n}"})
+            self.add("commerce.order_returned", got, {
+                **order, "status": "returned", "return_id": rid, "returned_quantity": qty,
+                "refund_amount": order["amount"]})
+
     def oddities(self) -> None:
         when = T0 + timedelta(days=5, microseconds=5)
         self.add("commerce.order_paid", when,
@@ -248,6 +279,7 @@ def events(seed: int = 20261111) -> list[Event]:
         history.catalogue()
         history.orders(history.flash_sales())
         history.marketing()
+        history.returns()
         history.oddities()
         out += history.out
     return out

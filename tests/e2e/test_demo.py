@@ -49,3 +49,12 @@ def test_launch_day_passes_every_check_and_writes_the_report(tmp_path, monkeypat
     agents_updated = int(installed_line.split("(")[1].split()[0])
     assert "of the 40 running the real agent" in installed_line
     assert 0 < agents_updated < installed
+
+    # The everyday shop beside the sale: multi-line orders paid through the provider,
+    # then returns after delivery (a damaged unit written off, not restocked).
+    flat = " ".join(text.split())  # rich wraps long lines
+    everyday = flat.split("✓ everyday checkout beside the sale: ")[1]
+    assert int(everyday.split()[0]) >= 12 and "refused: none" in everyday
+    returned = flat.split(" everyday orders returned after delivery: ")[1]
+    assert "1 written off (damaged)" in returned
+    assert "✓ funnel: orders created and paid match the sale and the everyday shop" in text

@@ -3,7 +3,8 @@
 A maker lists a new phone on two marketplaces and its own store, runs a
 flash sale that thousands of buyers rush at once, collects payments into
 escrow, lets unpaid orders expire (their units go back on sale), ships with
-IMEIs, and releases escrow on confirmation or after the auto-release delay.
+IMEIs, sells every day beside the sale (multi-line orders, returns after delivery),
+and releases escrow on confirmation or after the auto-release delay.
 Later stages (devices, analytics, ads, QR, delivery) join this same day.
 """
 
@@ -41,6 +42,7 @@ from .devices_day import (
     play_devices,
     register_batch,
 )
+from .everyday_day import EverydayReport, play_checkouts, play_returns
 from .server import LocalServer
 
 T = TypeVar("T")
@@ -48,6 +50,7 @@ T = TypeVar("T")
 TENANT = "meizu"
 PHONE_PRICE = Money(399_900)  # 3,999.00 CNY
 FLASH_PRICE = Money(349_900)
+PRO_PRICE = Money(449_900)  # the 512 GB phone, sold every day at its listing's price
 #: Requests each marketplace's checkout keeps in flight at once during the rush.
 IN_FLIGHT = 8
 
@@ -77,6 +80,7 @@ class LaunchReport:
     oversold: bool = True
     devices: DevicesReport = field(default_factory=DevicesReport)
     analytics: AnalyticsReport = field(default_factory=AnalyticsReport)
+    everyday: EverydayReport = field(default_factory=EverydayReport)
 
 
 def _demo_settings(fresh: bool) -> Settings:
@@ -146,14 +150,16 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     with Client(url, merchant_key) as shop:
         product = shop.create_product("Meizu 22 Pro", "Meizu", [
             NewSku("Midnight", 256, PHONE_PRICE.amount, report.units + 500),
-            NewSku("Aurora", 512, 449_900, 800),
+            NewSku("Aurora", 512, PRO_PRICE.amount, 800),
         ])
         sku = next(s for s in product.skus if s.color == "Midnight")
+        pro = next(s for s in product.skus if s.color == "Aurora")
         chans = [shop.create_channel(n, k) for n, k in (
             ("Tmall", ChannelKind.marketplace), ("Taobao", ChannelKind.marketplace),
             ("Meizu Store", ChannelKind.own_store))]
         for ch in chans:
             shop.create_listing(sku.id, ch.id, PHONE_PRICE.amount, stock_mode=StockMode.shared)
+            shop.create_listing(pro.id, ch.id, PRO_PRICE.amount, stock_mode=StockMode.shared)
         opens = clock.now() + timedelta(minutes=10)
         sale = shop.create_flash_sale(sku.id, price=FLASH_PRICE.amount, quantity=report.units,
                                       per_buyer_limit=2, starts_at=opens,
@@ -230,8 +236,15 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
         by_id[o.id] = o
     report.paid += _over_http(url, channel_keys, lambda c: _pay_through_provider(c, second))
 
+    # Beside the sale, the marketplaces sell every day: orders of one or more lines.
+    play_checkouts(console, url, channel_keys, rng, buyers=max(5, report.buyers // 50),
+                   skus=(sku.id, pro.id), report=report.everyday)
+    for o in report.everyday.orders:
+        report.per_channel[names[o.channel_id]] += 1
+        by_id[o.id] = o
+
     # The factory's batch is registered before anything ships.
-    batch = manufacturing_batch(report.units + 200)
+    batch = manufacturing_batch(report.units + 200 + report.everyday.units)
     register_batch(platform, merchant, batch)
     console.print(f"[green]✓[/] manufacturing batch of {len(batch)} phones registered (IMEIs "
                   "Luhn-checked, all or nothing)")
@@ -263,6 +276,8 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     report.devices = play_devices(console, platform, clock, rng, merchant=merchant,
                                   shipped=shipped, workdir=platform.settings.var_dir,
                                   api_url=url, fleet_size=report.agents)
+    # Within the return window some everyday buyers send their phones back.
+    play_returns(console, url, merchant_key, channel_keys, rng, report=report.everyday)
     report.analytics = play_weeks(console, platform, clock, rng, tenant=TENANT,
                                   imeis=report.devices.activated_imeis,
                                   packages=report.devices.packages,
@@ -283,8 +298,8 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     report.escrow_held = balances.get((TENANT, "escrow"), 0)
     report.released = balances.get((TENANT, "merchant_payable"), 0)
     report.events = _outbox_size(platform)
-    report.oversold = sum(o.quantity for o in by_id.values()
-                          if o.id not in unpaid and o.id not in refunded) > report.units
+    report.oversold = sum(o.quantity for o in by_id.values() if o.sale_id == sale.id
+                          and o.id not in unpaid and o.id not in refunded) > report.units
     _print_tables(console, report, per_status, ledger)
     play_report(console, platform, report.analytics, tenant=TENANT,
                 out_dir=platform.settings.var_dir / "report", outbox_events=report.events)
@@ -369,9 +384,9 @@ def _analytics_checks(report: LaunchReport) -> dict[str, bool]:
     return {
         "warehouse holds every outbox event exactly once":
             a.warehouse_events == a.outbox_events > 0,
-        "funnel: orders created and paid match the sale":
-            funnel.get("created") == report.orders + report.resold
-            and funnel.get("paid") == report.paid,
+        "funnel: orders created and paid match the sale and the everyday shop":
+            funnel.get("created") == report.orders + report.resold + len(report.everyday.orders)
+            and funnel.get("paid") == report.paid + report.everyday.paid,
         "activation: sold and activated phones match the devices stage":
             bool(activation) and sold_devices == report.devices.shipped_units
             and activated == report.devices.activated,

@@ -287,6 +287,7 @@ class Attempt:
     status: int | None = None  # None: no answer (not sent, or the connection broke)
     body: dict[str, Any] | None = None
     error: str | None = None
+    resent: int = 0  # times re-sent with the same Idempotency-Key after a broken connection
 
     @property
     def code(self) -> str | None:
@@ -310,15 +311,18 @@ async def place_orders(base_url: str, token: str, sale_id: str, batch: list[Atte
                        should_send: Callable[[], bool] | None = None,
                        on_answer: Callable[[Attempt], None] | None = None,
                        path: str | None = None,
-                       body: Callable[[Attempt], dict[str, Any]] | None = None
-                       ) -> list[Attempt]:
+                       body: Callable[[Attempt], dict[str, Any]] | None = None,
+                       resend_broken: int = 0) -> list[Attempt]:
     """Sends every attempt at once over ``connections`` connections; fills in the answers.
 
     Each is a flash order of ``sale_id`` unless ``path`` and ``body`` (what to post for
     an attempt) say otherwise, as for everyday checkouts (``POST /v1/orders``).
 
     ``should_send`` is asked right before each request goes out (False: left unsent);
-    ``on_answer`` sees each answer as it arrives. Transport errors are recorded, not raised.
+    ``on_answer`` sees each answer as it arrives. Transport errors are recorded, not raised;
+    with ``resend_broken`` an attempt whose connection broke is sent again (that many times
+    at most) with its same Idempotency-Key, as a real client does when a keep-alive
+    connection closes under it (the key makes the resend the same order, never a second).
     The connections are spread over several clients: an httpx pool's bookkeeping grows
     with its size, and one pool of hundreds of connections makes the client, not the
     server, the bottleneck.
@@ -332,14 +336,20 @@ async def place_orders(base_url: str, token: str, sale_id: str, batch: list[Atte
             if should_send is not None and not should_send():
                 return
             a.sent = True
-            try:
-                r = await client.post(
-                    path or f"/v1/flash-sales/{sale_id}/orders",
-                    json=body(a) if body else {"buyer_id": a.buyer, "quantity": a.quantity},
-                    headers={"Idempotency-Key": a.key})
-            except httpx.TransportError as exc:
-                a.error = f"{type(exc).__name__}: {exc}"
-                return
+            while True:
+                try:
+                    r = await client.post(
+                        path or f"/v1/flash-sales/{sale_id}/orders",
+                        json=body(a) if body else {"buyer_id": a.buyer, "quantity": a.quantity},
+                        headers={"Idempotency-Key": a.key})
+                except httpx.TransportError as exc:
+                    a.error = f"{type(exc).__name__}: {exc}"
+                    if a.resent >= resend_broken:
+                        return
+                    a.resent += 1
+                    continue
+                a.error = None
+                break
             a.status = r.status_code
             try:
                 a.body = r.json()

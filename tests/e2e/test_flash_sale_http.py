@@ -42,11 +42,15 @@ def test_flash_sale_over_http_sells_exactly_the_units(
     with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
         sale = seed_flash_sale(client, keys, quantity=UNITS, price=PRICE)
 
+        # 400 keep-alive connections on a loaded machine: now and then one closes under a
+        # request (HTTP/1.1's keep-alive race); the buyer's app sends it again with the
+        # same Idempotency-Key, which makes it the same order, never a second one.
         rush = buy(server.base_url, keys.buyer, sale["id"], attempts("rush", BUYERS),
-                   connections=400)
+                   connections=400, resend_broken=2)
 
         broken = [(a.buyer, a.error) for a in rush if a.status is None]
         assert not broken, f"{len(broken)} requests got no answer, e.g. {broken[:5]}"
+        assert sum(a.resent for a in rush) <= BUYERS // 100  # a rare race, not a pattern
         statuses = Counter(a.status for a in rush)
         assert statuses == {201: UNITS, 409: BUYERS - UNITS}, statuses
         codes = Counter(a.code for a in rush if a.status == 409)

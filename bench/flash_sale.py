@@ -432,25 +432,8 @@ def engine_phase(platform: Platform, seeded: Any, *, clients: int, warmup_s: flo
     acked = [0] * clients
     prefix = f"e{os.getpid()}{label[1]}{mode[0]}{'s' if attempts else 't'}"
 
-    def thread_body(i: int, mine: Samples) -> None:
-        while True:
-            t = next(tickets)
-            if attempts is not None and t >= attempts:
-                return
-            start = time.perf_counter()
-            rec.tick(start)
-            if attempts is None and start >= rec.deadline:
-                return
-            try:
-                place(who, sale.id, buyer_id=f"{prefix}-{t}", quantity=1).result(timeout=60)
-            except SoldOut:
-                mine.add(start, 1)
-                continue
-            except DomainError:
-                mine.add(start, 2)
-                continue
-            acked[i] += 1
-            mine.add(start, 0)
+    thread_body = blocking_client(rec, tickets, attempts, acked, SoldOut, lambda t: place(
+        who, sale.id, buyer_id=f"{prefix}-{t}", quantity=1).result(timeout=60))
 
     async def task_body(i: int, mine: Samples) -> None:
         while True:
@@ -477,6 +460,34 @@ def engine_phase(platform: Platform, seeded: Any, *, clients: int, warmup_s: flo
     else:
         run_tasks(clients, task_body, rec)
     return rec.into(run, whole=attempts is not None), sum(acked)
+
+
+def blocking_client(rec: Recorder, tickets: Iterator[int], attempts: int | None,
+                    acked: list[int], refused: type[DomainError],
+                    call: Callable[[int], object]) -> Callable[[int, Samples], None]:
+    """One OS-thread client's loop: ``call(ticket)`` until the attempts or the time run
+    out, each outcome recorded (0 acknowledged, 1 ``refused`` as the round expects, 2
+    any other refusal)."""
+    def body(i: int, mine: Samples) -> None:
+        while True:
+            t = next(tickets)
+            if attempts is not None and t >= attempts:
+                return
+            start = time.perf_counter()
+            rec.tick(start)
+            if attempts is None and start >= rec.deadline:
+                return
+            try:
+                call(t)
+            except refused:
+                mine.add(start, 1)
+                continue
+            except DomainError:
+                mine.add(start, 2)
+                continue
+            acked[i] += 1
+            mine.add(start, 0)
+    return body
 
 
 def engine_rounds(plat: Platform, label: str, sold_out_qty: int, mode: str,
@@ -532,26 +543,8 @@ def checkout_phase(platform: Platform, shop: Shop, *, clients: int, warmup_s: fl
     acked = [0] * clients
     prefix = f"k{os.getpid()}{label[1]}{'s' if attempts else 't'}"
 
-    def body(i: int, mine: Samples) -> None:
-        while True:
-            t = next(tickets)
-            if attempts is not None and t >= attempts:
-                return
-            start = time.perf_counter()
-            rec.tick(start)
-            if attempts is None and start >= rec.deadline:
-                return
-            try:
-                checkout(who, buyer_id=f"{prefix}-{t}", lines=lines, render=order_view)
-            except InsufficientStock:
-                mine.add(start, 1)
-                continue
-            except DomainError:
-                mine.add(start, 2)
-                continue
-            acked[i] += 1
-            mine.add(start, 0)
-
+    body = blocking_client(rec, tickets, attempts, acked, InsufficientStock, lambda t: checkout(
+        who, buyer_id=f"{prefix}-{t}", lines=lines, render=order_view))
     run_threads(clients, body, rec)
     return rec.into(run, whole=attempts is not None), sum(acked)
 

@@ -19,13 +19,19 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
-    update,
 )
 
 from yunshang.kernel.clock import ensure_utc, ensure_utc_or_none
 from yunshang.kernel.money import Money
 from yunshang.kernel.pagination import Page, PageRequest, make_page
-from yunshang.kernel.sql import BigSerial, id_column, metadata, tenant_column, time_column
+from yunshang.kernel.sql import (
+    BigSerial,
+    id_column,
+    metadata,
+    save_moved,
+    tenant_column,
+    time_column,
+)
 from yunshang.kernel.tenancy import owned_row
 
 from .domain import (
@@ -372,16 +378,8 @@ def sku_model(conn: Connection, sku_id: str) -> str:
 
 
 def save_order_transition(conn: Connection, order: Order, previous: OrderStatus) -> None:
-    """Writes an order whose status moved; the status guard makes lost updates impossible."""
-    values = order_values(order)
-    del values["id"]
-    done = conn.execute(
-        update(orders)
-        .where(orders.c.id == order.id, orders.c.status == previous.value)
-        .values(**values)
-    ).rowcount
-    if done != 1:
-        raise RuntimeError(f"order {order.id} changed under a locked transaction")
+    """Writes an order whose status moved (guarded: no lost update)."""
+    save_moved(conn, orders, order_values(order), previous_status=previous.value, what="order")
 
 
 def insert_journal(conn: Connection, entry: JournalEntry) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    update,
 )
 
 metadata = MetaData(
@@ -60,6 +61,20 @@ def time_column(name: str, *, nullable: bool = False, index: bool | None = None
 def json_text(value: Any) -> str:
     """How JSON columns are written (orjson: several times faster than ``json.dumps``)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def save_moved(conn: Connection, table: Table, values: Mapping[str, Any], *,
+               previous_status: str, what: str) -> None:
+    """Writes a row (``values``, with its ``id``) whose ``status`` moved from
+    ``previous_status``, in the caller's transaction. The status guard makes lost updates
+    impossible: a row another writer moved first is a bug, not a refusal."""
+    row_id = values["id"]
+    changed = {k: v for k, v in values.items() if k != "id"}
+    done = conn.execute(update(table).where(table.c.id == row_id,
+                                            table.c.status == previous_status)
+                        .values(**changed)).rowcount
+    if done != 1:
+        raise RuntimeError(f"{what} {row_id} changed under a locked transaction")
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -15,12 +15,11 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     select,
-    update,
 )
 
 from yunshang.kernel.clock import ensure_utc, ensure_utc_or_none
 from yunshang.kernel.money import Money
-from yunshang.kernel.sql import id_column, metadata, tenant_column, time_column
+from yunshang.kernel.sql import id_column, metadata, save_moved, tenant_column, time_column
 
 from .domain import Payment, PaymentStatus
 
@@ -93,14 +92,8 @@ def insert_payment(conn: Connection, p: Payment) -> None:
 
 
 def save_payment(conn: Connection, p: Payment, previous: PaymentStatus) -> None:
-    """Writes a payment whose status moved; the status guard makes lost updates impossible."""
-    values = payment_values(p)
-    del values["id"]
-    done = conn.execute(update(payments).where(payments.c.id == p.id,
-                                               payments.c.status == previous.value)
-                        .values(**values)).rowcount
-    if done != 1:
-        raise RuntimeError(f"payment {p.id} changed under a locked transaction")
+    """Writes a payment whose status moved (guarded: no lost update)."""
+    save_moved(conn, payments, payment_values(p), previous_status=previous.value, what="payment")
 
 
 def load_payment(conn: Connection, *, provider: str, payment_id: str | None = None,

@@ -15,12 +15,11 @@ from sqlalchemy import (
     String,
     Table,
     select,
-    update,
 )
 
 from yunshang.kernel.clock import ensure_utc, ensure_utc_or_none
 from yunshang.kernel.money import Money
-from yunshang.kernel.sql import id_column, metadata, tenant_column, time_column
+from yunshang.kernel.sql import id_column, metadata, save_moved, tenant_column, time_column
 
 from .domain import Return, ReturnLine, ReturnStatus
 
@@ -82,14 +81,8 @@ def insert_return(conn: Connection, r: Return) -> None:
 
 
 def save_return(conn: Connection, r: Return, previous: ReturnStatus) -> None:
-    """Writes a return whose status moved; the status guard makes lost updates impossible."""
-    values = return_values(r)
-    del values["id"]
-    done = conn.execute(update(returns).where(returns.c.id == r.id,
-                                              returns.c.status == previous.value)
-                        .values(**values)).rowcount
-    if done != 1:
-        raise RuntimeError(f"return {r.id} changed under a locked transaction")
+    """Writes a return whose status moved (guarded: no lost update)."""
+    save_moved(conn, returns, return_values(r), previous_status=previous.value, what="return")
 
 
 def return_of_order(conn: Connection, order_id: str) -> str | None:

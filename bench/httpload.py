@@ -11,9 +11,10 @@ from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
-#: Flash orders: ``wrk ... -- <channel token> <buyer prefix>``. Every request has a new
-#: buyer and Idempotency-Key (prefix, wrk thread, counter), so none is a replay.
-WRK_FLASH_ORDERS = r"""
+def _wrk_orders(extra_init: str, body: str) -> str:
+    """A wrk script that POSTs with a new buyer and Idempotency-Key per request (prefix,
+    wrk thread, counter), so none is a replay; ``body`` is a Lua expression of ``buyer``."""
+    return r"""
 local counter = 0
 local threads = 0
 function setup(thread)
@@ -23,7 +24,7 @@ end
 function init(args)
   token = args[1]
   prefix = args[2]
-end
+""" + extra_init + r"""end
 function request()
   counter = counter + 1
   local buyer = prefix .. tid .. "-" .. counter
@@ -31,35 +32,20 @@ function request()
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,
     ["Idempotency-Key"] = buyer,
-  }, '{"buyer_id":"' .. buyer .. '","quantity":1}')
+  }, """ + body + r""")
 end
 """
 
+
+#: Flash orders: ``wrk ... -- <channel token> <buyer prefix>``: one unit each.
+WRK_FLASH_ORDERS = _wrk_orders("", """'{"buyer_id":"' .. buyer .. '","quantity":1}'""")
+
 #: Everyday checkouts: ``wrk ... -- <bound channel token> <buyer prefix> <sku> <sku>``: two
-#: lines of one unit, a new buyer and Idempotency-Key per request.
-WRK_CHECKOUTS = r"""
-local counter = 0
-local threads = 0
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
-function init(args)
-  token = args[1]
-  prefix = args[2]
-  lines = '[{"sku_id":"' .. args[3] .. '","quantity":1},{"sku_id":"' .. args[4]
+#: lines of one unit each.
+WRK_CHECKOUTS = _wrk_orders(
+    """  lines = '[{"sku_id":"' .. args[3] .. '","quantity":1},{"sku_id":"' .. args[4]
     .. '","quantity":1}]'
-end
-function request()
-  counter = counter + 1
-  local buyer = prefix .. tid .. "-" .. counter
-  return wrk.format("POST", nil, {
-    ["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. token,
-    ["Idempotency-Key"] = buyer,
-  }, '{"buyer_id":"' .. buyer .. '","lines":' .. lines .. '}')
-end
-"""
+""", """'{"buyer_id":"' .. buyer .. '","lines":' .. lines .. '}'""")
 
 #: Check-ins: ``wrk ... -- <phones file>``, one "imei device-token" a line; each
 #: connection rotates through the phones from a random start.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 import re
 import secrets
@@ -53,9 +54,9 @@ def _write_once(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
+        # another process linked its key first: theirs stays, so every process signs alike
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
     finally:
         os.unlink(tmp)
 

@@ -71,8 +71,11 @@ def run_limited(module: str, args: list[str], *, memory_bytes: int,
 
 
 def _child_env() -> dict[str, str]:
-    """Ours, with this very package first on the path (editable install or not)."""
+    """Ours, with this very package first on the path (editable install or not), few arenas."""
     env = dict(os.environ)
+    # glibc reserves a 64 MiB arena per thread by default, and RLIMIT_AS counts reservations:
+    # a few threads (the child's, or a JVM's) would eat the limit without using any memory
+    env["MALLOC_ARENA_MAX"] = "2"
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return env

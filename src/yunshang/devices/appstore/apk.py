@@ -28,6 +28,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import tempfile
 import threading
 import zipfile
 import zlib
@@ -43,11 +44,18 @@ from .errors import ApkBadSignature, ApkInvalid, ApkUnsigned, ApkVerifierUnavail
 # androguard logs every parsing step through loguru; its messages are not ours to print.
 logger.disable("androguard")
 
-#: A JVM that fits a memory-limited sandbox: a 512 MiB heap instead of apksigner's 1 GiB,
-#: and small reservations for class metadata and compiled code (each reserves 1 GiB or
-#: more of address space by default, which RLIMIT_AS counts).
-SANDBOX_JVM_OPTIONS = ("Xmx512m", "XX:CompressedClassSpaceSize=64m",
-                       "XX:ReservedCodeCacheSize=64m", "XX:+UseSerialGC")
+#: A JVM that fits a memory-limited sandbox with room to spare: a 256 MiB heap instead of
+#: apksigner's 1 GiB (it streams the digests; the heap holds certificates and the central
+#: directory), small reservations for class metadata, compiled code and thread stacks (each
+#: reserves 1 GiB or more of address space by default, which RLIMIT_AS counts), one GC and
+#: one compiler thread. Measured under ``ulimit -v``: the default options needed 1.0-1.2 GiB
+#: of address space (it varied with the threads' malloc arenas), these ~570 MiB.
+SANDBOX_JVM_OPTIONS = ("Xmx256m", "XX:CompressedClassSpaceSize=32m",
+                       "XX:ReservedCodeCacheSize=32m", "Xss512k", "XX:+UseSerialGC",
+                       "XX:ActiveProcessorCount=1", "XX:TieredStopAtLevel=1",
+                       # a JVM that dies of its limit writes its crash report here, not
+                       # into the server's working directory
+                       f"XX:ErrorFile={tempfile.gettempdir()}/yunshang-apksigner-%p.log")
 
 #: How a JVM short of memory (its heap, or the address-space limit) says so.
 _JVM_OUT_OF_MEMORY = ("OutOfMemoryError", "Could not reserve enough space",

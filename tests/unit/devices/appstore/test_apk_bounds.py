@@ -74,3 +74,13 @@ def test_the_sandbox_answers_what_the_inspection_finds() -> None:
         ApkSandbox().inspect(fixture("TestActivity_unsigned.apk").parent / "missing.apk",
                              ApkSigner())
     assert caught.value.code is DeviceCode.APK_INVALID
+
+
+@pytest.mark.parametrize("name", ["hello-world.apk", "com.teleca.jamendo_35.apk"])
+def test_real_apks_verify_with_a_quarter_of_the_memory_limit_to_spare(name: str) -> None:
+    # the JVM's reservations (heap, class space, code cache, malloc arenas per thread) once
+    # came to 1.0-1.2 GiB and a legitimate APK was refused, depending on the threads
+    require_apksigner()
+    sandbox = ApkSandbox(memory_limit_bytes=ApkSandbox().memory_limit_bytes * 3 // 4)
+    info = sandbox.inspect(fixture(name), ApkSigner())
+    assert info.package and info.certificates

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default a SQLite file under var_dir."
     )
     redis_url: SecretStr | None = Field(default=None, description="Redis for the scale engine.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="The base URL phones and ad exchanges reach the platform at; tracking "
+                    "and image URLs handed out are built on it.")
     reservation_engine: Literal["auto", "embedded", "redis"] = Field(
         default="auto", description="auto: redis when redis_url is set, else embedded."
     )

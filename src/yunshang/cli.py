@@ -34,11 +34,13 @@ def _add_context_apps() -> None:
     from yunshang.analytics.cli import analytics_app
     from yunshang.devices.cli import devices_app
     from yunshang.devices.ota.cli import ota_app
+    from yunshang.marketing.campaigns.cli import ads_app
 
     app.add_typer(devices_app, name="devices")
     app.add_typer(device_app, name="device")
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(ota_app, name="ota")
+    app.add_typer(ads_app, name="ads")
 
 
 _add_context_apps()
@@ -114,9 +116,10 @@ def keys_create(
     role: Annotated[Role, typer.Option(help="admin, merchant, channel, developer, advertiser, "
                                             "device or buyer")],
     tenant: Annotated[str, typer.Option(help="The tenant the key belongs to.")],
-    subject: Annotated[str | None, typer.Option(help="The one channel (chn_…), buyer or device "
-                                                     "(IMEI) the key acts for; required for "
-                                                     "buyer and channel keys.")] = None,
+    subject: Annotated[str | None, typer.Option(help="The one channel (chn_…), buyer, "
+                                                     "advertiser (adv_…) or device (IMEI) the "
+                                                     "key acts for; required for buyer, "
+                                                     "advertiser and channel keys.")] = None,
     label: Annotated[str, typer.Option(help="A note for humans.")] = "",
     all_channels: Annotated[bool, typer.Option(
         "--all-channels", help="A channel key for every channel of the tenant (a marketplace "

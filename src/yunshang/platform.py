@@ -37,6 +37,7 @@ from yunshang.kernel.outages import DATABASE, REDIS, DependencyStates, dependenc
 from yunshang.kernel.ratelimit import RateLimiter, build_limiter
 from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
+from yunshang.marketing.campaigns import CampaignCatalog, CampaignService
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -91,6 +92,12 @@ class Platform:
         self.tuf = TufRepository(self.settings.var_dir / "tuf", self.clock)
         self.ota = OtaService(db=self.db, clock=self.clock, blobs=self.blobs, repo=self.tuf,
                               delta_max_image_bytes=self.settings.ota_delta_max_image_bytes)
+        # Advertising: landing targets are checked through commerce's and the store's facades.
+        self.campaigns = CampaignService(
+            db=self.db, clock=self.clock, blobs=self.blobs, public_url=self.settings.public_url,
+            listing_exists=self.commerce.has_listing, app_exists=self.appstore.has_app,
+            image_max_bytes=self.settings.ad_image_max_bytes)
+        self.campaign_catalog = CampaignCatalog(self.db, public_url=self.settings.public_url)
         self.relay = Relay(self.db, clock=self.clock,
                            max_attempts=self.settings.relay_max_attempts,
                            backoff_s=self.settings.relay_backoff_s,

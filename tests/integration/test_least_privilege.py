@@ -187,7 +187,8 @@ def test_a_buyer_key_sees_and_acts_on_its_own_orders_only(shop: Shop) -> None:
 
 @pytest.mark.parametrize("role", [Role.DEVICE, Role.DEVELOPER, Role.ADVERTISER])
 def test_device_developer_and_advertiser_keys_read_no_orders(shop: Shop, role: Role) -> None:
-    key = shop.key(role, subject="864512060000014" if role is Role.DEVICE else None)
+    key = shop.key(role, subject={Role.DEVICE: "864512060000014",
+                                  Role.ADVERTISER: "adv_nobody"}.get(role))
     assert_problem(shop.client.get("/v1/orders", headers=key), 403, "forbidden")
     assert_problem(shop.client.get(f"/v1/orders/{shop.orders['alice@0']}", headers=key), 403,
                    "forbidden")
@@ -233,7 +234,8 @@ def test_a_buyer_sees_only_its_own_phones_and_a_device_only_itself(shop: Shop) -
     merchant = bearer(shop.seeded.merchant.token)
     assert len(collect(shop.client, "/v1/devices", merchant)) == 3
     for role in (Role.DEVELOPER, Role.ADVERTISER):
-        assert_problem(shop.client.get(f"/v1/devices/{mine[0]}", headers=shop.key(role)), 403,
+        key = shop.key(role, subject="adv_nobody" if role is Role.ADVERTISER else None)
+        assert_problem(shop.client.get(f"/v1/devices/{mine[0]}", headers=key), 403,
                        "forbidden")
     for key in (bearer(shop.seeded.channels[0].token), shop.key(Role.CHANNEL, all_channels=True)):
         assert_problem(shop.client.get(f"/v1/devices/{mine[0]}", headers=key), 403, "forbidden")

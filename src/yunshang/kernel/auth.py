@@ -1,7 +1,8 @@
 """API keys: ``Authorization: Bearer ys_<key id>_<secret>``, stored hashed, shown once.
 
 A key belongs to one tenant and has one role. A buyer key is bound to one
-buyer and a channel key to one channel (its ``subject``), unless the channel
+buyer, an advertiser key to one advertiser (``adv_…``) and a channel key to one
+channel (its ``subject``), unless the channel
 key was made a marketplace back-office key for every channel
 (``all_channels``): keys are never tenant-wide by accident. Keys made before
 that rule without a subject are refused at authentication (``key_unbound``).
@@ -67,7 +68,9 @@ _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SUBJECT = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 
 #: Roles whose keys must name the one object they act for.
-BOUND_ROLES = frozenset({Role.BUYER, Role.CHANNEL})
+BOUND_ROLES = frozenset({Role.BUYER, Role.CHANNEL, Role.ADVERTISER})
+
+_BOUND_TO = {Role.BUYER: "buyer", Role.CHANNEL: "channel", Role.ADVERTISER: "advertiser"}
 
 api_keys = Table(
     "api_keys",
@@ -151,7 +154,8 @@ class KeyRecord:
 
 
 def _check_binding(role: Role, subject: str | None, all_channels: bool) -> None:
-    """Buyer and channel keys act for one buyer or channel, never tenant-wide by accident."""
+    """Buyer, advertiser and channel keys act for one buyer, advertiser or channel, never
+    tenant-wide by accident."""
     if subject is not None and not _SUBJECT.match(subject):
         raise InvalidInput("subject", "subject must be 1-64 of A-Z, a-z, 0-9 and _.:@-")
     if all_channels and role is not Role.CHANNEL:
@@ -162,6 +166,9 @@ def _check_binding(role: Role, subject: str | None, all_channels: bool) -> None:
     if role is Role.BUYER and subject is None:
         raise InvalidInput("subject", "a buyer key must be bound to its buyer: give the "
                                       "buyer id as its subject")
+    if role is Role.ADVERTISER and subject is None:
+        raise InvalidInput("subject", "an advertiser key must be bound to its advertiser: "
+                                      "give the advertiser id (adv_…) as its subject")
     if role is Role.CHANNEL and subject is None and not all_channels:
         raise InvalidInput("subject", "a channel key must be bound to its channel (subject "
                                       "chn_…), or be made for all channels (all_channels)")
@@ -309,7 +316,7 @@ class KeyStore:
             # guessing what it should be bound to is not ours to do.
             raise Unauthenticated(
                 f"this {principal.role.value} key is bound to no "
-                f"{'buyer' if principal.role is Role.BUYER else 'channel'}; issue a new one "
+                f"{_BOUND_TO[principal.role]}; issue a new one "
                 "with --subject" + (" or --all-channels" if principal.role is Role.CHANNEL
                                     else ""),
                 code=KernelCode.KEY_UNBOUND)

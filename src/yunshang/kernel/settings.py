@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         description="Days after delivery a buyer may still return an order (China's "
                     "\"7 days, no reason\" rule); 0: no returns.")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    ad_image_max_bytes: int = Field(
+        default=500_000, ge=1024, le=1_000_000,
+        description="Largest creative image (PNG or JPEG) an advertiser may upload; at "
+                    "most the request body limit.")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1024,

@@ -157,7 +157,9 @@ def outsiders(world: World) -> dict[str, dict[str, str]]:
     keys = world.platform.keys
     out = {"buyer": world.a.buyer, "channel": world.a.channel_x}
     for role in (Role.DEVELOPER, Role.ADVERTISER, Role.DEVICE):
-        out[role.value] = bearer(keys.create(role=role, tenant=world.a.name).token)
+        subject = "adv_nobody" if role is Role.ADVERTISER else None
+        out[role.value] = bearer(keys.create(role=role, tenant=world.a.name,
+                                             subject=subject).token)
     return out
 
 

@@ -198,6 +198,12 @@ class CatalogService:
         return Listing(id=lid, tenant=principal.tenant, sku_id=sku_id, channel_id=channel_id,
                        price=price, stock_mode=stock_mode, allocated=allocated, created_at=now)
 
+    def has_listing(self, tenant: str, listing_id: str) -> bool:
+        """Whether ``listing_id`` is a listing of ``tenant`` (an ad's landing target)."""
+        with self.db.read() as conn:
+            return conn.execute(select(listings.c.id).where(
+                listings.c.id == listing_id, listings.c.tenant == tenant)).first() is not None
+
     def list_listings(self, principal: Principal, req: PageRequest) -> Page[Listing]:
         """The tenant's listings; a channel key's own channel's only (unless for all)."""
         principal.require(*CHANNEL_READERS)

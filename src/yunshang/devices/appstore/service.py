@@ -158,6 +158,12 @@ class AppStoreService:
             return owned_page(conn, select(apps), apps, tenant_scope(principal), req,
                               app_from_row)
 
+    def has_app(self, package: str) -> bool:
+        """Whether the store has an app of this package name (an ad's landing target)."""
+        with self.db.read() as conn:
+            return conn.execute(select(apps.c.id).where(apps.c.package == package)
+                                ).first() is not None
+
     def get_app(self, principal: Principal, package: str) -> App:
         """One app: its developer's, or any app for a device (the store is public to them)."""
         principal.require(Role.DEVELOPER, Role.DEVICE)

@@ -34,6 +34,7 @@ ads_app.add_typer(creatives_app, name="creatives")
 console = Console()
 
 TenantOpt = Annotated[str | None, typer.Option(help="Only this tenant (default: every tenant).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON, one object a line.")]
 
 
 def _operator(tenant: str | None) -> Principal:
@@ -61,7 +62,12 @@ def _print(doc: dict[str, Any]) -> None:
     typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]],
+           as_json: bool) -> None:
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
     table = Table(*columns, title=title)
     for row in rows:
         table.add_row(*(str(row[c]) for c in columns))
@@ -101,14 +107,14 @@ def advertiser_create(
 
 
 @advertisers_app.command("list")
-def advertiser_list(tenant: TenantOpt = None) -> None:
+def advertiser_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """List advertisers."""
     from .api import advertiser_view
 
     with _platform() as p:
         rows = [advertiser_view(a) for a in _all(
             lambda req: p.campaigns.list_advertisers(_operator(tenant), req))]
-    _table("Advertisers", ("id", "name", "domains"), rows)
+    _table("Advertisers", ("id", "name", "domains"), rows, as_json)
 
 
 @advertisers_app.command("show")
@@ -171,14 +177,15 @@ def campaign_create(
 @campaigns_app.command("list")
 def campaign_list(tenant: TenantOpt = None,
                   advertiser: Annotated[str | None, typer.Option(help="Only this advertiser.")]
-                  = None) -> None:
+                  = None, as_json: JsonOpt = False) -> None:
     """List campaigns."""
     from .api import campaign_view
 
     with _platform() as p:
         rows = [campaign_view(c) for c in _all(lambda req: p.campaigns.list_campaigns(
             _operator(tenant), req, advertiser_id=advertiser))]
-    _table("Campaigns", ("id", "advertiser_id", "name", "status", "pricing", "bid_fen"), rows)
+    _table("Campaigns", ("id", "advertiser_id", "name", "status", "pricing", "bid_fen"), rows,
+           as_json)
 
 
 @campaigns_app.command("show")
@@ -258,14 +265,15 @@ def creative_create(
 @creatives_app.command("list")
 def creative_list(tenant: TenantOpt = None,
                   campaign: Annotated[str | None, typer.Option(help="Only this campaign.")]
-                  = None) -> None:
+                  = None, as_json: JsonOpt = False) -> None:
     """List creatives."""
     from .api import creative_view
 
     with _platform() as p:
         rows = [creative_view(c) for c in _all(lambda req: p.campaigns.list_creatives(
             _operator(tenant), req, campaign_id=campaign))]
-    _table("Creatives", ("id", "campaign_id", "format", "width", "height", "image_url"), rows)
+    _table("Creatives", ("id", "campaign_id", "format", "width", "height", "image_url"), rows,
+           as_json)
 
 
 @creatives_app.command("show")

@@ -15,6 +15,7 @@ write cannot change what a later read may see.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.conftest import PlatformFactory
 from tests.factories import pay_via_provider, random_tenant, seed_sale
@@ -29,6 +31,7 @@ from tests.http_support import PROBLEM, TestClient, api_routes, bearer, open_cli
 from yunshang.app import create_app
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.imei import make_imei
+from yunshang.marketing import AdFormat, LandingKind, Pricing
 from yunshang.platform import Platform
 
 ROLES = ("admin", "merchant", "channel", "channel_all", "developer", "advertiser", "device",
@@ -90,6 +93,26 @@ def roles(*names: str) -> frozenset[str]:
 
 EVERYONE = frozenset(ROLES)
 MERCHANT = roles("merchant")
+
+
+#: Advertising is managed by the merchant and by the advertiser's own (bound) key.
+ADVERTISING = roles("merchant", "advertiser")
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 50), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+_PNG = _png()
+
+
+def _campaign_body(w: World) -> dict[str, Any]:
+    now = w.platform.clock.now()
+    return {"advertiser_id": w.ids["advertiser_id"], "name": "Launch", "pricing": "cpm",
+            "bid_fen": 2_000, "total_budget_fen": 100_000, "daily_budget_fen": 10_000,
+            "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=3)).isoformat()}
 
 
 def _order_body(w: World) -> dict[str, Any]:
@@ -175,6 +198,28 @@ MATRIX: dict[str, Row] = {
     "GET /v1/returns/{return_id}": Row(roles("merchant", "channel", "buyer")),
     "POST /v1/returns/{return_id}/receive": Row(MERCHANT, body=lambda w: {
         "units": [{"sku_id": w.ids["sku_id"], "resellable": 1}]}, order=1),
+    # ---------------------------------------------------------------- advertising
+    "POST /v1/advertisers": Row(MERCHANT, body=lambda w: {"name": "Flyme", "domains": [
+        "flyme.cn"]}, names_object=False, other=OK, order=1),
+    "GET /v1/advertisers": Row(ADVERTISING, names_object=False),
+    "GET /v1/advertisers/{advertiser_id}": Row(ADVERTISING),
+    "POST /v1/campaigns": Row(ADVERTISING, body=_campaign_body, order=1),
+    "GET /v1/campaigns": Row(ADVERTISING, names_object=False),
+    "GET /v1/campaigns/{campaign_id}": Row(ADVERTISING),
+    "PATCH /v1/campaigns/{campaign_id}": Row(ADVERTISING, body=lambda w: {"bid_fen": 2_500},
+                                             order=1),
+    "POST /v1/campaigns/{campaign_id}/activate": Row(ADVERTISING, order=1),
+    "POST /v1/campaigns/{campaign_id}/pause": Row(ADVERTISING, order=2),
+    "POST /v1/campaigns/{campaign_id}/end": Row(ADVERTISING, order=3),
+    "POST /v1/creatives/images": Row(ADVERTISING, content=_PNG, content_type="image/png",
+                                     names_object=False, other=OK, order=1),
+    "GET /v1/creatives/images/{image}": Row(EVERYONE, names_object=False),
+    "POST /v1/creatives": Row(ADVERTISING, body=lambda w: {
+        "campaign_id": w.ids["campaign_id"], "format": "banner",
+        "image_sha256": w.ids["image"].split(".")[0],
+        "landing": {"kind": "qr", "target_id": "MZ22-poster"}}, order=1),
+    "GET /v1/creatives": Row(ADVERTISING, names_object=False),
+    "GET /v1/creatives/{creative_id}": Row(ADVERTISING),
     # ---------------------------------------------------------------- device registry
     "POST /v1/devices/import": Row(MERCHANT, content=b"imei,model,serial,os_version,"
                                    b"api_level\n", content_type="text/csv",
@@ -285,13 +330,24 @@ def _world(platform: Platform) -> World:
                                           image=b"an OS image, version 2")
     rollout = platform.ota.create_rollout(merchant, release_id=release.id)
     other = keys.create(role=Role.MERCHANT, tenant=random_tenant())
+    ads = platform.campaigns
+    advertiser = ads.create_advertiser(merchant, name="Meizu", domains=["meizu.com"])
+    now = platform.clock.now()
+    campaign = ads.create_campaign(merchant, advertiser_id=advertiser.id, name="Launch",
+                                   pricing=Pricing.CPM, bid_fen=2_000, total_budget_fen=100_000,
+                                   daily_budget_fen=10_000, starts_at=now,
+                                   ends_at=now + timedelta(days=3))
+    sha256, _ = ads.upload_image(merchant, _PNG, "image/png")
+    creative = ads.create_creative(merchant, campaign_id=campaign.id, format=AdFormat.BANNER,
+                                   image_sha256=sha256, title="", text="",
+                                   landing_kind=LandingKind.QR, landing_target="MZ22-poster")
     issued = {
         "admin": keys.create(role=Role.ADMIN, tenant=tenant),
         "merchant": seeded.merchant,
         "channel": seeded.channels[0],
         "channel_all": keys.create(role=Role.CHANNEL, tenant=tenant, all_channels=True),
         "developer": keys.create(role=Role.DEVELOPER, tenant=tenant),
-        "advertiser": keys.create(role=Role.ADVERTISER, tenant=tenant),
+        "advertiser": keys.create(role=Role.ADVERTISER, tenant=tenant, subject=advertiser.id),
         "device": device,
         "buyer": buyer,
         "other_merchant": other,
@@ -299,7 +355,8 @@ def _world(platform: Platform) -> World:
     ids = {"product_id": seeded.product.id, "sku_id": seeded.product.skus[0].id,
            "sale_id": seeded.sale.id, "order_id": order_id, "imei": imei,
            "channel_id": channel_x, "release_id": release.id, "rollout_id": rollout.id,
-           "return_id": return_id}
+           "return_id": return_id, "advertiser_id": advertiser.id,
+           "campaign_id": campaign.id, "creative_id": creative.id, "image": f"{sha256}.png"}
     return World(platform=platform, keys={r: bearer(k.token) for r, k in issued.items()},
                  ids=ids, buyer_token=buyer.token, device=device.principal)
 

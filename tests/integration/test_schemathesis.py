@@ -11,14 +11,17 @@ is ``slow`` (CI runs it) and the default run keeps two roles.
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from PIL import Image
 from schemathesis.config import SchemathesisConfig
 
 import yunshang.launch
@@ -29,6 +32,7 @@ from yunshang.app import create_app
 from yunshang.kernel.auth import PLATFORM_TENANT, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.imei import make_imei
+from yunshang.marketing import AdFormat, LandingKind, Pricing
 from yunshang.platform import Platform
 
 MODEL = "Meizu 22"
@@ -75,6 +79,19 @@ def build_world(platform: Platform) -> ContractWorld:
     with platform.appstore.staged_upload() as staged:
         staged.write_bytes((APKS / "TestActivity.apk").read_bytes())
         platform.appstore.upload(developer.principal, staged)
+    ads = platform.campaigns
+    advertiser = ads.create_advertiser(merchant, name="Meizu", domains=["meizu.com"])
+    now = platform.clock.now()
+    campaign = ads.create_campaign(merchant, advertiser_id=advertiser.id, name="Launch",
+                                   pricing=Pricing.CPM, bid_fen=2_000, total_budget_fen=100_000,
+                                   daily_budget_fen=10_000, starts_at=now,
+                                   ends_at=now + timedelta(days=3))
+    banner = io.BytesIO()
+    Image.new("RGB", (320, 50), (200, 30, 30)).save(banner, "PNG")
+    sha256, _ = ads.upload_image(merchant, banner.getvalue(), "image/png")
+    creative = ads.create_creative(merchant, campaign_id=campaign.id, format=AdFormat.BANNER,
+                                   image_sha256=sha256, title="", text="",
+                                   landing_kind=LandingKind.QR, landing_target="MZ22-poster")
     issued = {
         "admin": keys.create(role=Role.ADMIN, tenant=PLATFORM_TENANT),
         "merchant": seeded.merchant,
@@ -82,14 +99,16 @@ def build_world(platform: Platform) -> ContractWorld:
         "buyer": buyer,
         "developer": developer,
         "device": device,
-        "advertiser": keys.create(role=Role.ADVERTISER, tenant=tenant),
+        "advertiser": keys.create(role=Role.ADVERTISER, tenant=tenant, subject=advertiser.id),
     }
     ids = {"product_id": seeded.product.id, "sku_id": seeded.product.skus[0].id,
            "sale_id": seeded.sale.id, "order_id": orders[1], "imei": phones[0],
            "release_id": release.id, "rollout_id": rollout.id, "package": APP,
            "version_code": "1", "provider": "sim", "token": payment.token,
            "name": "timestamp.json", "target": release.image_target, "metric": "sales",
-           "parked_id": "pev_unknown", "return_id": returned.id}
+           "parked_id": "pev_unknown", "return_id": returned.id,
+           "advertiser_id": advertiser.id, "campaign_id": campaign.id,
+           "creative_id": creative.id, "image": f"{sha256}.png"}
     return ContractWorld(platform=platform, keys={r: k.token for r, k in issued.items()},
                          ids=ids)
 

@@ -348,12 +348,12 @@ def test_images_are_checked_before_they_are_kept(make_platform: PlatformFactory,
     r = c.post("/v1/creatives/images", content=out.getvalue(),
                headers={**m, "Content-Type": "image/png"})
     assert_problem(r, 413, "body_too_large", "body")
-    assert_problem(c.get(f"/v1/creatives/images/{'a' * 64}.png"), 404, "not_found", "name")
+    assert_problem(c.get(f"/v1/creatives/images/{'a' * 64}.png"), 404, "not_found", "image")
     # a blob that is not a creative image (an APK, an OS image) is never served here
     ref = shop.platform.blobs.put_bytes(b"not an ad image")
     assert_problem(c.get(f"/v1/creatives/images/{ref.sha256}.png"), 404, "not_found")
     sha = shop.image()
-    assert_problem(c.get(f"/v1/creatives/images/{sha}.jpg"), 404, "not_found", "name")
+    assert_problem(c.get(f"/v1/creatives/images/{sha}.jpg"), 404, "not_found", "image")
 
 
 def test_an_advertiser_key_is_bound_to_its_advertiser(shop: Shop) -> None:

@@ -335,12 +335,13 @@ async def upload_image(request: Request, platform: PlatformDep,
                          "height": info.height}, status_code=201)
 
 
-@router.get("/creatives/images/{name}", response_class=FileResponse,
+@router.get("/creatives/images/{image}", response_class=FileResponse,
             responses={200: {"content": {media: {} for media in sorted(IMAGE_TYPES)}}})
-def creative_image(name: Annotated[str, Path(pattern=r"^[0-9a-f]{64}\.(png|jpg)$")],
+def creative_image(image: Annotated[str, Path(pattern=r"^[0-9a-f]{64}\.(png|jpg)$",
+                                              description="<sha256>.png or .jpg")],
                    request: Request, platform: PlatformDep) -> FileResponse:
     """A creative's image, public (phones and exchanges fetch it); never changes."""
-    path, media_type = platform.campaigns.image_file(name)
+    path, media_type = platform.campaigns.image_file(image)
     return file_response(request, path, media_type=media_type,
                          headers={"Cache-Control": _IMMUTABLE})
 

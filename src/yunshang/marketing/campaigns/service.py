@@ -275,7 +275,7 @@ class CampaignService:
             row = conn.execute(select(ad_images.c.media_type)
                                .where(ad_images.c.sha256 == sha256).limit(1)).first()
         if row is None or EXTENSIONS[row.media_type] != ext or not self.blobs.exists(sha256):
-            raise NotFound("image", name, field="name")
+            raise NotFound("image", name, field="image")
         return self.blobs.path(sha256), row.media_type
 
     # ------------------------------------------------------------------ creatives

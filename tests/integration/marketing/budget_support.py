@@ -1,7 +1,7 @@
 """A campaign to hold against, and a worker process that holds and charges until killed.
 
-``python -m tests.integration.marketing.budget_worker`` style: run this module with
-``DATABASE_URL`` / ``REDIS_URL`` (empty: embedded) and a campaign as JSON; it prints
+Run as a script (``python budget_support.py CAMPAIGN_JSON COST charge|hold``) with the
+platform's ``YUNSHANG_*`` settings in its environment; it prints
 ``H <hold id>`` once a hold is granted and ``C <hold id> <fen>`` once it is charged,
 flushed, so the parent knows what was acknowledged before a ``kill -9``.
 """
@@ -53,9 +53,10 @@ def main() -> None:
 
     campaign = _campaign_from(sys.argv[1])
     cost, charge_every = int(sys.argv[2]), sys.argv[3] == "charge"
-    settings = Settings(ads_pacing_burst=1.0)
-    db = Database(os.environ["DATABASE_URL"])
-    guard = spend_guard(settings, db, os.environ.get("REDIS_URL") or None, SystemClock())
+    settings = Settings()
+    db = Database(settings.effective_database_url())
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    guard = spend_guard(settings, db, redis_url, SystemClock())
     guard.start()
     refused = 0
     i = 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import PlatformFactory
@@ -176,3 +178,30 @@ def test_migration_0011_matches_the_budget_tables(make_platform: PlatformFactory
         names = set(sa_inspect(conn).get_table_names())
     assert {"ad_holds", "ad_spend"} <= names
     assert not [d for d in diffs if "ad_holds" in repr(d) or "ad_spend" in repr(d)], diffs
+
+
+def test_the_cli_shows_spend_and_holds(make_platform: PlatformFactory,
+                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from yunshang.cli import app as cli
+
+    platform = make_platform()
+    guard, now = platform.spend_guard, datetime.now(UTC)  # the CLI reads the real day
+    c = make_campaign(now, total_budget_fen=10_000)
+    charged = guard.hold(c, 1_234, None, now)
+    assert charged and guard.charge(charged, 1_200, now)
+    assert guard.hold(c, 500, None, now)
+    monkeypatch.setenv("YUNSHANG_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("YUNSHANG_DATABASE_URL", raising=False)
+    monkeypatch.delenv("YUNSHANG_REDIS_URL", raising=False)
+    shown = CliRunner().invoke(cli, ["ads-budgets", "spend", c.id, "--json"])
+    assert shown.exit_code == 0, shown.output
+    figures = json.loads(shown.output)
+    assert figures["timezone"] == "Asia/Shanghai"
+    assert (figures["spent_total_fen"], figures["spent_today_fen"]) == (1_200, 1_200)
+    assert (figures["held_total_fen"], figures["held_today_fen"]) == (500, 500)
+    text = CliRunner().invoke(cli, ["ads-budgets", "spend", c.id], env={"COLUMNS": "200"})
+    assert text.exit_code == 0 and "¥12.00" in text.output and "¥5.00" in text.output

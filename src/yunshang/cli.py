@@ -35,11 +35,13 @@ def _add_context_apps() -> None:
     from yunshang.devices.cli import devices_app
     from yunshang.devices.ota.cli import ota_app
     from yunshang.marketing.campaigns.cli import ads_app
+    from yunshang.marketing.budgets.cli import budgets_app
 
     app.add_typer(devices_app, name="devices")
     app.add_typer(device_app, name="device")
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(ota_app, name="ota")
+    ads_app.add_typer(budgets_app, name="budgets")
     app.add_typer(ads_app, name="ads")
 
 

@@ -38,6 +38,7 @@ from yunshang.kernel.ratelimit import RateLimiter, build_limiter
 from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
 from yunshang.marketing.campaigns import CampaignCatalog, CampaignService
+from yunshang.marketing.budgets import BudgetGuard, spend_guard
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -71,6 +72,8 @@ class Platform:
             idempotency_ttl=timedelta(seconds=self.settings.idempotency_ttl_s),
             **({"stale_after_s": self.settings.redis_stale_after_s} if kind == "redis" else {}),
         )
+        #: Advertising's spend guard: budgets, pacing and frequency caps (Redis at scale).
+        self.spend_guard: BudgetGuard = spend_guard(self.settings, self.db, redis_url, self.clock)
         self.registry = RegistryService(db=self.db, clock=self.clock, keys=self.keys)
         # Commerce ships only the registry's phones: its port, wired to the registry.
         providers, sim_gateway = payment_providers(self.settings.var_dir / "payments",
@@ -197,6 +200,7 @@ class Platform:
     def start(self, *, background: bool = True) -> None:
         """Starts the reservation engine and, with ``background``, the sweepers and relay."""
         self.engine.start()
+        self.spend_guard.start()
         if self.tuf.trust_mode() != "offline":
             log.warning(DEV_ROOT_WARNING)
         if background:
@@ -211,7 +215,7 @@ class Platform:
     def sweep(self) -> dict[str, int]:
         """One pass of the periodic jobs: expire unpaid orders, auto-release escrow,
         purge idempotency records, settle flash-sale claims lost with their server,
-        re-sign TUF metadata before it expires."""
+        expire advertising budget holds, re-sign TUF metadata before it expires."""
         expired = self.commerce.expire_unpaid()
         released = self.commerce.release_due_escrow()
         with self.db.unit_of_work() as uow:
@@ -219,6 +223,7 @@ class Platform:
             uow.commit()
         return {"expired": expired, "released": released, "idempotency_purged": purged,
                 "claims_recovered": self._settle_stale_claims(),
+                "ad_holds_expired": self.spend_guard.sweep(self.clock.now()),
                 "tuf_resigned": len(self.tuf.refresh_expiring())}
 
     def _settle_stale_claims(self) -> int:
@@ -300,6 +305,7 @@ class Platform:
             self._ingester.join(timeout=30)
         self.relay.stop()
         self.engine.stop()
+        self.spend_guard.stop()
         close_limiter = getattr(self.limiter, "close", None)
         if close_limiter is not None:
             close_limiter()

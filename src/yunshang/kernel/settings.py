@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -107,11 +107,35 @@ class Settings(BaseSettings):
                     "failure up to relay_backoff_max_s.")
     relay_backoff_max_s: float = Field(
         default=30.0, ge=0, le=86400, description="Longest wait between the relay's retries.")
+    ads_hold_ttl_s: int = Field(
+        default=900, ge=1, le=7 * 86400,
+        description="Advertising: a hold on a campaign's budget neither charged (impression, "
+                    "click, billing notice) nor released (loss notice) within this many "
+                    "seconds expires and stops counting; a later charge on it is refused.")
+    ads_timezone: str = Field(
+        default="Asia/Shanghai", pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$",
+        description="Advertising: the time zone of the day daily budgets, pacing and "
+                    "frequency caps count in (the users' day), an IANA name.")
+    ads_pacing_burst: float = Field(
+        default=0.02, ge=0, le=1,
+        description="Advertising: the share of its daily budget a campaign may spend ahead "
+                    "of an even spread over its day (at least one maximum bid).")
     redis_stale_after_s: float = Field(
         default=60.0, gt=0,
         description="Redis engine: a claim admitted this long ago whose order is not in the "
                     "database was lost with its server; the sweeper returns its units.",
     )
+
+    @field_validator("ads_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     def effective_database_url(self) -> str:
         """The SQLAlchemy URL in force (the SQLite default under ``var_dir``)."""

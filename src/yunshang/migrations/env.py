@@ -11,7 +11,8 @@ import yunshang.devices.ota.store
 import yunshang.devices.registry.store
 import yunshang.kernel.auth
 import yunshang.kernel.idempotency
-import yunshang.kernel.outbox  # noqa: F401
+import yunshang.kernel.outbox
+import yunshang.marketing.budgets.store  # noqa: F401
 from yunshang.kernel.db import metadata
 
 config = context.config

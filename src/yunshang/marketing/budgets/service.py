@@ -1,0 +1,212 @@
+"""The spend guard: holds, charges, releases and expiry over the database's truth.
+
+:class:`BudgetGuard` does what both engines share — charges, releases and the
+expiry sweep are guarded status moves of the hold's row (``ad_holds``) and,
+for a charge, a spend row in the same transaction; spend figures are read from
+the database — and leaves the atomic check-and-hold to its engine:
+
+- :class:`SqlSpendGuard` (embedded, one process): per-campaign counters in
+  memory, loaded from the database on first use (so after a restart, or a
+  ``kill -9``, every hold still open counts), and a lock around check, insert
+  and count;
+- :class:`~.redis.RedisSpendGuard` (many processes): the counters live in Redis
+  and one Lua script checks and holds atomically.
+
+A hold's row is committed before its id is returned: a hold id handed out can
+always be charged, and nothing not yet in the database can be spent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from yunshang.kernel.clock import Clock
+from yunshang.kernel.db import Database
+from yunshang.kernel.ids import new_id
+
+from ..domain import Campaign
+from . import store
+from .domain import BURST_FRACTION, AdDay, HoldStatus, Tally, chargeable, refusal
+from .store import HoldRow
+
+log = logging.getLogger(__name__)
+
+
+class BudgetGuard:
+    """A :class:`~yunshang.marketing.SpendGuard` plus spend figures; see the module doc."""
+
+    name = "base"
+
+    def __init__(self, db: Database, clock: Clock, *, hold_ttl_s: int = 900,
+                 timezone: str = "Asia/Shanghai",
+                 burst_fraction: float = BURST_FRACTION) -> None:
+        self.db = db
+        self.clock = clock
+        self.hold_ttl = timedelta(seconds=hold_ttl_s)
+        self.day = AdDay(timezone)
+        self.burst_fraction = burst_fraction
+
+    # ------------------------------------------------------------------ the port
+    def hold(self, campaign: Campaign, cost_fen: int, user_key: str | None,
+             now: datetime) -> str | None:
+        raise NotImplementedError
+
+    def charge(self, hold_id: str, cost_fen: int, now: datetime) -> bool:
+        """Spends ``cost_fen`` (at most the hold) on the hold's campaign and day, once:
+        False when the hold is unknown, already charged, released or expired."""
+        with self._mutex():
+            with self.db.unit_of_work() as uow:
+                current = store.holds_by_id(uow.conn, [hold_id]).get(hold_id)
+                if current is None or current.status is not HoldStatus.HELD:
+                    return False
+                amount = chargeable(cost_fen, current.cost_fen)
+                if amount < cost_fen:
+                    log.warning("charge of %d fen on hold %s capped at its %d fen", cost_fen,
+                                hold_id, current.cost_fen)
+                hold = store.settle(uow.conn, hold_id, HoldStatus.CHARGED, now, amount)
+                if hold is None:  # charged, released or expired meanwhile
+                    return False
+                store.add_spend(uow.conn, hold, amount, now)
+                uow.commit()
+            self._charged(hold, amount)
+        return True
+
+    def release(self, hold_id: str) -> None:
+        """Frees an unused hold (a loss notice); nothing when it is no longer held."""
+        with self._mutex():
+            with self.db.unit_of_work() as uow:
+                hold = store.settle(uow.conn, hold_id, HoldStatus.RELEASED, self.clock.now())
+                uow.commit()
+            if hold is not None:
+                self._released(hold)
+
+    # ------------------------------------------------------------------ upkeep
+    def sweep(self, now: datetime | None = None) -> int:
+        """Expires the holds neither charged nor released within the TTL; returns how
+        many (the platform's sweeper calls it every tick)."""
+        now = now or self.clock.now()
+        total = 0
+        while True:
+            with self._mutex():
+                with self.db.unit_of_work() as uow:
+                    expired = store.expire_due(uow.conn, now)
+                    uow.commit()
+                for hold in expired:
+                    self._released(hold)
+            total += len(expired)
+            if len(expired) < 1000:
+                return total
+
+    def start(self) -> None:
+        """Settles what a crash left behind (the Redis engine); nothing to do embedded."""
+
+    def stop(self) -> None:
+        pass
+
+    # ------------------------------------------------------------------ figures
+    def spent_fen(self, campaign_id: str, now: datetime | None = None) -> tuple[int, int]:
+        """(total, today) spent by the campaign, in fen."""
+        with self.db.read() as conn:
+            per_day = store.spent(conn, campaign_id)
+        return sum(per_day.values()), per_day.get(self.day.key(now or self.clock.now()), 0)
+
+    def held_fen(self, campaign_id: str, now: datetime | None = None) -> tuple[int, int]:
+        """(total, today) the campaign holds (reserved, not yet charged), in fen."""
+        with self.db.read() as conn:
+            per_day = store.held(conn, campaign_id)
+        return sum(per_day.values()), per_day.get(self.day.key(now or self.clock.now()), 0)
+
+    # ------------------------------------------------------------------ engine hooks
+    def _mutex(self) -> AbstractContextManager[object]:
+        return nullcontext()
+
+    def _charged(self, hold: HoldRow, amount_fen: int) -> None:
+        """The hold's row is charged (committed): move it from held to spent."""
+
+    def _released(self, hold: HoldRow) -> None:
+        """The hold's row is released or expired (committed): free its amount and count."""
+
+    def _write_hold(self, campaign: Campaign, hold_id: str, day: str, cost_fen: int,
+                    user_key: str | None, now: datetime) -> None:
+        with self.db.unit_of_work() as uow:
+            store.insert_hold(uow.conn, hold_id=hold_id, tenant=campaign.tenant,
+                              campaign_id=campaign.id, day=day, user_key=user_key,
+                              cost_fen=cost_fen, now=now, expires_at=now + self.hold_ttl)
+            uow.commit()
+
+
+@dataclass(slots=True)
+class _Counters:
+    """One campaign's spend and holds, per advertising day, and its users' counts."""
+
+    spent: dict[str, int]
+    held: dict[str, int]
+    seen: dict[str, dict[str, int]] = field(default_factory=dict)  # day → user → holds
+
+    def tally(self, day: str) -> Tally:
+        return Tally(sum(self.spent.values()), sum(self.held.values()),
+                     self.spent.get(day, 0), self.held.get(day, 0))
+
+
+class SqlSpendGuard(BudgetGuard):
+    """The embedded engine: counters in this process, rebuilt from the database."""
+
+    name = "embedded"
+
+    def __init__(self, db: Database, clock: Clock, **kwargs: object) -> None:
+        super().__init__(db, clock, **kwargs)  # type: ignore[arg-type]
+        self._lock = threading.Lock()
+        self._campaigns: dict[str, _Counters] = {}
+
+    def hold(self, campaign: Campaign, cost_fen: int, user_key: str | None,
+             now: datetime) -> str | None:
+        day = self.day.key(now)
+        with self._lock:
+            counters = self._counters(campaign.id, day)
+            seen = counters.seen[day].get(user_key, 0) if user_key else 0
+            why = refusal(campaign, cost_fen, counters.tally(day), seen, now, self.day,
+                          self.burst_fraction)
+            if why is not None:
+                log.debug("no hold for %s: %s", campaign.id, why)
+                return None
+            hold_id = new_id("hld")
+            self._write_hold(campaign, hold_id, day, cost_fen, user_key, now)
+            counters.held[day] = counters.held.get(day, 0) + cost_fen
+            if user_key:
+                counters.seen[day][user_key] = seen + 1
+        return hold_id
+
+    def _mutex(self) -> AbstractContextManager[object]:
+        return self._lock
+
+    def _counters(self, campaign_id: str, day: str) -> _Counters:
+        counters = self._campaigns.get(campaign_id)
+        if counters is None:
+            with self.db.read() as conn:
+                counters = _Counters(store.spent(conn, campaign_id), store.held(conn, campaign_id))
+            self._campaigns[campaign_id] = counters
+        if day not in counters.seen:
+            with self.db.read() as conn:
+                counters.seen[day] = store.seen(conn, campaign_id, day)
+            for old in sorted(counters.seen)[:-2]:  # today and yesterday are enough
+                del counters.seen[old]
+        return counters
+
+    def _charged(self, hold: HoldRow, amount_fen: int) -> None:
+        counters = self._campaigns.get(hold.campaign_id)
+        if counters is not None:
+            counters.held[hold.day] = counters.held.get(hold.day, 0) - hold.cost_fen
+            counters.spent[hold.day] = counters.spent.get(hold.day, 0) + amount_fen
+
+    def _released(self, hold: HoldRow) -> None:
+        counters = self._campaigns.get(hold.campaign_id)
+        if counters is None:
+            return
+        counters.held[hold.day] = counters.held.get(hold.day, 0) - hold.cost_fen
+        users = counters.seen.get(hold.day)
+        if hold.user_key and users and users.get(hold.user_key, 0) > 0:
+            users[hold.user_key] -= 1

@@ -229,6 +229,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(devices_router)
 
+    from yunshang.marketing.auction.api import router as ads_router
+
+    app.include_router(ads_router)
+
     from yunshang.analytics.api import router as analytics_router
 
     app.include_router(analytics_router)

@@ -37,6 +37,14 @@ from yunshang.kernel.outages import DATABASE, REDIS, DependencyStates, dependenc
 from yunshang.kernel.ratelimit import RateLimiter, build_limiter
 from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
+from yunshang.marketing.auction import (
+    AdServing,
+    Auctioneer,
+    ClickHistory,
+    SegmentBook,
+    WarehouseAudience,
+)
+from yunshang.marketing.tracking import TokenSigner
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -91,6 +99,17 @@ class Platform:
         self.tuf = TufRepository(self.settings.var_dir / "tuf", self.clock)
         self.ota = OtaService(db=self.db, clock=self.clock, blobs=self.blobs, repo=self.tuf,
                               delta_max_image_bytes=self.settings.ota_delta_max_image_bytes)
+        # Advertising: the auction reads its audience and click history from analytics
+        # (refreshed by the ingest loop, never on a request's path). Its catalog is the
+        # campaigns store's and its guard budgets' SpendGuard; without them no ad is served.
+        self.ad_signer = TokenSigner.from_key_dir(self.settings.var_dir / "keys")
+        self.ad_clicks = ClickHistory(lambda: self.analytics, self.clock.now)
+        self.ad_segments = SegmentBook(WarehouseAudience(lambda: self.analytics), self.clock.now)
+        self.auctioneer = Auctioneer(None, None, self.ad_clicks, self.ad_segments, self.clock)
+        self.ad_serving = AdServing(registry=self.registry, appstore=self.appstore,
+                                    auctioneer=self.auctioneer, signer=self.ad_signer,
+                                    public_url=self.settings.public_url)
+        self._audience_due = 0.0  # monotonic: when the sweep loop refreshes it next
         self.relay = Relay(self.db, clock=self.clock,
                            max_attempts=self.settings.relay_max_attempts,
                            backoff_s=self.settings.relay_backoff_s,
@@ -260,6 +279,17 @@ class Platform:
                 else:
                     self.dependencies.note(exc)
 
+    def refresh_ad_audience(self) -> bool:
+        """Recomputes the auction's audience segments and CTR model from analytics;
+        False (the previous ones stay) when the warehouse cannot answer now."""
+        try:
+            self.ad_segments.refresh()
+            self.ad_clicks.refresh()
+        except Exception:  # the auction keeps serving with the previous figures
+            log.warning("ad audience refresh failed; keeping the previous one", exc_info=True)
+            return False
+        return True
+
     def _ingest_loop(self) -> None:
         """Keeps the analytics warehouse a few seconds behind the outbox. A server that
         cannot open the warehouse (another process owns the DuckDB file) says so once,
@@ -284,6 +314,9 @@ class Platform:
                     log.exception("analytics ingestion failed")
                 else:
                     self.dependencies.note(exc)
+            if time.monotonic() >= self._audience_due:  # the owner, or a lake replica
+                self._audience_due = time.monotonic() + self.settings.ads_audience_refresh_s
+                self.refresh_ad_audience()
 
     def stop(self) -> None:
         self._stop.set()

@@ -16,6 +16,7 @@ from .domain import (
     CtrModel,
     clearing_price,
     click_price,
+    creative_for,
     max_cost,
     place_bids,
     scan_candidates,
@@ -38,6 +39,6 @@ __all__ = [
     "ACTIVATED_NO_APPS", "BOUGHT_PHONE_30D", "SEAT", "SEGMENTS", "AdRequest", "AdServing",
     "Auctioneer", "Bid", "CampaignCatalog", "CampaignIndex", "ClickHistory", "ClickStats",
     "CtrModel", "CtrSource", "SegmentBook", "SegmentSource", "ServedAd", "StaticAudience",
-    "WarehouseAudience", "clearing_price", "click_price", "click_query", "max_cost",
+    "WarehouseAudience", "clearing_price", "click_price", "click_query", "creative_for", "max_cost",
     "place_bids", "scan_candidates", "segment_queries", "value_cpm",
 ]

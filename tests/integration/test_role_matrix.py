@@ -175,6 +175,10 @@ MATRIX: dict[str, Row] = {
     "GET /v1/returns/{return_id}": Row(roles("merchant", "channel", "buyer")),
     "POST /v1/returns/{return_id}/receive": Row(MERCHANT, body=lambda w: {
         "units": [{"sku_id": w.ids["sku_id"], "resellable": 1}]}, order=1),
+    # ---------------------------------------------------------------- advertising
+    # an admin key names no phone: a 422 asking for one (the role check let it through)
+    "POST /v1/ads/requests": Row(roles("device"), body=lambda w: {
+        "slot_id": "home", "formats": [{"format": "banner", "w": 320, "h": 50}]}),
     # ---------------------------------------------------------------- device registry
     "POST /v1/devices/import": Row(MERCHANT, content=b"imei,model,serial,os_version,"
                                    b"api_level\n", content_type="text/csv",

@@ -47,7 +47,7 @@ from yunshang.marketing.auction import (  # noqa: E402
     StaticAudience,
     clearing_price,
     click_price,
-    place_bids,
+    rank_bids,
     scan_candidates,
 )
 
@@ -75,12 +75,13 @@ def scan_decide(auction: Auctioneer, campaigns: list[Campaign], slot: AdSlot,
                 segments: frozenset[str]) -> tuple[str, int] | None:
     """The baseline: every campaign checked, then the auctioneer's own ranking and price."""
     ctr = auction.ctr.model()
-    bids = place_bids(scan_candidates(campaigns, slot, segments, NOW), slot, ctr, auction.seat)
-    if not bids:
+    bids = rank_bids(scan_candidates(campaigns, slot, segments, NOW), slot, ctr, auction.seat)
+    best = next(bids, None)
+    if best is None:
         return None
-    price = clearing_price(bids[0], bids[1] if len(bids) > 1 else None)
-    click_price(bids[0].candidate.campaign, price, ctr)
-    return bids[0].candidate.campaign.id, price
+    price = clearing_price(best, next(bids, None))
+    click_price(best.candidate.campaign, price, ctr)
+    return best.candidate.campaign.id, price
 
 
 def answer(d: Decision | None) -> tuple[str, int] | None:

@@ -7,7 +7,6 @@ import random
 from datetime import timedelta
 
 import pytest
-
 from tests.auction_support import (
     NOW,
     MemoryCatalog,
@@ -18,6 +17,7 @@ from tests.auction_support import (
     random_slot,
     slot,
 )
+
 from yunshang.kernel.clock import ManualClock
 from yunshang.marketing import (
     AdFormat,
@@ -91,7 +91,7 @@ def test_a_lone_bidder_pays_the_floor_and_never_more_than_its_bid() -> None:
 def test_a_bid_under_the_floor_is_out() -> None:
     assert decide(campaign(bid_fen=299), at=slot(floor_fen=300)) is None
     d = decide(campaign(bid_fen=299), campaign(bid_fen=300), at=slot(floor_fen=300))
-    assert d is not None and d.winner.campaign.bid_fen == 300 and d.candidates == 1
+    assert d is not None and d.winner.campaign.bid_fen == 300 and d.runner_up_cpm_fen is None
 
 
 def test_ties_go_to_the_smaller_campaign_id_whatever_the_order() -> None:
@@ -145,7 +145,7 @@ def test_deals_apply_their_floor_and_private_auctions_need_our_seat() -> None:
     rich, poor = campaign(bid_fen=800), campaign(bid_fen=400)
     deal = Deal("deal-1", floor_fen=500, seats=frozenset({"yunshang"}))
     d = decide(rich, poor, at=slot(deals=(deal,), private_auction=True))
-    assert d is not None and d.winner.deal_id == "deal-1" and d.candidates == 1
+    assert d is not None and d.winner.deal_id == "deal-1" and d.runner_up_cpm_fen is None
     assert d.price_cpm_fen == 500  # alone under the deal: its floor
     # open auction beside the deal: the poorer one bids in the open at the slot floor
     d = decide(rich, poor, at=slot(deals=(deal,)))

@@ -19,6 +19,7 @@ from .domain import (
     creative_for,
     max_cost,
     place_bids,
+    rank_bids,
     scan_candidates,
     value_cpm,
 )
@@ -40,5 +41,5 @@ __all__ = [
     "Auctioneer", "Bid", "CampaignCatalog", "CampaignIndex", "ClickHistory", "ClickStats",
     "CtrModel", "CtrSource", "SegmentBook", "SegmentSource", "ServedAd", "StaticAudience",
     "WarehouseAudience", "clearing_price", "click_price", "click_query", "creative_for", "max_cost",
-    "place_bids", "scan_candidates", "segment_queries", "value_cpm",
+    "place_bids", "rank_bids", "scan_candidates", "segment_queries", "value_cpm",
 ]

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -159,7 +159,7 @@ def max_cost(campaign: Campaign) -> int:
 # --------------------------------------------------------------------------- eligibility
 
 
-def _in_os_range(targeting: Targeting, os_version: str | None) -> bool:
+def in_os_range(targeting: Targeting, os_version: str | None) -> bool:
     if targeting.os_min is None and targeting.os_max is None:
         return True
     key = os_version_key(os_version) if os_version else None
@@ -181,7 +181,7 @@ def targets(targeting: Targeting, slot: AdSlot, segments: frozenset[str]) -> boo
         return False
     if targeting.segments and targeting.segments.isdisjoint(segments):
         return False
-    return _in_os_range(targeting, slot.os_version)
+    return in_os_range(targeting, slot.os_version)
 
 
 def _size_fits(creative: Creative, wanted: SlotFormat) -> bool:
@@ -217,6 +217,11 @@ def matches(campaign: Campaign, slot: AdSlot, segments: frozenset[str], now: dat
             and targets(campaign.targeting, slot, segments))
 
 
+def runs_for(campaign: Campaign, slot: AdSlot, now: datetime) -> bool:
+    """What the indexes leave to check: the schedule and the OS range."""
+    return campaign.runs_at(now) and in_os_range(campaign.targeting, slot.os_version)
+
+
 def scan_candidates(campaigns: Iterable[Campaign], slot: AdSlot, segments: frozenset[str],
                     now: datetime) -> list[Campaign]:
     """The naive way (baseline and test oracle): every campaign checked against the slot."""
@@ -240,27 +245,32 @@ class Bid:
     auction_type: AuctionType
 
 
-def place_bids(campaigns: Iterable[Campaign], slot: AdSlot, ctr: CtrModel,
-               seat: str) -> list[Bid]:
+def rank_bids(campaigns: Iterable[Campaign], slot: AdSlot, ctr: CtrModel,
+              seat: str) -> Iterator[Bid]:
     """Each campaign's creative for the slot with its value, under a deal or in the open
-    auction, dropped below its floor; ranked best first (module docstring)."""
+    auction, dropped below its floor; best first (module docstring). Lazy: campaigns are
+    ordered by value first (one creative per campaign, so that is the rank order), and
+    a campaign's creatives are only looked at when the auction gets to it."""
     deals = _open_deals(slot, seat)
-    bids: list[Bid] = []
-    for campaign in campaigns:
+    valued = sorted(((value_cpm(c, ctr), c) for c in campaigns), key=lambda p: (-p[0], p[1].id))
+    for value, campaign in valued:
+        deal = next((d for d in deals if value >= d.floor_fen), None)
+        if deal is None and (slot.private_auction or value < slot.floor_fen):
+            continue
         creative = creative_for(campaign, slot)
         if creative is None:
             continue
-        value = value_cpm(campaign, ctr)
-        deal = next((d for d in deals if value >= d.floor_fen), None)
         if deal is not None:
-            bids.append(Bid(Candidate(campaign, creative, value, deal.id), deal.floor_fen,
-                            deal.auction_type or slot.auction_type))
-        elif not slot.private_auction and value >= slot.floor_fen:
-            bids.append(Bid(Candidate(campaign, creative, value), slot.floor_fen,
-                            slot.auction_type))
-    bids.sort(key=lambda b: (-b.candidate.bid_cpm_fen, b.candidate.campaign.id,
-                             b.candidate.creative.id))
-    return bids
+            yield Bid(Candidate(campaign, creative, value, deal.id), deal.floor_fen,
+                      deal.auction_type or slot.auction_type)
+        else:
+            yield Bid(Candidate(campaign, creative, value), slot.floor_fen, slot.auction_type)
+
+
+def place_bids(campaigns: Iterable[Campaign], slot: AdSlot, ctr: CtrModel,
+               seat: str) -> list[Bid]:
+    """Every bid of :func:`rank_bids`, best first."""
+    return list(rank_bids(campaigns, slot, ctr, seat))
 
 
 def clearing_price(winner: Bid, runner_up: Bid | None) -> int:

@@ -8,8 +8,9 @@ any size). A campaign that does not target an attribute is in that attribute's
 "any" set for its tenant. A slot's short list is the AND, attribute by attribute,
 of (the OR of the sets its values hit | the "any" set): a few big-int operations
 on 10,000-bit sets, whatever the number of campaigns. The short list is then
-checked exactly (:func:`.domain.matches`: OS range, schedule) — the index only
-ever narrows, so it answers exactly what a scan answers (tested).
+checked for what the sets do not say (:func:`.domain.runs_for`: OS range,
+schedule); tenant, place, model, apps and segments are exact in the sets, so the
+index answers exactly what a scan answers (tested against one).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Hashable, Iterable
 from datetime import datetime
 
 from ..domain import AdSlot, Campaign
-from .domain import matches
+from .domain import runs_for
 
 _ATTRIBUTES = ("geo", "model", "app", "segment")
 
@@ -104,4 +105,4 @@ class CampaignIndex:
         """The campaigns that match the slot exactly, in index (catalog) order."""
         campaigns = self.campaigns
         return [c for i in _bits(self.shortlist(slot, segments))
-                if matches(c := campaigns[i], slot, segments, now)]
+                if runs_for(c := campaigns[i], slot, now)]

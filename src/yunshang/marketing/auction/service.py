@@ -10,7 +10,7 @@ from typing import Protocol
 from yunshang.kernel.clock import Clock
 
 from ..domain import AdSlot, Decision, SpendGuard
-from .domain import CampaignCatalog, CtrModel, clearing_price, click_price, max_cost, place_bids
+from .domain import CampaignCatalog, CtrModel, clearing_price, click_price, max_cost, rank_bids
 from .index import CampaignIndex
 
 #: The seat our bids are made from (OpenRTB ``seatbid.seat``; deals list the seats they take).
@@ -79,17 +79,17 @@ class Auctioneer:
         if not campaigns or self.guard is None:
             return None
         ctr = self.ctr.model()
-        bids = place_bids(campaigns, slot, ctr, self.seat)
-        for i, bid in enumerate(bids):
+        bids = rank_bids(campaigns, slot, ctr, self.seat)
+        for bid in bids:
             campaign = bid.candidate.campaign
             hold = self.guard.hold(campaign, max_cost(campaign), slot.user_key, now)
             if hold is None:
                 continue
-            runner_up = bids[i + 1] if i + 1 < len(bids) else None
+            runner_up = next(bids, None)
             price = clearing_price(bid, runner_up)
             return Decision(
                 slot=slot, winner=bid.candidate, price_cpm_fen=price,
                 runner_up_cpm_fen=runner_up.candidate.bid_cpm_fen if runner_up else None,
-                candidates=len(bids), hold_id=hold,
+                candidates=len(campaigns), hold_id=hold,
                 click_price_fen=click_price(campaign, price, ctr))
         return None

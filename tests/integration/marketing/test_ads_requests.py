@@ -24,7 +24,6 @@ def _phone(platform: Platform) -> tuple[str, str, Principal]:
     tenant = random_tenant()
     merchant = Principal("k", Role.MERCHANT, tenant)
     imei = register_phones(platform, merchant, 1, model="Meizu 22")[0]
-    token = platform.keys.create(role=Role.DEVICE, tenant=tenant, subject=imei).token
     return tenant, imei, Principal("d", Role.DEVICE, tenant, subject=imei)
 
 

@@ -232,6 +232,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     from yunshang.marketing.campaigns.api import router as campaigns_router
 
     app.include_router(campaigns_router)
+    from yunshang.marketing.auction.api import router as ads_router
+
+    app.include_router(ads_router)
 
     from yunshang.analytics.api import router as analytics_router
 

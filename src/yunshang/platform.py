@@ -39,6 +39,14 @@ from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
 from yunshang.marketing.campaigns import CampaignCatalog, CampaignService
 from yunshang.marketing.budgets import BudgetGuard, spend_guard
+from yunshang.marketing.auction import (
+    AdServing,
+    Auctioneer,
+    ClickHistory,
+    SegmentBook,
+    WarehouseAudience,
+)
+from yunshang.marketing.tracking import TokenSigner
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -101,6 +109,17 @@ class Platform:
             listing_exists=self.commerce.has_listing, app_exists=self.appstore.has_app,
             image_max_bytes=self.settings.ad_image_max_bytes)
         self.campaign_catalog = CampaignCatalog(self.db, public_url=self.settings.public_url)
+        # Advertising: the auction reads its audience and click history from analytics
+        # (refreshed by the ingest loop, never on a request's path). Its catalog is the
+        # campaigns store's and its guard budgets' SpendGuard; without them no ad is served.
+        self.ad_signer = TokenSigner.from_key_dir(self.settings.var_dir / "keys")
+        self.ad_clicks = ClickHistory(lambda: self.analytics, self.clock.now)
+        self.ad_segments = SegmentBook(WarehouseAudience(lambda: self.analytics), self.clock.now)
+        self.auctioneer = Auctioneer(self.campaign_catalog, self.spend_guard, self.ad_clicks, self.ad_segments, self.clock)
+        self.ad_serving = AdServing(registry=self.registry, appstore=self.appstore,
+                                    auctioneer=self.auctioneer, signer=self.ad_signer,
+                                    public_url=self.settings.public_url)
+        self._audience_due = 0.0  # monotonic: when the sweep loop refreshes it next
         self.relay = Relay(self.db, clock=self.clock,
                            max_attempts=self.settings.relay_max_attempts,
                            backoff_s=self.settings.relay_backoff_s,
@@ -272,6 +291,17 @@ class Platform:
                 else:
                     self.dependencies.note(exc)
 
+    def refresh_ad_audience(self) -> bool:
+        """Recomputes the auction's audience segments and CTR model from analytics;
+        False (the previous ones stay) when the warehouse cannot answer now."""
+        try:
+            self.ad_segments.refresh()
+            self.ad_clicks.refresh()
+        except Exception:  # the auction keeps serving with the previous figures
+            log.warning("ad audience refresh failed; keeping the previous one", exc_info=True)
+            return False
+        return True
+
     def _ingest_loop(self) -> None:
         """Keeps the analytics warehouse a few seconds behind the outbox. A server that
         cannot open the warehouse (another process owns the DuckDB file) says so once,
@@ -296,6 +326,9 @@ class Platform:
                     log.exception("analytics ingestion failed")
                 else:
                     self.dependencies.note(exc)
+            if time.monotonic() >= self._audience_due:  # the owner, or a lake replica
+                self._audience_due = time.monotonic() + self.settings.ads_audience_refresh_s
+                self.refresh_ad_audience()
 
     def stop(self) -> None:
         self._stop.set()

@@ -220,6 +220,9 @@ MATRIX: dict[str, Row] = {
         "landing": {"kind": "qr", "target_id": "MZ22-poster"}}, order=1),
     "GET /v1/creatives": Row(ADVERTISING, names_object=False),
     "GET /v1/creatives/{creative_id}": Row(ADVERTISING),
+    # an admin key names no phone: a 422 asking for one (the role check let it through)
+    "POST /v1/ads/requests": Row(roles("device"), body=lambda w: {
+        "slot_id": "home", "formats": [{"format": "banner", "w": 320, "h": 50}]}),
     # ---------------------------------------------------------------- device registry
     "POST /v1/devices/import": Row(MERCHANT, content=b"imei,model,serial,os_version,"
                                    b"api_level\n", content_type="text/csv",

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
                     "signed notifications); off where real providers take the money.")
     auto_migrate: bool = Field(default=True, description="Upgrade the schema when serving.")
     sweep_interval_s: float = Field(default=1.0, gt=0)
+    ads_audience_refresh_s: float = Field(
+        default=300.0, gt=0,
+        description="How often each server recomputes the ad auction's audience segments "
+                    "and click-through rates from the analytics warehouse (with its "
+                    "ingestion: never when analytics_ingest_interval_s is 0).")
     batch_max: int = Field(default=256, ge=1, description="Largest group-commit batch.")
     analytics_engine: Literal["duckdb", "spark"] = Field(
         default="duckdb",

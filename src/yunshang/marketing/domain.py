@@ -194,7 +194,9 @@ class Decision:
     winner: Candidate
     price_cpm_fen: int  # what the winner pays (first: its bid; second: runner-up + 1)
     runner_up_cpm_fen: int | None
-    candidates: int  # how many were ranked (for reports and benchmarks)
+    candidates: int  # how many campaigns the slot's targeting matched (reports, benchmarks)
+    hold_id: str | None = None  # the SpendGuard hold taken for the winner (Served.extra["hold"])
+    click_price_fen: int = 0  # CPC winners: the price per click (Served.click_price_fen)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,4 @@
-"""``yunshang ads budgets …``: what a campaign has spent and holds (the lead folds it
-into ``yunshang ads``)."""
+"""``yunshang ads budgets …``: what a campaign has spent and holds."""
 
 from __future__ import annotations
 

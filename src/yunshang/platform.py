@@ -37,6 +37,8 @@ from yunshang.kernel.outages import DATABASE, REDIS, DependencyStates, dependenc
 from yunshang.kernel.ratelimit import RateLimiter, build_limiter
 from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
+from yunshang.marketing.openrtb import OpenRtbBidder, bidder_config
+from yunshang.marketing.tracking import TokenSigner
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -83,6 +85,11 @@ class Platform:
             return_window=timedelta(days=self.settings.return_window_days),
         )
         self.blobs = BlobStore(self.settings.var_dir / "blobs")
+        #: Signs what an ad served says into the ids its tracking URLs carry back.
+        self.tracking_signer = TokenSigner.from_key_dir(self.settings.var_dir / "keys")
+        # The auction is wired in as the bidder's decider (until then nothing bids).
+        self.openrtb = OpenRtbBidder(config=bidder_config(self.settings),
+                                     signer=self.tracking_signer, clock=self.clock)
         self.telemetry = TelemetryService(db=self.db, clock=self.clock, registry=self.registry)
         self.appstore = AppStoreService(
             db=self.db, clock=self.clock, blobs=self.blobs, registry=self.registry,

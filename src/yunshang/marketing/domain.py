@@ -195,6 +195,8 @@ class Decision:
     price_cpm_fen: int  # what the winner pays (first: its bid; second: runner-up + 1)
     runner_up_cpm_fen: int | None
     candidates: int  # how many were ranked (for reports and benchmarks)
+    # The SpendGuard hold the auction took for the winner (Served.extra["hold"]).
+    hold_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

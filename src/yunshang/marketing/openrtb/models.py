@@ -1,0 +1,188 @@
+"""The OpenRTB 2.6 objects the bidder reads and writes (pydantic v2).
+
+Only the fields the bidder uses are declared; every other field, ``ext`` included,
+is allowed and ignored, as the specification asks of a bidder ("any fields not
+understood should be ignored"). Declared fields are checked strictly (a string
+where a number belongs is refused, not coerced), so a malformed request is named
+field by field (:func:`.domain.field_path`) instead of being half-understood.
+
+Request-wide rules that no single field carries (site *and* app, duplicated
+``imp.id``, an imp with no format at all) are :func:`.translate.check_request`'s.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic.functional_serializers import SerializerFunctionWrapHandler
+
+#: Sizes in px and counts: non-negative, and not absurd (a 32-bit int in other bidders).
+Size = Annotated[int, Field(ge=0, le=100_000)]
+Price = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
+Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
+Text = Annotated[str, Field(max_length=4096)]
+ShortList = Annotated[list[Text], Field(max_length=1000)]
+
+
+class _Object(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    ext: dict[str, Any] | None = None
+
+
+class Format(_Object):
+    w: Size | None = None
+    h: Size | None = None
+
+
+class Banner(_Object):
+    w: Size | None = None
+    h: Size | None = None
+    format: Annotated[list[Format], Field(max_length=100)] | None = None
+
+
+class Native(_Object):
+    #: The Native Ads request: a JSON-encoded string (2.x), or the object itself.
+    request: str | dict[str, Any]
+    ver: Text | None = None
+
+
+class Video(_Object):
+    mimes: ShortList | None = None
+    w: Size | None = None
+    h: Size | None = None
+
+
+class Audio(_Object):
+    mimes: ShortList | None = None
+
+
+class Deal(_Object):
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    bidfloor: Price = 0.0
+    bidfloorcur: Currency = "USD"
+    at: Annotated[int, Field(ge=1)] | None = None
+    wseat: ShortList | None = None
+
+
+class Pmp(_Object):
+    private_auction: Annotated[int, Field(ge=0, le=1)] = 0
+    deals: Annotated[list[Deal], Field(max_length=1000)] | None = None
+
+
+class Imp(_Object):
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    banner: Banner | None = None
+    native: Native | None = None
+    video: Video | None = None
+    audio: Audio | None = None
+    bidfloor: Price = 0.0
+    bidfloorcur: Currency = "USD"
+    pmp: Pmp | None = None
+    tagid: Text | None = None
+    secure: Annotated[int, Field(ge=0, le=1)] | None = None
+
+
+class Publisher(_Object):
+    id: Text | None = None
+    name: Text | None = None
+
+
+class Site(_Object):
+    id: Text | None = None
+    domain: Text | None = None
+    page: Text | None = None
+    publisher: Publisher | None = None
+
+
+class App(_Object):
+    id: Text | None = None
+    bundle: Text | None = None
+    publisher: Publisher | None = None
+
+
+class Geo(_Object):
+    country: Text | None = None
+    region: Text | None = None
+    city: Text | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+
+
+class Device(_Object):
+    ua: Text | None = None
+    ip: Text | None = None
+    geo: Geo | None = None
+    make: Text | None = None
+    model: Text | None = None
+    os: Text | None = None
+    osv: Text | None = None
+    ifa: Text | None = None
+
+
+class User(_Object):
+    id: Text | None = None
+    buyeruid: Text | None = None
+    geo: Geo | None = None
+
+
+class BidRequest(_Object):
+    """An OpenRTB 2.6 BidRequest (the subset a bidder of ours reads)."""
+
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    imp: Annotated[list[Imp], Field(min_length=1, max_length=100)]
+    site: Site | None = None
+    app: App | None = None
+    device: Device | None = None
+    user: User | None = None
+    at: Annotated[int, Field(ge=1)] = 2
+    tmax: Annotated[int, Field(ge=1, le=60_000)] | None = None
+    cur: Annotated[list[Currency], Field(max_length=50)] | None = None
+    bcat: ShortList | None = None
+    badv: ShortList | None = None
+    wseat: ShortList | None = None
+    bseat: ShortList | None = None
+
+
+class _Answer(BaseModel):
+    """Response objects leave out what they do not say (OpenRTB has no nulls)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+class Bid(_Answer):
+    id: str
+    impid: str
+    price: float = Field(description="CPM in the response's currency.")
+    adid: str
+    nurl: str = Field(description="Win notice; ${AUCTION_PRICE} is the clearing price.")
+    burl: str = Field(description="Billing notice; ${AUCTION_PRICE} is the clearing price.")
+    lurl: str = Field(description="Loss notice; ${AUCTION_LOSS} is the loss reason code.")
+    adm: str = Field(description="Banner: an HTML snippet; native: the Native Ads response.")
+    adomain: list[str]
+    cat: list[str]
+    cid: str
+    crid: str
+    w: int
+    h: int
+    mtype: int = Field(description="1 banner, 4 native.")
+    dealid: str | None = None
+
+
+class SeatBid(_Answer):
+    seat: str
+    bid: list[Bid]
+
+
+class BidResponse(_Answer):
+    """An OpenRTB 2.6 BidResponse: one seat (ours), one bid per imp we bid on."""
+
+    id: str
+    seatbid: list[SeatBid]
+    bidid: str
+    cur: str

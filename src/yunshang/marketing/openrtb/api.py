@@ -29,7 +29,8 @@ VERSION_HEADER = {"x-openrtb-version": OPENRTB_VERSION}
 
 def malformed_of(exc: RequestValidationError) -> MalformedBidRequest:
     """The schema's refusal as OpenRTB's 400, naming the first failing field."""
-    errors = [(field_path(tuple(e.get("loc", ()))), str(e.get("msg", "")),
+    errors = [("body" if e.get("type") == "json_invalid" else  # loc: a character offset
+               field_path(tuple(e.get("loc", ()))), str(e.get("msg", "")),
                str(e.get("type", ""))) for e in exc.errors()]
     if not errors:
         return MalformedBidRequest("body", "not a BidRequest")

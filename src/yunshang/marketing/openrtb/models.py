@@ -14,8 +14,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
-from pydantic.functional_serializers import SerializerFunctionWrapHandler
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 #: Sizes in px and counts: non-negative, and not absurd (a 32-bit int in other bidders).
 Size = Annotated[int, Field(ge=0, le=100_000)]
@@ -31,34 +36,34 @@ class _Object(BaseModel):
     ext: dict[str, Any] | None = None
 
 
-class Format(_Object):
+class RtbFormat(_Object):
     w: Size | None = None
     h: Size | None = None
 
 
-class Banner(_Object):
+class RtbBanner(_Object):
     w: Size | None = None
     h: Size | None = None
-    format: Annotated[list[Format], Field(max_length=100)] | None = None
+    format: Annotated[list[RtbFormat], Field(max_length=100)] | None = None
 
 
-class Native(_Object):
+class RtbNative(_Object):
     #: The Native Ads request: a JSON-encoded string (2.x), or the object itself.
     request: str | dict[str, Any]
     ver: Text | None = None
 
 
-class Video(_Object):
+class RtbVideo(_Object):
     mimes: ShortList | None = None
     w: Size | None = None
     h: Size | None = None
 
 
-class Audio(_Object):
+class RtbAudio(_Object):
     mimes: ShortList | None = None
 
 
-class Deal(_Object):
+class RtbDeal(_Object):
     id: Annotated[str, Field(min_length=1, max_length=256)]
     bidfloor: Price = 0.0
     bidfloorcur: Currency = "USD"
@@ -66,43 +71,43 @@ class Deal(_Object):
     wseat: ShortList | None = None
 
 
-class Pmp(_Object):
+class RtbPmp(_Object):
     private_auction: Annotated[int, Field(ge=0, le=1)] = 0
-    deals: Annotated[list[Deal], Field(max_length=1000)] | None = None
+    deals: Annotated[list[RtbDeal], Field(max_length=1000)] | None = None
 
 
-class Imp(_Object):
+class RtbImp(_Object):
     id: Annotated[str, Field(min_length=1, max_length=256)]
-    banner: Banner | None = None
-    native: Native | None = None
-    video: Video | None = None
-    audio: Audio | None = None
+    banner: RtbBanner | None = None
+    native: RtbNative | None = None
+    video: RtbVideo | None = None
+    audio: RtbAudio | None = None
     bidfloor: Price = 0.0
     bidfloorcur: Currency = "USD"
-    pmp: Pmp | None = None
+    pmp: RtbPmp | None = None
     tagid: Text | None = None
     secure: Annotated[int, Field(ge=0, le=1)] | None = None
 
 
-class Publisher(_Object):
+class RtbPublisher(_Object):
     id: Text | None = None
     name: Text | None = None
 
 
-class Site(_Object):
+class RtbSite(_Object):
     id: Text | None = None
     domain: Text | None = None
     page: Text | None = None
-    publisher: Publisher | None = None
+    publisher: RtbPublisher | None = None
 
 
-class App(_Object):
+class RtbApp(_Object):
     id: Text | None = None
     bundle: Text | None = None
-    publisher: Publisher | None = None
+    publisher: RtbPublisher | None = None
 
 
-class Geo(_Object):
+class RtbGeo(_Object):
     country: Text | None = None
     region: Text | None = None
     city: Text | None = None
@@ -110,10 +115,10 @@ class Geo(_Object):
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
 
 
-class Device(_Object):
+class RtbDevice(_Object):
     ua: Text | None = None
     ip: Text | None = None
-    geo: Geo | None = None
+    geo: RtbGeo | None = None
     make: Text | None = None
     model: Text | None = None
     os: Text | None = None
@@ -121,21 +126,21 @@ class Device(_Object):
     ifa: Text | None = None
 
 
-class User(_Object):
+class RtbUser(_Object):
     id: Text | None = None
     buyeruid: Text | None = None
-    geo: Geo | None = None
+    geo: RtbGeo | None = None
 
 
 class BidRequest(_Object):
     """An OpenRTB 2.6 BidRequest (the subset a bidder of ours reads)."""
 
     id: Annotated[str, Field(min_length=1, max_length=256)]
-    imp: Annotated[list[Imp], Field(min_length=1, max_length=100)]
-    site: Site | None = None
-    app: App | None = None
-    device: Device | None = None
-    user: User | None = None
+    imp: Annotated[list[RtbImp], Field(min_length=1, max_length=100)]
+    site: RtbSite | None = None
+    app: RtbApp | None = None
+    device: RtbDevice | None = None
+    user: RtbUser | None = None
     at: Annotated[int, Field(ge=1)] = 2
     tmax: Annotated[int, Field(ge=1, le=60_000)] | None = None
     cur: Annotated[list[Currency], Field(max_length=50)] | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -59,7 +59,7 @@ class OpenRtbBidder:
     signer: TokenSigner
     clock: Clock
     decider: Decider | None = None  # the auction; until one is wired, nothing bids
-    release: Callable[[str], None] = field(default=lambda hold_id: None)
+    release: Callable[[str], None] | None = None  # SpendGuard.release, for late decisions
 
     def bid(self, principal: Principal, request: BidRequest,
             started: float | None = None) -> BidResponse | None:
@@ -91,7 +91,7 @@ class OpenRtbBidder:
             if decision is None:
                 continue
             if time.monotonic() >= deadline or not acceptable(decision):
-                if decision.hold_id:
+                if decision.hold_id and self.release is not None:
                     self.release(decision.hold_id)
                 continue
             served = served_of(decision, ctx, decision.hold_id)

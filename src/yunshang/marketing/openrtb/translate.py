@@ -45,7 +45,7 @@ from .domain import (
     auction_type,
 )
 from .errors import MalformedBidRequest
-from .models import Bid, BidRequest, Geo, Imp
+from .models import Bid, BidRequest, RtbGeo, RtbImp
 from .native import NativeRequestInvalid, NativeSpec, native_markup, parse_native
 
 
@@ -89,7 +89,7 @@ def check_request(request: BidRequest) -> dict[int, NativeSpec]:
     return natives
 
 
-def _formats(imp: Imp, native: NativeSpec | None) -> tuple[SlotFormat, ...]:
+def _formats(imp: RtbImp, native: NativeSpec | None) -> tuple[SlotFormat, ...]:
     out: list[SlotFormat] = []
     if imp.banner is not None:
         b = imp.banner
@@ -104,7 +104,7 @@ def _formats(imp: Imp, native: NativeSpec | None) -> tuple[SlotFormat, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _deals(imp: Imp, seat: str, rates: ExchangeRates) -> tuple[Deal, ...]:
+def _deals(imp: RtbImp, seat: str, rates: ExchangeRates) -> tuple[Deal, ...]:
     out = []
     for d in imp.pmp.deals or () if imp.pmp else ():
         seats = frozenset(d.wseat or ())
@@ -116,7 +116,7 @@ def _deals(imp: Imp, seat: str, rates: ExchangeRates) -> tuple[Deal, ...]:
     return tuple(out)
 
 
-def _where(request: BidRequest) -> Geo | None:
+def _where(request: BidRequest) -> RtbGeo | None:
     device_geo = request.device.geo if request.device else None
     return device_geo or (request.user.geo if request.user else None)
 

@@ -10,8 +10,9 @@ request answers with a 200 BidResponse: the key check, strict parsing, translati
 a slot, the auction, a signed tracking id and the response. Each figure is the median
 of the rounds. The target is ≥ 50 % of ``/healthz``.
 
-The auction is ``tests/openrtb_support.ScanDecider`` (a scan of the 10 campaigns; the auction's own bench measures it at 10,000) until
-the real ``marketing.auction.Auctioneer`` is wired in as the bidder's decider.
+The auction is ``tests/openrtb_support.ScanDecider`` (a scan of the 10 campaigns; the
+auction's own bench measures it at 10,000) until the real
+``marketing.auction.Auctioneer`` is wired in as the bidder's decider.
 
     .venv/bin/python bench/ads_http.py            # full run (~1 min), updates the doc
     .venv/bin/python bench/ads_http.py --quick    # smoke run, doc untouched

@@ -26,8 +26,11 @@ from pydantic import (
 Size = Annotated[int, Field(ge=0, le=100_000)]
 Price = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
-Text = Annotated[str, Field(max_length=4096)]
-ShortList = Annotated[list[Text], Field(max_length=1000)]
+#: Bounded so that even a refused request (one list one item too long) stays well under
+#: the body limit: a too-long list must be a 400, not a 413.
+Text = Annotated[str, Field(max_length=1024)]
+Code = Annotated[str, Field(max_length=256)]
+ShortList = Annotated[list[Code], Field(max_length=200)]
 
 
 class _Object(BaseModel):
@@ -44,7 +47,7 @@ class RtbFormat(_Object):
 class RtbBanner(_Object):
     w: Size | None = None
     h: Size | None = None
-    format: Annotated[list[RtbFormat], Field(max_length=100)] | None = None
+    format: Annotated[list[RtbFormat], Field(max_length=50)] | None = None
 
 
 class RtbNative(_Object):
@@ -73,7 +76,7 @@ class RtbDeal(_Object):
 
 class RtbPmp(_Object):
     private_auction: Annotated[int, Field(ge=0, le=1)] = 0
-    deals: Annotated[list[RtbDeal], Field(max_length=1000)] | None = None
+    deals: Annotated[list[RtbDeal], Field(max_length=100)] | None = None
 
 
 class RtbImp(_Object):
@@ -143,7 +146,7 @@ class BidRequest(_Object):
     user: RtbUser | None = None
     at: Annotated[int, Field(ge=1)] = 2
     tmax: Annotated[int, Field(ge=1, le=60_000)] | None = None
-    cur: Annotated[list[Currency], Field(max_length=50)] | None = None
+    cur: Annotated[list[Currency], Field(max_length=20)] | None = None
     bcat: ShortList | None = None
     badv: ShortList | None = None
     wseat: ShortList | None = None

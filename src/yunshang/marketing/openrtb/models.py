@@ -16,14 +16,22 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
 )
 
+
+def _integral(value: Any) -> Any:
+    """JSON's 300.0 is the integer 300 (JSON Schema agrees); 300.5 and "300" are not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+INTEGRAL = BeforeValidator(_integral)
 #: Sizes in px and counts: non-negative, and not absurd (a 32-bit int in other bidders).
-Size = Annotated[int, Field(ge=0, le=100_000)]
+Size = Annotated[int, Field(ge=0, le=100_000), INTEGRAL]
 Price = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
 #: Bounded so that even a refused request (one list one item too long) stays well under
@@ -70,16 +78,21 @@ class RtbDeal(_Object):
     id: Annotated[str, Field(min_length=1, max_length=256)]
     bidfloor: Price = 0.0
     bidfloorcur: Currency = "USD"
-    at: Annotated[int, Field(ge=1)] | None = None
+    at: Annotated[int, Field(ge=1), INTEGRAL] | None = None
     wseat: ShortList | None = None
 
 
 class RtbPmp(_Object):
-    private_auction: Annotated[int, Field(ge=0, le=1)] = 0
+    private_auction: Annotated[int, Field(ge=0, le=1), INTEGRAL] = 0
     deals: Annotated[list[RtbDeal], Field(max_length=100)] | None = None
 
 
 class RtbImp(_Object):
+    # the rule check_request keeps, stated where the contract says it
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": [kind], "properties": {kind: {"type": "object"}}}
+        for kind in ("banner", "native", "video", "audio")]})
+
     id: Annotated[str, Field(min_length=1, max_length=256)]
     banner: RtbBanner | None = None
     native: RtbNative | None = None
@@ -89,7 +102,7 @@ class RtbImp(_Object):
     bidfloorcur: Currency = "USD"
     pmp: RtbPmp | None = None
     tagid: Text | None = None
-    secure: Annotated[int, Field(ge=0, le=1)] | None = None
+    secure: Annotated[int, Field(ge=0, le=1), INTEGRAL] | None = None
 
 
 class RtbPublisher(_Object):
@@ -138,14 +151,18 @@ class RtbUser(_Object):
 class BidRequest(_Object):
     """An OpenRTB 2.6 BidRequest (the subset a bidder of ours reads)."""
 
+    model_config = ConfigDict(json_schema_extra={"not": {
+        "required": ["site", "app"],
+        "properties": {"site": {"type": "object"}, "app": {"type": "object"}}}})
+
     id: Annotated[str, Field(min_length=1, max_length=256)]
     imp: Annotated[list[RtbImp], Field(min_length=1, max_length=100)]
     site: RtbSite | None = None
     app: RtbApp | None = None
     device: RtbDevice | None = None
     user: RtbUser | None = None
-    at: Annotated[int, Field(ge=1)] = 2
-    tmax: Annotated[int, Field(ge=1, le=60_000)] | None = None
+    at: Annotated[int, Field(ge=1), INTEGRAL] = 2
+    tmax: Annotated[int, Field(ge=1, le=60_000), INTEGRAL] | None = None
     cur: Annotated[list[Currency], Field(max_length=20)] | None = None
     bcat: ShortList | None = None
     badv: ShortList | None = None

@@ -235,6 +235,17 @@ def test_native_request_requiring_an_asset_we_lack_gets_no_bid(exchange: Exchang
     assert exchange.bid(request).status_code == 204
 
 
+@pytest.mark.parametrize("native", ["not json", '{"ver": "1.2"}', '{"assets": [{"id": "x"}]}'])
+def test_an_unreadable_native_request_is_a_format_we_cannot_serve(exchange: Exchange,
+                                                                  native: str) -> None:
+    exchange.serve(campaign(exchange.tenant, creative(AdFormat.NATIVE, 1200, 627)),
+                   campaign(exchange.tenant, creative(AdFormat.BANNER, 300, 250)))
+    request = {"id": "n2", "imp": [{"id": "1", "native": {"request": native}}]}
+    assert exchange.bid(request).status_code == 204
+    request["imp"][0]["banner"] = {"w": 300, "h": 250}  # the imp's other format still bids
+    assert only_bid(exchange.bid(request))["mtype"] == 1
+
+
 # ---------------------------------------------------------------- currencies and seats
 
 
@@ -344,7 +355,6 @@ def _with(path: str, value: Any) -> dict[str, Any]:
 
 
 DROP = object()
-NATIVE = {"id": "1", "native": {"request": "not json"}}
 
 MALFORMED: list[tuple[str, Any, str]] = [
     ("unreadable JSON", b'{"id": "r1", "imp": [', "body"),
@@ -378,10 +388,6 @@ MALFORMED: list[tuple[str, Any, str]] = [
      "imp[0].pmp.private_auction"),
     ("latitude out of range", _with("device", {"geo": {"lat": 200}}), "device.geo.lat"),
     ("user id a number", _with("user", {"id": 7}), "user.id"),
-    ("native request not JSON", _with("imp", [NATIVE]), "imp[0].native.request"),
-    ("native request without assets", _with("imp", [
-        {"id": "1", "native": {"request": '{"ver": "1.2"}'}}]),
-     "imp[0].native.request.assets"),
     ("native without request", _with("imp", [{"id": "1", "native": {}}]),
      "imp[0].native.request"),
 ]

@@ -240,6 +240,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(analytics_router)
 
+    from yunshang.marketing.openrtb.api import router as openrtb_router
+
+    app.include_router(openrtb_router)
+
     from yunshang.web.ops import router as ops_router
 
     app.include_router(ops_router)

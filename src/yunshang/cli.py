@@ -116,13 +116,14 @@ def db_current() -> None:
 @keys_app.command("create")
 def keys_create(
     role: Annotated[Role, typer.Option(help="admin, merchant, channel, developer, advertiser, "
-                                            "device or buyer")],
+                                            "device, buyer or exchange")],
     tenant: Annotated[str, typer.Option(help="The tenant the key belongs to.")],
     subject: Annotated[str | None, typer.Option(help="The one channel (chn_…), buyer, "
                                                      "advertiser (adv_…) or device (IMEI) the "
                                                      "key acts for; required for buyer, "
                                                      "advertiser and channel keys.")] = None,
-    label: Annotated[str, typer.Option(help="A note for humans.")] = "",
+    label: Annotated[str, typer.Option(help="A note for humans; an exchange key's names "
+                                            "the exchange.")] = "",
     all_channels: Annotated[bool, typer.Option(
         "--all-channels", help="A channel key for every channel of the tenant (a marketplace "
                                "back office) instead of one --subject.")] = False,

@@ -46,6 +46,7 @@ from yunshang.marketing.auction import (
     SegmentBook,
     WarehouseAudience,
 )
+from yunshang.marketing.openrtb import OpenRtbBidder, bidder_config
 from yunshang.marketing.tracking import TokenSigner
 
 if TYPE_CHECKING:
@@ -109,16 +110,21 @@ class Platform:
             listing_exists=self.commerce.has_listing, app_exists=self.appstore.has_app,
             image_max_bytes=self.settings.ad_image_max_bytes)
         self.campaign_catalog = CampaignCatalog(self.db, public_url=self.settings.public_url)
-        # Advertising: the auction reads its audience and click history from analytics
-        # (refreshed by the ingest loop, never on a request's path). Its catalog is the
-        # campaigns store's and its guard budgets' SpendGuard; without them no ad is served.
+        # The auction reads its audience and click history from analytics (refreshed by the
+        # ingest loop, never on a request's path), its campaigns from the catalog, and holds
+        # every winner's cost under the budgets' spend guard before it may win.
+        #: Signs what an ad served says into the ids its tracking URLs carry back.
         self.ad_signer = TokenSigner.from_key_dir(self.settings.var_dir / "keys")
         self.ad_clicks = ClickHistory(lambda: self.analytics, self.clock.now)
         self.ad_segments = SegmentBook(WarehouseAudience(lambda: self.analytics), self.clock.now)
-        self.auctioneer = Auctioneer(self.campaign_catalog, self.spend_guard, self.ad_clicks, self.ad_segments, self.clock)
+        self.auctioneer = Auctioneer(self.campaign_catalog, self.spend_guard, self.ad_clicks,
+                                     self.ad_segments, self.clock)
         self.ad_serving = AdServing(registry=self.registry, appstore=self.appstore,
                                     auctioneer=self.auctioneer, signer=self.ad_signer,
                                     public_url=self.settings.public_url)
+        self.openrtb = OpenRtbBidder(config=bidder_config(self.settings), signer=self.ad_signer,
+                                     clock=self.clock, decider=self.auctioneer,
+                                     release=self.spend_guard.release)
         self._audience_due = 0.0  # monotonic: when the sweep loop refreshes it next
         self.relay = Relay(self.db, clock=self.clock,
                            max_attempts=self.settings.relay_max_attempts,

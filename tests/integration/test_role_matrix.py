@@ -35,7 +35,7 @@ from yunshang.marketing import AdFormat, LandingKind, Pricing
 from yunshang.platform import Platform
 
 ROLES = ("admin", "merchant", "channel", "channel_all", "developer", "advertiser", "device",
-         "buyer", "other_merchant")
+         "buyer", "exchange", "other_merchant")
 
 MODEL = "Meizu 22"
 OK, FORBIDDEN, HIDDEN = "ok", "403", "404"
@@ -278,6 +278,10 @@ MATRIX: dict[str, Row] = {
     "GET /v1/analytics": Row(MERCHANT, names_object=False),
     "GET /v1/analytics/{metric}": Row(MERCHANT, path="/v1/analytics/sales",
                                       names_object=False),
+    # ---------------------------------------------------------------- marketing
+    "POST /openrtb2/bid": Row(roles("exchange"), body=lambda w: {
+        "id": "rq1", "imp": [{"id": "1", "banner": {"w": 300, "h": 250}}]},
+        names_object=False),
     "GET /healthz": Row(EVERYONE, names_object=False),
     "GET /livez": Row(EVERYONE, names_object=False),
     "GET /readyz": Row(EVERYONE, names_object=False),
@@ -353,6 +357,7 @@ def _world(platform: Platform) -> World:
         "advertiser": keys.create(role=Role.ADVERTISER, tenant=tenant, subject=advertiser.id),
         "device": device,
         "buyer": buyer,
+        "exchange": keys.create(role=Role.EXCHANGE, tenant=tenant, label="adx"),
         "other_merchant": other,
     }
     ids = {"product_id": seeded.product.id, "sku_id": seeded.product.skus[0].id,

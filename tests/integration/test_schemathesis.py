@@ -41,7 +41,7 @@ APKS = Path(yunshang.launch.__file__).parent / "apks"
 
 #: Roles the default run covers; the rest run under ``slow`` (CI runs them all).
 QUICK = ("merchant", "device")
-SLOW = ("admin", "channel", "buyer", "developer", "advertiser")
+SLOW = ("admin", "channel", "buyer", "developer", "advertiser", "exchange")
 
 
 @dataclass
@@ -100,6 +100,7 @@ def build_world(platform: Platform) -> ContractWorld:
         "developer": developer,
         "device": device,
         "advertiser": keys.create(role=Role.ADVERTISER, tenant=tenant, subject=advertiser.id),
+        "exchange": keys.create(role=Role.EXCHANGE, tenant=tenant, label="adx"),
     }
     ids = {"product_id": seeded.product.id, "sku_id": seeded.product.skus[0].id,
            "sale_id": seeded.sale.id, "order_id": orders[1], "imei": phones[0],

@@ -25,7 +25,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -59,6 +59,7 @@ class Role(StrEnum):
     ADVERTISER = "advertiser"
     DEVICE = "device"
     BUYER = "buyer"
+    EXCHANGE = "exchange"  # an outside ad exchange: may only send OpenRTB bid requests
 
 
 #: The tenant of the platform operator; its admin keys see every tenant.
@@ -112,6 +113,8 @@ class Principal:
     tenant: str
     subject: str | None = None
     all_channels: bool = False
+    #: The key's note for humans; an exchange key's names the exchange (its bids' source).
+    label: str = field(default="", compare=False)
 
     @property
     def is_platform_admin(self) -> bool:
@@ -176,7 +179,8 @@ def _check_binding(role: Role, subject: str | None, all_channels: bool) -> None:
 
 def _principal_of(row: Row[Any]) -> Principal:
     return Principal(key_id=row.id, role=Role(row.role), tenant=row.tenant,
-                     subject=row.subject, all_channels=bool(row.all_channels))
+                     subject=row.subject, all_channels=bool(row.all_channels),
+                     label=row.label or "")
 
 
 def _hash(secret: str) -> str:
@@ -233,7 +237,7 @@ class KeyStore:
             )
             uow.commit()
         principal = Principal(key_id=key_id, role=role, tenant=tenant, subject=subject,
-                              all_channels=all_channels)
+                              all_channels=all_channels, label=label)
         return IssuedKey(principal=principal, token=f"ys_{key_id}_{secret}")
 
     def list_keys(self, *, tenant: str | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -130,6 +130,21 @@ class Settings(BaseSettings):
         description="Redis engine: a claim admitted this long ago whose order is not in the "
                     "database was lost with its server; the sweeper returns its units.",
     )
+    ads_seat: str = Field(
+        default="yunshang", min_length=1, max_length=64,
+        description="Our seat id in OpenRTB: the seatbid we answer with, and the seat a "
+                    "deal's or request's wseat must name for us to bid.")
+    ads_exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
+                             Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict,
+        description="CNY per unit of each currency OpenRTB floors and prices may be in, as "
+                    "JSON ({\"USD\": 7.1, \"EUR\": 7.7}); a floor in a currency not listed "
+                    "gets no bid rather than a guessed rate.")
+    ads_bid_margin_ms: int = Field(
+        default=15, ge=0, le=10_000,
+        description="The bidder stops deciding this long before an OpenRTB request's tmax "
+                    "(the network both ways and writing the answer), and answers no bid "
+                    "rather than late.")
 
     @field_validator("ads_timezone")
     @classmethod

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,23 @@ class Settings(BaseSettings):
         default=7, ge=0,
         description="Days after delivery a buyer may still return an order (China's "
                     "\"7 days, no reason\" rule); 0: no returns.")
+    ads_landing_urls: dict[Literal["listing", "app", "qr"], Annotated[str, Field(
+        pattern=r"^(/|https?://)[^\s]*\{target\}[^\s]*$", max_length=500)]] = Field(
+        default_factory=dict,
+        description="Where an ad click lands, per landing kind (listing, app, qr): a URL "
+                    "template with {target} (the listing id, app package or QR short code); "
+                    "one starting with / is under public_url. Unset kinds: /shop/listings/"
+                    "{target}, /store/apps/{target}, /q/{target}.")
+    ads_exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
+                             Annotated[Decimal, Field(gt=0, le=1_000_000)]] = Field(
+        default_factory=dict,
+        description="CNY per unit of each other currency OpenRTB prices come in (JSON, "
+                    "e.g. {\"USD\": \"7.1\"}); a floor or notice price in a currency "
+                    "without a rate is refused, never guessed.")
+    ads_attribution_window_days: int = Field(
+        default=7, ge=1, le=90,
+        description="An order is attributed to its buyer's last ad click or QR scan within "
+                    "this many days before the payment.")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(

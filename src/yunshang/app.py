@@ -233,6 +233,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(analytics_router)
 
+    from yunshang.marketing.tracking.api import router as ad_tracking_router
+
+    app.include_router(ad_tracking_router)
+
     from yunshang.web.ops import router as ops_router
 
     app.include_router(ops_router)

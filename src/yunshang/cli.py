@@ -39,6 +39,9 @@ def _add_context_apps() -> None:
     app.add_typer(device_app, name="device")
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(ota_app, name="ota")
+    from yunshang.marketing.tracking.cli import ads_report_app
+
+    app.add_typer(ads_report_app, name="ads-report")
 
 
 _add_context_apps()

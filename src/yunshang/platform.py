@@ -37,6 +37,13 @@ from yunshang.kernel.outages import DATABASE, REDIS, DependencyStates, dependenc
 from yunshang.kernel.ratelimit import RateLimiter, build_limiter
 from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
+from yunshang.marketing.tracking import (
+    CampaignOwnership,
+    LandingResolver,
+    TokenSigner,
+    TrackingService,
+    attribution_subscriber,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -44,6 +51,7 @@ if TYPE_CHECKING:
     from yunshang.analytics import Ingestor, LakeReplica, Warehouse
     from yunshang.analytics.metrics import QueryEngine
     from yunshang.analytics.spark import SparkEngine
+    from yunshang.marketing import SpendGuard
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +108,8 @@ class Platform:
             "devices.shipments", frozenset({"commerce.order_shipped"}),
             lambda conn, event: self.registry.record_shipment(conn, event.tenant,
                                                               event.payload)))
+        #: Ad tracking (``/t/…`` notices, attribution, reports), once its ports are wired.
+        self.ad_tracking: TrackingService | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._ingester: threading.Thread | None = None
@@ -111,6 +121,20 @@ class Platform:
         self._replica: LakeReplica | None = None
         self._ingestor: Ingestor | None = None
         self._spark: SparkEngine | None = None
+
+    def wire_ad_tracking(self, *, landings: LandingResolver, guard: SpendGuard,
+                         ownership: CampaignOwnership) -> TrackingService:
+        """Builds ad tracking on the campaigns part's landings and ownership and the
+        budgets part's spend guard, and subscribes attribution to the relay."""
+        s = self.settings
+        self.ad_tracking = TrackingService(
+            db=self.db, clock=self.clock,
+            signer=TokenSigner.from_key_dir(s.var_dir / "keys"), landings=landings,
+            guard=guard, ownership=ownership, public_url=s.public_url,
+            landing_urls={str(k): v for k, v in s.ads_landing_urls.items()}, exchange_rates=s.ads_exchange_rates,
+            attribution_window=timedelta(days=s.ads_attribution_window_days))
+        self.relay.subscribe(attribution_subscriber(self.ad_tracking.attribution_window))
+        return self.ad_tracking
 
     @property
     def warehouse(self) -> Warehouse:

@@ -131,7 +131,8 @@ class Platform:
             db=self.db, clock=self.clock,
             signer=TokenSigner.from_key_dir(s.var_dir / "keys"), landings=landings,
             guard=guard, ownership=ownership, public_url=s.public_url,
-            landing_urls={str(k): v for k, v in s.ads_landing_urls.items()}, exchange_rates=s.ads_exchange_rates,
+            landing_urls={str(k): v for k, v in s.ads_landing_urls.items()},
+            exchange_rates=s.ads_exchange_rates,
             attribution_window=timedelta(days=s.ads_attribution_window_days))
         self.relay.subscribe(attribution_subscriber(self.ad_tracking.attribution_window))
         return self.ad_tracking

@@ -26,6 +26,8 @@ import pytest
 from tests.conftest import PlatformFactory
 from tests.factories import pay_via_provider, random_tenant, seed_sale
 from tests.http_support import PROBLEM, TestClient, api_routes, bearer, open_client
+from tests.integration.marketing.fakes import Campaigns
+from tests.integration.marketing.fakes import wire as wire_tracking
 from yunshang.app import create_app
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.imei import make_imei
@@ -226,6 +228,13 @@ MATRIX: dict[str, Row] = {
     "POST /v1/devices/{imei}/apps/{package}/uninstall": Row(
         roles("device"), path="/v1/devices/{imei}/apps/com.example/uninstall", missing=True,
         order=1),
+    # ---------------------------------------------------------------- ad tracking
+    # the signed token is the credential: no API key; a token we never signed is a 400
+    **{f"GET /t/{kind}/{{token}}": Row(EVERYONE, path=f"/t/{kind}/not-a-token",
+                                       names_object=False)
+       for kind in ("i", "c", "win", "bill", "loss")},
+    # the world's advertiser key is bound to no advertiser: 403 until it is
+    "GET /v1/campaigns/{campaign_id}/report": Row(MERCHANT),
     # ---------------------------------------------------------------- analytics, ops
     "GET /v1/analytics": Row(MERCHANT, names_object=False),
     "GET /v1/analytics/{metric}": Row(MERCHANT, path="/v1/analytics/sales",
@@ -296,10 +305,12 @@ def _world(platform: Platform) -> World:
         "buyer": buyer,
         "other_merchant": other,
     }
+    campaigns = Campaigns(owners={(tenant, "cmp_matrix"): "adv_maker"})
+    wire_tracking(platform, campaigns)
     ids = {"product_id": seeded.product.id, "sku_id": seeded.product.skus[0].id,
            "sale_id": seeded.sale.id, "order_id": order_id, "imei": imei,
            "channel_id": channel_x, "release_id": release.id, "rollout_id": rollout.id,
-           "return_id": return_id}
+           "return_id": return_id, "campaign_id": "cmp_matrix"}
     return World(platform=platform, keys={r: bearer(k.token) for r, k in issued.items()},
                  ids=ids, buyer_token=buyer.token, device=device.principal)
 

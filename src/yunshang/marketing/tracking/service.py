@@ -22,7 +22,7 @@ from decimal import Decimal
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import Clock
 from yunshang.kernel.db import Database
-from yunshang.kernel.errors import NotFound
+from yunshang.kernel.errors import Forbidden, NotFound
 from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.tenancy import tenant_scope
 
@@ -180,6 +180,8 @@ class TrackingService:
         """A campaign's impressions, clicks, CTR, attributed orders, CVR, spend, cost per
         order, revenue and ROAS: its tenant's admin or merchant, or its advertiser."""
         principal.require(*REPORT_READERS)
+        if principal.role is Role.ADVERTISER and not principal.subject:
+            raise Forbidden("this advertiser key is not bound to an advertiser (adv_…)")
         advertiser = self.ownership.campaign(tenant_scope(principal), campaign_id)
         if advertiser is None or (principal.role is Role.ADVERTISER
                                   and principal.bound_to != advertiser):

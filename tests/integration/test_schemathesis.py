@@ -25,6 +25,8 @@ import yunshang.launch
 from tests.conftest import sqlite_settings
 from tests.factories import pay_via_provider, random_tenant, seed_sale
 from tests.http_support import bearer
+from tests.integration.marketing.fakes import Campaigns
+from tests.integration.marketing.fakes import wire as wire_tracking
 from yunshang.app import create_app
 from yunshang.kernel.auth import PLATFORM_TENANT, Role
 from yunshang.kernel.clock import ManualClock
@@ -84,12 +86,15 @@ def build_world(platform: Platform) -> ContractWorld:
         "device": device,
         "advertiser": keys.create(role=Role.ADVERTISER, tenant=tenant),
     }
+    # ad tracking on in-memory campaigns ("token" examples are the payment's: a 400 here)
+    wire_tracking(platform, Campaigns(owners={(tenant, "cmp_contract"): "adv_maker"}))
     ids = {"product_id": seeded.product.id, "sku_id": seeded.product.skus[0].id,
            "sale_id": seeded.sale.id, "order_id": orders[1], "imei": phones[0],
            "release_id": release.id, "rollout_id": rollout.id, "package": APP,
            "version_code": "1", "provider": "sim", "token": payment.token,
            "name": "timestamp.json", "target": release.image_target, "metric": "sales",
-           "parked_id": "pev_unknown", "return_id": returned.id}
+           "parked_id": "pev_unknown", "return_id": returned.id,
+           "campaign_id": "cmp_contract"}
     return ContractWorld(platform=platform, keys={r: k.token for r, k in issued.items()},
                          ids=ids)
 

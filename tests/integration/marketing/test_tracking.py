@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from yunshang.kernel.auth import Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.outbox import outbox
 from yunshang.marketing import Landing, LandingKind, Pricing, Served
-from yunshang.marketing.tracking import TrackingService
+from yunshang.marketing.tracking import TokenSigner, TrackingService
 from yunshang.platform import Platform
 
 from .fakes import Campaigns, Guard, wire
@@ -70,9 +71,6 @@ def world(platform: Platform, clock: ManualClock) -> Iterator[World]:
 
 def test_forged_or_altered_tokens_are_refused_on_every_notice(world: World) -> None:
     good = world.token(world.served())
-    forged = TrackingService.__new__(TrackingService)  # noqa: F841 (only the signer matters)
-    from yunshang.marketing.tracking import TokenSigner
-
     foreign = TokenSigner(b"f" * 32).sign(world.served())
     body, mac = good.split(".")
     altered = [foreign, f"{body[:-2]}xx.{mac}", f"{body}.{mac[:-1]}", "nonsense", good + "A"]
@@ -146,7 +144,7 @@ def test_concurrent_duplicate_pixels_count_once(world: World) -> None:
 
 
 def test_billing_notices_charge_the_clearing_price_in_cny_once(world: World) -> None:
-    world.tracking.exchange_rates["USD"] = __import__("decimal").Decimal("7.1")
+    world.tracking.exchange_rates["USD"] = Decimal("7.1")
     served = world.served(source="exchange_a", price_cpm_fen=2000, extra={
         "hold": world.guard.hold(None, 2, "u", world.clock.now()) or "", "cur": "USD"})
     token = world.token(served)
@@ -167,7 +165,7 @@ def test_billing_notices_charge_the_clearing_price_in_cny_once(world: World) -> 
     ("1e9", "far above the bid")])
 def test_unknown_prices_or_prices_above_the_bid_are_refused(world: World, price: str | None,
                                                             why: str) -> None:
-    world.tracking.exchange_rates["USD"] = __import__("decimal").Decimal("7.1")
+    world.tracking.exchange_rates["USD"] = Decimal("7.1")
     served = world.served(source="exchange_a", price_cpm_fen=2000, extra={"cur": "USD"})
     params = {"price": price} if price is not None else {}
     for notice in ("win", "bill"):

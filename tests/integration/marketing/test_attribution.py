@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.factories import pay_via_provider, seed_sale
+from tests.factories import pay_via_provider, random_tenant, seed_sale
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.events import DomainEvent
+from yunshang.kernel.ids import new_id
 from yunshang.marketing import Landing, LandingKind, Pricing, Served
 from yunshang.platform import Platform
 
@@ -27,8 +28,10 @@ def _publish(platform: Platform, event: DomainEvent) -> None:
 
 def _paid(platform: Platform, tenant: str, order_id: str, buyer: str, at: Any,
           amount: int = 399900) -> None:
+    """A paid order; its id is made unique per tenant (the PostgreSQL stack is shared)."""
     _publish(platform, DomainEvent("commerce.order_paid", tenant, at, {
-        "order_id": order_id, "sale_id": None, "sku_id": "sku_1", "channel_id": "ch_tmall",
+        "order_id": f"{order_id}_{tenant}", "sale_id": None, "sku_id": "sku_1",
+        "channel_id": "ch_tmall",
         "buyer_id": buyer, "quantity": 1, "amount": amount, "currency": "CNY",
         "status": "paid", "payment_id": "pay_1", "provider": "sim"}))
 
@@ -36,7 +39,8 @@ def _paid(platform: Platform, tenant: str, order_id: str, buyer: str, at: Any,
 def _scan(platform: Platform, tenant: str, campaign: str | None, account: str,
           at: Any) -> None:
     _publish(platform, DomainEvent("qr.code_scanned", tenant, at, {
-        "campaign_id": campaign, "channel_id": "ch_poster", "device_id": None,
+        "campaign_id": campaign and f"{campaign}_{tenant}", "channel_id": "ch_poster",
+        "device_id": None,
         "account_id": account, "code_id": "qr_1"}))
 
 
@@ -44,15 +48,16 @@ class Ads:
     def __init__(self, platform: Platform, clock: ManualClock, tenant: str) -> None:
         self.platform, self.clock, self.tenant = platform, clock, tenant
         self.tracking, self.campaigns, self.guard = wire(platform)
-        for cmp in ("cmp_a", "cmp_b"):
-            self.campaigns.owners[(tenant, cmp)] = "adv_maker"
+        for cmp in ("cmp_a", "cmp_b"):  # ids unique per tenant: the PostgreSQL stack is shared
+            self.campaigns.owners[(tenant, f"{cmp}_{tenant}")] = "adv_maker"
         self.campaigns.landings[(tenant, "crt_1")] = Landing(LandingKind.LISTING, "lst_1")
         self.n = 0
 
     def served(self, campaign: str, account: str | None, **kw: Any) -> Served:
         self.n += 1
         hold = self.guard.hold(None, 1, account, self.clock.now())  # type: ignore[arg-type]
-        return Served(impression_id=f"imp_{self.n}", tenant=self.tenant, campaign_id=campaign,
+        return Served(impression_id=new_id("imp"), tenant=self.tenant,
+                      campaign_id=f"{campaign}_{self.tenant}",
                       creative_id="crt_1", pricing=kw.pop("pricing", Pricing.CPM),
                       price_cpm_fen=kw.pop("cpm", 3000), click_price_fen=kw.pop("cpc", 0),
                       source="own", served_at=self.clock.now(), account_id=account,
@@ -67,13 +72,18 @@ class Ads:
         return s
 
     def attributed(self) -> list[dict[str, Any]]:
+        """This tenant's attributions, order ids without their tenant suffix."""
         self.platform.relay.drain()
-        return events(self.platform, "marketing.order_attributed")
+        suffix = f"_{self.tenant}"
+        return [{**e, "order_id": e["order_id"].removesuffix(suffix),
+                 "campaign_id": e["campaign_id"].removesuffix(suffix)}
+                for e in events(self.platform, "marketing.order_attributed")
+                if e["campaign_id"].endswith(suffix)]
 
 
 @pytest.fixture
 def ads(platform: Platform, clock: ManualClock) -> Ads:
-    return Ads(platform, clock, "t-ads")
+    return Ads(platform, clock, random_tenant())
 
 
 def test_the_last_touch_wins_and_an_order_is_attributed_once(ads: Ads) -> None:
@@ -125,7 +135,7 @@ def test_the_report_counts_the_funnel_and_its_return(ads: Ads) -> None:
     _paid(ads.platform, ads.tenant, "ord_5", "alice", ads.clock.now(), amount=99900)
     ads.attributed()
     admin = Principal(key_id="k", role=Role.ADMIN, tenant=ads.tenant)
-    r = ads.tracking.report(admin, "cmp_a")
+    r = ads.tracking.report(admin, f"cmp_a_{ads.tenant}")
     assert (r.impressions, r.clicks, r.orders) == (5, 2, 1)
     assert (r.spend_fen, r.revenue_fen) == (300, 99900)
     assert r.ctr == pytest.approx(0.4)
@@ -144,5 +154,7 @@ def test_a_real_paid_order_is_credited_to_its_buyers_click(platform: Platform,
     order_id = str(platform.commerce.place_flash_order(who, seeded.sale.id, buyer_id="alice",
                                                        quantity=1).result(30).body["id"])
     pay_via_provider(platform, who, order_id)
-    assert [(e["order_id"], e["campaign_id"], e["touch"]) for e in ads.attributed()] == [
-        (order_id, "cmp_a", "click")]
+    platform.relay.drain()
+    assert [(e["order_id"], e["campaign_id"], e["touch"])
+            for e in events(platform, "marketing.order_attributed")
+            if e["order_id"] == order_id] == [(order_id, f"cmp_a_{ads.tenant}", "click")]

@@ -18,6 +18,7 @@ from tests.factories import random_tenant
 from tests.http_support import TestClient, assert_problem, bearer, open_client
 from yunshang.kernel.auth import Role
 from yunshang.kernel.clock import ManualClock
+from yunshang.kernel.ids import new_id
 from yunshang.kernel.outbox import outbox
 from yunshang.marketing import Landing, LandingKind, Pricing, Served
 from yunshang.marketing.tracking import TokenSigner, TrackingService
@@ -40,8 +41,9 @@ class World:
     clock: ManualClock
 
     def served(self, **changes: Any) -> Served:
-        base = Served(impression_id=f"imp_{len(self.guard.holds) + 1}_{id(changes)}",
-                      tenant=self.tenant, campaign_id="cmp_launch", creative_id="crt_banner",
+        base = Served(impression_id=new_id("imp"),
+                      tenant=self.tenant, campaign_id=f"cmp_{self.tenant}",
+                      creative_id="crt_banner",
                       pricing=Pricing.CPM, price_cpm_fen=2500, click_price_fen=0,
                       source="own", served_at=self.clock.now(), device_id="dev_1",
                       account_id="alice", user_key="alice", channel_id="ch_1",
@@ -53,10 +55,13 @@ class World:
         return self.tracking.signer.sign(served)
 
 
-def events(platform: Platform, name: str) -> list[dict[str, Any]]:
+def events(platform: Platform, name: str, tenant: str | None = None) -> list[dict[str, Any]]:
+    """Payloads of the outbox's ``name`` events (of ``tenant``: the PostgreSQL stack is
+    shared between tests)."""
+    where = [outbox.c.name == name] + ([outbox.c.tenant == tenant] if tenant else [])
     with platform.db.read() as conn:
-        return [dict(p) for p in conn.execute(select(outbox.c.payload).where(
-            outbox.c.name == name).order_by(outbox.c.seq)).scalars()]
+        return [dict(p) for p in conn.execute(select(outbox.c.payload).where(*where)
+                                              .order_by(outbox.c.seq)).scalars()]
 
 
 @pytest.fixture
@@ -64,7 +69,7 @@ def world(platform: Platform, clock: ManualClock) -> Iterator[World]:
     tracking, campaigns, guard = wire(platform)
     tenant = random_tenant()
     campaigns.landings[(tenant, "crt_banner")] = Landing(LandingKind.LISTING, "lst_22")
-    campaigns.owners[(tenant, "cmp_launch")] = "adv_maker"
+    campaigns.owners[(tenant, f"cmp_{tenant}")] = "adv_maker"
     with open_client(platform) as client:
         yield World(platform, client, tracking, campaigns, guard, tenant, clock)
 
@@ -78,8 +83,8 @@ def test_forged_or_altered_tokens_are_refused_on_every_notice(world: World) -> N
         for token in altered:
             r = world.client.get(notice.format(token), follow_redirects=False)
             assert_problem(r, 400, "tracking_id_invalid", "token")
-    assert events(world.platform, "marketing.impression_served") == []
-    assert events(world.platform, "marketing.ad_clicked") == []
+    assert events(world.platform, "marketing.impression_served", world.tenant) == []
+    assert events(world.platform, "marketing.ad_clicked", world.tenant) == []
     assert world.guard.calls == []
 
 
@@ -91,8 +96,8 @@ def test_the_pixel_counts_an_impression_once_and_charges_it_once(world: World) -
         assert r.headers["content-type"] == "image/gif"
         assert r.content.startswith(b"GIF89a")
         assert "no-store" in r.headers["cache-control"]
-    assert events(world.platform, "marketing.impression_served") == [{
-        "campaign_id": "cmp_launch", "channel_id": "ch_1", "device_id": "dev_1",
+    assert events(world.platform, "marketing.impression_served", world.tenant) == [{
+        "campaign_id": f"cmp_{world.tenant}", "channel_id": "ch_1", "device_id": "dev_1",
         "account_id": "alice", "impression_id": served.impression_id}]
     # CPM 25.00 yuan: one impression costs ceil(2500 / 1000) = 3 fen
     assert world.guard.charged == {served.extra["hold"]: 3}
@@ -117,7 +122,7 @@ def test_a_click_whose_creative_is_gone_redirects_nowhere(world: World) -> None:
     r = world.client.get(f"/t/c/{token}", follow_redirects=False)
     assert_problem(r, 404, "not_found", "token")
     assert "location" not in r.headers
-    assert events(world.platform, "marketing.ad_clicked") == []
+    assert events(world.platform, "marketing.ad_clicked", world.tenant) == []
 
 
 def test_concurrent_duplicate_clicks_count_and_charge_once(world: World) -> None:
@@ -127,10 +132,11 @@ def test_concurrent_duplicate_clicks_count_and_charge_once(world: World) -> None
         answers = list(pool.map(lambda _: world.client.get(f"/t/c/{token}",
                                                            follow_redirects=False), range(16)))
     assert {r.status_code for r in answers} == {302}
-    assert [e["impression_id"] for e in events(world.platform, "marketing.ad_clicked")] == [
+    clicked = events(world.platform, "marketing.ad_clicked", world.tenant)
+    assert [e["impression_id"] for e in clicked] == [
         served.impression_id]
     assert world.guard.charged == {served.extra["hold"]: 45}
-    report = world.tracking.report(_admin(world), "cmp_launch")
+    report = world.tracking.report(_admin(world), f"cmp_{world.tenant}")
     assert (report.clicks, report.spend_fen) == (1, 45)
 
 
@@ -140,7 +146,7 @@ def test_concurrent_duplicate_pixels_count_once(world: World) -> None:
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: world.client.get(f"/t/i/{token}"), range(16)))
     assert {r.status_code for r in answers} == {200}
-    assert len(events(world.platform, "marketing.impression_served")) == 1
+    assert len(events(world.platform, "marketing.impression_served", world.tenant)) == 1
 
 
 def test_billing_notices_charge_the_clearing_price_in_cny_once(world: World) -> None:
@@ -150,13 +156,13 @@ def test_billing_notices_charge_the_clearing_price_in_cny_once(world: World) -> 
     token = world.token(served)
     # the exchange pixel does not count: the billing notice does
     assert world.client.get(f"/t/i/{token}").status_code == 200
-    assert events(world.platform, "marketing.impression_served") == []
+    assert events(world.platform, "marketing.impression_served", world.tenant) == []
     for _ in range(2):
         r = world.client.get(f"/t/bill/{token}", params={"price": "2.5"})
         assert r.status_code == 204, r.text
     # 2.5 USD CPM × 7.1 = 17.75 yuan = 1775 fen CPM: one impression costs 2 fen
     assert world.guard.charged == {served.extra["hold"]: 2}
-    assert len(events(world.platform, "marketing.impression_served")) == 1
+    assert len(events(world.platform, "marketing.impression_served", world.tenant)) == 1
 
 
 @pytest.mark.parametrize(("price", "why"), [
@@ -171,7 +177,7 @@ def test_unknown_prices_or_prices_above_the_bid_are_refused(world: World, price:
     for notice in ("win", "bill"):
         r = world.client.get(f"/t/{notice}/{world.token(served)}", params=params)
         assert_problem(r, 400, "notice_price_invalid", "price")
-    assert events(world.platform, "marketing.impression_served") == []
+    assert events(world.platform, "marketing.impression_served", world.tenant) == []
 
 
 def test_a_currency_without_a_rate_is_refused_not_guessed(world: World) -> None:
@@ -214,14 +220,14 @@ def test_the_report_is_read_by_the_campaigns_tenant_and_its_advertiser(world: Wo
     other = keys.create(role=Role.MERCHANT, tenant=random_tenant()).token
     buyer = keys.create(role=Role.BUYER, tenant=world.tenant, subject="alice").token
     for key in (merchant, own):
-        r = world.client.get("/v1/campaigns/cmp_launch/report", headers=bearer(key))
+        r = world.client.get(f"/v1/campaigns/cmp_{world.tenant}/report", headers=bearer(key))
         assert r.status_code == 200, r.text
         assert r.json()["impressions"] == 0
         assert r.json()["ctr"] is None
     for key in (rival, other):
-        r = world.client.get("/v1/campaigns/cmp_launch/report", headers=bearer(key))
+        r = world.client.get(f"/v1/campaigns/cmp_{world.tenant}/report", headers=bearer(key))
         assert_problem(r, 404, "not_found", "campaign_id")
-    r = world.client.get("/v1/campaigns/cmp_launch/report", headers=bearer(buyer))
+    r = world.client.get(f"/v1/campaigns/cmp_{world.tenant}/report", headers=bearer(buyer))
     assert_problem(r, 403, "forbidden")
 
 

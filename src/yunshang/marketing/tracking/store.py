@@ -88,8 +88,10 @@ def insert_ignoring_duplicate(conn: Connection, table: Table, values: Mapping[st
                               ) -> bool:
     """Inserts a row unless its key exists; True when this call inserted it."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    return conn.execute(stmt).rowcount == 1
+    key = next(iter(table.primary_key.columns))
+    # RETURNING, not rowcount: the drivers do not agree on an ignored row's rowcount
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(stmt).first() is not None
 
 
 def ensure_impression(conn: Connection, served: Served) -> None:

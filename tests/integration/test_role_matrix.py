@@ -229,7 +229,7 @@ MATRIX: dict[str, Row] = {
         roles("device"), path="/v1/devices/{imei}/apps/com.example/uninstall", missing=True,
         order=1),
     # ---------------------------------------------------------------- ad tracking
-    # the signed token is the credential: no API key; a token we never signed is a 400
+    # the signed token is the credential: no API key; a token we never signed is a 422
     **{f"GET /t/{kind}/{{token}}": Row(EVERYONE, path=f"/t/{kind}/not-a-token",
                                        names_object=False)
        for kind in ("i", "c", "win", "bill", "loss")},

@@ -82,7 +82,7 @@ def test_forged_or_altered_tokens_are_refused_on_every_notice(world: World) -> N
     for notice in NOTICES:
         for token in altered:
             r = world.client.get(notice.format(token), follow_redirects=False)
-            assert_problem(r, 400, "tracking_id_invalid", "token")
+            assert_problem(r, 422, "tracking_id_invalid", "token")
     assert events(world.platform, "marketing.impression_served", world.tenant) == []
     assert events(world.platform, "marketing.ad_clicked", world.tenant) == []
     assert world.guard.calls == []
@@ -176,14 +176,14 @@ def test_unknown_prices_or_prices_above_the_bid_are_refused(world: World, price:
     params = {"price": price} if price is not None else {}
     for notice in ("win", "bill"):
         r = world.client.get(f"/t/{notice}/{world.token(served)}", params=params)
-        assert_problem(r, 400, "notice_price_invalid", "price")
+        assert_problem(r, 422, "notice_price_invalid", "price")
     assert events(world.platform, "marketing.impression_served", world.tenant) == []
 
 
 def test_a_currency_without_a_rate_is_refused_not_guessed(world: World) -> None:
     served = world.served(source="exchange_a", extra={"cur": "EUR"})
     r = world.client.get(f"/t/bill/{world.token(served)}", params={"price": "0.1"})
-    body = assert_problem(r, 400, "notice_price_invalid", "price")
+    body = assert_problem(r, 422, "notice_price_invalid", "price")
     assert "EUR" in body["detail"]
 
 

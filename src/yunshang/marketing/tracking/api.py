@@ -19,7 +19,7 @@ from .service import TrackingService
 
 router = APIRouter(tags=["tracking"])
 
-#: Any text: whether it is a token of ours is the signer's question (400 naming it).
+#: Any text: whether it is a token of ours is the signer's question (422 naming it).
 Token = Annotated[str, Path(description="The signed tracking id the ad was served with.")]
 Price = Annotated[str | None, Query(max_length=64, description=(
     "The clearing price, CPM in the bid's currency (the exchange's ${AUCTION_PRICE})."))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from yunshang.kernel.errors import MalformedRequest, NotFound
+from yunshang.kernel.errors import InvalidInput, NotFound
 
 from ..errors import TrackingIdInvalid
 
@@ -13,11 +13,10 @@ class TrackingCode(StrEnum):
     NOTICE_PRICE_INVALID = "notice_price_invalid"
 
 
-class NoticePriceInvalid(MalformedRequest):
+class NoticePriceInvalid(InvalidInput):
     """A win or billing notice's price that is not a price we can charge: missing, not a
     number (an exchange that did not substitute ``${AUCTION_PRICE}``), negative, in a
-    currency without a configured rate, or above what we bid (400, as OpenRTB exchanges
-    expect of a notice we cannot take)."""
+    currency without a configured rate, or above what we bid."""
 
     def __init__(self, message: str, *, price: str | None = None) -> None:
         super().__init__("price", message, code=TrackingCode.NOTICE_PRICE_INVALID)

@@ -243,6 +243,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     from yunshang.marketing.openrtb.api import router as openrtb_router
 
     app.include_router(openrtb_router)
+    from yunshang.marketing.tracking.api import router as ad_tracking_router
+
+    app.include_router(ad_tracking_router)
 
     from yunshang.web.ops import router as ops_router
 

@@ -34,14 +34,16 @@ def _add_context_apps() -> None:
     from yunshang.analytics.cli import analytics_app
     from yunshang.devices.cli import devices_app
     from yunshang.devices.ota.cli import ota_app
-    from yunshang.marketing.campaigns.cli import ads_app
     from yunshang.marketing.budgets.cli import budgets_app
+    from yunshang.marketing.campaigns.cli import ads_app
+    from yunshang.marketing.tracking.cli import report as ads_report
 
     app.add_typer(devices_app, name="devices")
     app.add_typer(device_app, name="device")
     app.add_typer(analytics_app, name="analytics")
     app.add_typer(ota_app, name="ota")
     ads_app.add_typer(budgets_app, name="budgets")
+    ads_app.command("report")(ads_report)
     app.add_typer(ads_app, name="ads")
 
 

@@ -37,8 +37,6 @@ from yunshang.kernel.outages import DATABASE, REDIS, DependencyStates, dependenc
 from yunshang.kernel.ratelimit import RateLimiter, build_limiter
 from yunshang.kernel.relay import FunctionSubscriber, Relay
 from yunshang.kernel.settings import Settings, get_settings
-from yunshang.marketing.campaigns import CampaignCatalog, CampaignService
-from yunshang.marketing.budgets import BudgetGuard, spend_guard
 from yunshang.marketing.auction import (
     AdServing,
     Auctioneer,
@@ -46,8 +44,16 @@ from yunshang.marketing.auction import (
     SegmentBook,
     WarehouseAudience,
 )
+from yunshang.marketing.budgets import BudgetGuard, spend_guard
+from yunshang.marketing.campaigns import CampaignCatalog, CampaignService
 from yunshang.marketing.openrtb import OpenRtbBidder, bidder_config
-from yunshang.marketing.tracking import TokenSigner
+from yunshang.marketing.tracking import (
+    CampaignOwnership,
+    LandingResolver,
+    TokenSigner,
+    TrackingService,
+    attribution_subscriber,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -55,6 +61,7 @@ if TYPE_CHECKING:
     from yunshang.analytics import Ingestor, LakeReplica, Warehouse
     from yunshang.analytics.metrics import QueryEngine
     from yunshang.analytics.spark import SparkEngine
+    from yunshang.marketing import SpendGuard
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +142,12 @@ class Platform:
             "devices.shipments", frozenset({"commerce.order_shipped"}),
             lambda conn, event: self.registry.record_shipment(conn, event.tenant,
                                                               event.payload)))
+        #: Ad tracking (``/t/…`` notices, attribution, reports) on the campaigns' landings and
+        #: owners and the budgets' spend guard; orders are attributed from commerce's events.
+        self.ad_tracking = self.wire_ad_tracking(
+            landings=self.campaign_catalog, guard=self.spend_guard,
+            ownership=self.campaign_catalog)
+        self.relay.subscribe(attribution_subscriber(self.ad_tracking.attribution_window))
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._ingester: threading.Thread | None = None
@@ -146,6 +159,19 @@ class Platform:
         self._replica: LakeReplica | None = None
         self._ingestor: Ingestor | None = None
         self._spark: SparkEngine | None = None
+
+    def wire_ad_tracking(self, *, landings: LandingResolver, guard: SpendGuard,
+                         ownership: CampaignOwnership) -> TrackingService:
+        """Ad tracking on these ports (the platform's own at start; tests may swap them)."""
+        s = self.settings
+        self.ad_tracking = TrackingService(
+            db=self.db, clock=self.clock,
+            signer=self.ad_signer, landings=landings,
+            guard=guard, ownership=ownership, public_url=s.public_url,
+            landing_urls={str(k): v for k, v in s.ads_landing_urls.items()},
+            exchange_rates=s.ads_exchange_rates,
+            attribution_window=timedelta(days=s.ads_attribution_window_days))
+        return self.ad_tracking
 
     @property
     def warehouse(self) -> Warehouse:

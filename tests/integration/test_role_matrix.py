@@ -274,6 +274,13 @@ MATRIX: dict[str, Row] = {
     "POST /v1/devices/{imei}/apps/{package}/uninstall": Row(
         roles("device"), path="/v1/devices/{imei}/apps/com.example/uninstall", missing=True,
         order=1),
+    # ---------------------------------------------------------------- ad tracking
+    # the signed token is the credential: no API key; a token we never signed is a 422
+    **{f"GET /t/{kind}/{{token}}": Row(EVERYONE, path=f"/t/{kind}/not-a-token",
+                                       names_object=False)
+       for kind in ("i", "c", "win", "bill", "loss")},
+    # the world's advertiser key is bound to no advertiser: 403 until it is
+    "GET /v1/campaigns/{campaign_id}/report": Row(ADVERTISING),
     # ---------------------------------------------------------------- analytics, ops
     "GET /v1/analytics": Row(MERCHANT, names_object=False),
     "GET /v1/analytics/{metric}": Row(MERCHANT, path="/v1/analytics/sales",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -33,6 +34,23 @@ class Settings(BaseSettings):
         default=7, ge=0,
         description="Days after delivery a buyer may still return an order (China's "
                     "\"7 days, no reason\" rule); 0: no returns.")
+    ads_landing_urls: dict[Literal["listing", "app", "qr"], Annotated[str, Field(
+        pattern=r"^(/|https?://)[^\s]*\{target\}[^\s]*$", max_length=500)]] = Field(
+        default_factory=dict,
+        description="Where an ad click lands, per landing kind (listing, app, qr): a URL "
+                    "template with {target} (the listing id, app package or QR short code); "
+                    "one starting with / is under public_url. Unset kinds: /shop/listings/"
+                    "{target}, /store/apps/{target}, /q/{target}.")
+    ads_exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
+                             Annotated[Decimal, Field(gt=0, le=1_000_000)]] = Field(
+        default_factory=dict,
+        description="CNY per unit of each other currency OpenRTB prices come in (JSON, "
+                    "e.g. {\"USD\": \"7.1\"}); a floor or notice price in a currency "
+                    "without a rate is refused, never guessed.")
+    ads_attribution_window_days: int = Field(
+        default=7, ge=1, le=90,
+        description="An order is attributed to its buyer's last ad click or QR scan within "
+                    "this many days before the payment.")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
     ad_image_max_bytes: int = Field(
         default=500_000, ge=1024, le=1_000_000,
@@ -134,12 +152,6 @@ class Settings(BaseSettings):
         default="yunshang", min_length=1, max_length=64,
         description="Our seat id in OpenRTB: the seatbid we answer with, and the seat a "
                     "deal's or request's wseat must name for us to bid.")
-    ads_exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
-                             Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
-        default_factory=dict,
-        description="CNY per unit of each currency OpenRTB floors and prices may be in, as "
-                    "JSON ({\"USD\": 7.1, \"EUR\": 7.7}); a floor in a currency not listed "
-                    "gets no bid rather than a guessed rate.")
     ads_bid_margin_ms: int = Field(
         default=15, ge=0, le=10_000,
         description="The bidder stops deciding this long before an OpenRTB request's tmax "

@@ -12,7 +12,9 @@ import yunshang.devices.registry.store
 import yunshang.kernel.auth
 import yunshang.kernel.idempotency
 import yunshang.kernel.outbox
-import yunshang.marketing.budgets.store  # noqa: F401
+import yunshang.marketing.budgets.store
+import yunshang.marketing.campaigns.store
+import yunshang.marketing.tracking.store  # noqa: F401
 from yunshang.kernel.db import metadata
 
 config = context.config

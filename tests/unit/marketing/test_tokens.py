@@ -45,3 +45,18 @@ def test_another_secret_cannot_mint_ours() -> None:
     forged = TokenSigner(b"f" * 32).sign(SERVED)
     with pytest.raises(TrackingIdInvalid):
         TokenSigner(b"k" * 32).verify(forged)
+
+
+def test_other_spellings_of_the_same_bytes_are_refused() -> None:
+    """base64 decoders skip characters outside the alphabet and ignore a last character's
+    unused bits; a token spelled differently is still an altered token."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    signer = TokenSigner(b"k" * 32)
+    token = signer.sign(SERVED)
+    last = alphabet.index(token[-1])
+    same_bits = [alphabet[i] for i in range(last & ~3, (last & ~3) + 4) if i != last]
+    spellings = [token[:-1] + c for c in same_bits]
+    spellings += [token[:5] + junk + token[5:] for junk in ("!!!!", "%%%%", "    ", "\n\n\n\n")]
+    for spelling in spellings:
+        with pytest.raises(TrackingIdInvalid):
+            signer.verify(spelling)

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, and_, select
 
 from yunshang.kernel.db import Database
 
-from ..domain import Campaign, CampaignStatus, Creative
+from ..domain import Campaign, CampaignStatus, Creative, Landing, LandingKind
 from .store import campaign_from_row, campaigns, catalog_version, creative_from_row, creatives
 
 #: The base of creative image URLs unless told otherwise (the settings' default).
@@ -47,3 +47,22 @@ class CampaignCatalog:
                     .where(_running(now)).order_by(creatives.c.id)):
                 found[row.campaign_id].append(creative_from_row(row, self.public_url))
         return [campaign_from_row(row, tuple(found[row.id])) for row in rows]
+
+    def landing(self, tenant: str, creative_id: str) -> Landing | None:
+        """The landing target a creative of ``tenant`` stores (tracking's click redirect
+        goes there and nowhere else); None when there is no such creative."""
+        with self.db.read() as conn:
+            row = conn.execute(select(creatives.c.landing_kind, creatives.c.landing_target)
+                               .where(creatives.c.id == creative_id,
+                                      creatives.c.tenant == tenant)).first()
+        return None if row is None else Landing(LandingKind(row.landing_kind),
+                                                row.landing_target)
+
+    def campaign(self, tenant: str | None, campaign_id: str) -> str | None:
+        """The advertiser (``adv_…``) owning a campaign of ``tenant`` (None: any tenant, for
+        the platform operator); None when there is no such campaign."""
+        query = select(campaigns.c.advertiser_id).where(campaigns.c.id == campaign_id)
+        if tenant is not None:
+            query = query.where(campaigns.c.tenant == tenant)
+        with self.db.read() as conn:
+            return conn.execute(query).scalar_one_or_none()

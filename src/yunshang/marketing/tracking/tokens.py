@@ -86,6 +86,10 @@ class TokenSigner:
             payload, signature = _unb64(body), _unb64(mac)
         except (binascii.Error, ValueError):
             raise TrackingIdInvalid(field) from None
+        # The decoder skips characters outside the alphabet and ignores a last character's
+        # unused bits: only the canonical spelling of the bytes is ours.
+        if _b64(payload) != body or _b64(signature) != mac:
+            raise TrackingIdInvalid(field)
         if not hmac.compare_digest(signature, self._mac(payload)):
             raise TrackingIdInvalid(field)
         try:

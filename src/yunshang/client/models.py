@@ -27,6 +27,61 @@ class ActivationCreate(BaseModel):
     imei: Annotated[str, Field(max_length=32, min_length=1, title="Imei")]
 
 
+class AdFormat(StrEnum):
+    banner = "banner"
+    native = "native"
+    video = "video"
+
+
+class City(RootModel[str]):
+    root: Annotated[str, Field(max_length=64, min_length=1, title="City")]
+
+
+class Imei(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="Admin keys only: the phone to ask for. A device key always asks for its own phone.",
+            pattern="^[0-9]{1,32}$",
+            title="Imei",
+        ),
+    ]
+
+
+class Province(RootModel[str]):
+    root: Annotated[str, Field(max_length=64, min_length=1, title="Province")]
+
+
+class Category(RootModel[str]):
+    root: Annotated[str, Field(max_length=10)]
+
+
+class Domain(RootModel[str]):
+    root: Annotated[str, Field(max_length=253)]
+
+
+class AdvertiserCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    categories: Annotated[
+        list[Category] | None,
+        Field(max_length=20, title="Categories", validate_default=True),
+    ] = []
+    domains: Annotated[
+        list[Domain], Field(max_length=20, min_length=1, title="Domains")
+    ]
+    name: Annotated[str, Field(max_length=200, min_length=1, title="Name")]
+
+
+class AdvertiserRead(BaseModel):
+    categories: Annotated[list[str], Field(title="Categories")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    domains: Annotated[list[str], Field(title="Domains")]
+    id: Annotated[str, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+
+
 class AppRead(BaseModel):
     certificates: Annotated[list[str], Field(title="Certificates")]
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
@@ -43,6 +98,99 @@ class BalanceRead(BaseModel):
     balance: Annotated[int, Field(title="Balance")]
     currency: Annotated[str, Field(title="Currency")]
     tenant: Annotated[str, Field(title="Tenant")]
+
+
+class Bid(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+
+
+class BadvItem(RootModel[str]):
+    root: Annotated[str, Field(max_length=256)]
+
+
+class Badv(RootModel[list[BadvItem]]):
+    root: Annotated[list[BadvItem], Field(max_length=200, title="Badv")]
+
+
+class BcatItem(RootModel[str]):
+    root: Annotated[str, Field(max_length=256)]
+
+
+class Bcat(RootModel[list[BcatItem]]):
+    root: Annotated[list[BcatItem], Field(max_length=200, title="Bcat")]
+
+
+class BseatItem(RootModel[str]):
+    root: Annotated[str, Field(max_length=256)]
+
+
+class Bseat(RootModel[list[BseatItem]]):
+    root: Annotated[list[BseatItem], Field(max_length=200, title="Bseat")]
+
+
+class CurItem(RootModel[str]):
+    root: Annotated[str, Field(pattern="^[A-Za-z]{3}$")]
+
+
+class Cur(RootModel[list[CurItem]]):
+    root: Annotated[list[CurItem], Field(max_length=20, title="Cur")]
+
+
+class Tmax(RootModel[int]):
+    root: Annotated[int, Field(ge=1, le=60000, title="Tmax")]
+
+
+class WseatItem(RootModel[str]):
+    root: Annotated[str, Field(max_length=256)]
+
+
+class Wseat(RootModel[list[WseatItem]]):
+    root: Annotated[list[WseatItem], Field(max_length=200, title="Wseat")]
+
+
+class BidResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+
+
+class AdvertiserId(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            max_length=40,
+            min_length=3,
+            pattern="^[A-Za-z0-9_-]+$",
+            title="Advertiser Id",
+        ),
+    ]
+
+
+class CampaignReportRead(BaseModel):
+    campaign_id: Annotated[str, Field(title="Campaign Id")]
+    clicks: Annotated[int, Field(title="Clicks")]
+    cost_per_order_fen: Annotated[int | None, Field(title="Cost Per Order Fen")]
+    ctr: Annotated[float | None, Field(title="Ctr")]
+    currency: Annotated[str, Field(title="Currency")]
+    cvr: Annotated[float | None, Field(title="Cvr")]
+    impressions: Annotated[int, Field(title="Impressions")]
+    orders: Annotated[int, Field(title="Orders")]
+    revenue_fen: Annotated[int, Field(title="Revenue Fen")]
+    roas: Annotated[float | None, Field(title="Roas")]
+    spend_fen: Annotated[int, Field(title="Spend Fen")]
+
+
+class CampaignStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    paused = "paused"
+    ended = "ended"
+
+
+class Name(RootModel[str]):
+    root: Annotated[str, Field(max_length=200, min_length=1, title="Name")]
 
 
 class ChannelKind(StrEnum):
@@ -101,6 +249,19 @@ class CheckoutLineCreate(BaseModel):
     ]
 
 
+class AdomainItem(RootModel[str]):
+    root: Annotated[str, Field(max_length=253)]
+
+
+class Adomain(RootModel[list[AdomainItem]]):
+    root: Annotated[list[AdomainItem], Field(max_length=20, title="Adomain")]
+
+
+class Format(StrEnum):
+    banner = "banner"
+    native = "native"
+
+
 class DeltaFileRead(BaseModel):
     from_version: Annotated[str, Field(title="From Version")]
     length: Annotated[int, Field(title="Length")]
@@ -143,12 +304,6 @@ class HealthRead(BaseModel):
     ok: Annotated[bool, Field(title="Ok")]
 
 
-class ImageRead(BaseModel):
-    length: Annotated[int, Field(title="Length")]
-    sha256: Annotated[str, Field(title="Sha256")]
-    target: Annotated[str, Field(title="Target")]
-
-
 class ImportRead(BaseModel):
     imported: Annotated[int, Field(title="Imported")]
     models: Annotated[dict[str, int], Field(title="Models")]
@@ -172,6 +327,21 @@ class InstallRead(BaseModel):
     package: Annotated[str, Field(title="Package")]
     uninstalled_at: Annotated[AwareDatetime | None, Field(title="Uninstalled At")]
     version_code: Annotated[int, Field(title="Version Code")]
+
+
+class LandingKind(StrEnum):
+    """
+    Where a click may go: only inside the platform (no open redirect).
+    """
+
+    listing = "listing"
+    app = "app"
+    qr = "qr"
+
+
+class LandingRead(BaseModel):
+    kind: LandingKind
+    target_id: Annotated[str, Field(title="Target Id")]
 
 
 class LedgerRead(BaseModel):
@@ -291,6 +461,11 @@ class OrderStatus(StrEnum):
     returned = "returned"
 
 
+class PageReadAdvertiserRead(BaseModel):
+    items: Annotated[list[AdvertiserRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
 class PageReadAppRead(BaseModel):
     items: Annotated[list[AppRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
@@ -343,6 +518,15 @@ class PaymentRead(BaseModel):
     status: Annotated[str, Field(title="Status")]
     token: Annotated[str, Field(title="Token")]
     trade_no: Annotated[str | None, Field(title="Trade No")]
+
+
+class Pricing(StrEnum):
+    """
+    How a campaign pays: per thousand impressions, or per click.
+    """
+
+    cpm = "cpm"
+    cpc = "cpc"
 
 
 class Error(BaseModel):
@@ -398,12 +582,12 @@ class ReasonCreate(BaseModel):
     ] = "requested"
 
 
-class Imei(RootModel[str]):
+class Imei1(RootModel[str]):
     root: Annotated[str, Field(max_length=32)]
 
 
-class Imeis(RootModel[list[Imei]]):
-    root: Annotated[list[Imei], Field(max_length=1000, title="Imeis")]
+class Imeis(RootModel[list[Imei1]]):
+    root: Annotated[list[Imei1], Field(max_length=1000, title="Imeis")]
 
 
 class ReceiveCreate(BaseModel):
@@ -425,16 +609,6 @@ class ReleaseCreate(BaseModel):
         extra="forbid",
     )
     account_token: Annotated[AccountToken | None, Field(title="Account Token")] = None
-
-
-class ReleaseRead(BaseModel):
-    created_at: Annotated[AwareDatetime, Field(title="Created At")]
-    delta: DeltaRead | None
-    id: Annotated[str, Field(title="Id")]
-    image: ImageRead
-    model: Annotated[str, Field(title="Model")]
-    notes: Annotated[str, Field(title="Notes")]
-    version: Annotated[str, Field(title="Version")]
 
 
 class ReportCreate(BaseModel):
@@ -544,6 +718,211 @@ class RolloutState(StrEnum):
     completed = "completed"
 
 
+class Bundle(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Bundle")]
+
+
+class Id(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Id")]
+
+
+class Mime(RootModel[str]):
+    root: Annotated[str, Field(max_length=256)]
+
+
+class Mimes(RootModel[list[Mime]]):
+    root: Annotated[list[Mime], Field(max_length=200, title="Mimes")]
+
+
+class RtbAudio(BaseModel):
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    mimes: Annotated[Mimes | None, Field(title="Mimes")] = None
+
+
+class H(RootModel[int]):
+    root: Annotated[int, Field(ge=0, le=100000, title="H")]
+
+
+class W(RootModel[int]):
+    root: Annotated[int, Field(ge=0, le=100000, title="W")]
+
+
+class At(RootModel[int]):
+    root: Annotated[int, Field(ge=1, title="At")]
+
+
+class Wseat1Item(RootModel[str]):
+    root: Annotated[str, Field(max_length=256)]
+
+
+class Wseat1(RootModel[list[Wseat1Item]]):
+    root: Annotated[list[Wseat1Item], Field(max_length=200, title="Wseat")]
+
+
+class RtbDeal(BaseModel):
+    at: Annotated[At | None, Field(title="At")] = None
+    bidfloor: Annotated[float | None, Field(ge=0.0, le=1000000.0, title="Bidfloor")] = (
+        0.0
+    )
+    bidfloorcur: Annotated[
+        str | None, Field(pattern="^[A-Za-z]{3}$", title="Bidfloorcur")
+    ] = "USD"
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    id: Annotated[str, Field(max_length=256, min_length=1, title="Id")]
+    wseat: Annotated[Wseat1 | None, Field(title="Wseat")] = None
+
+
+class Ifa(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Ifa")]
+
+
+class Ip(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Ip")]
+
+
+class Make(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Make")]
+
+
+class Model(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Model")]
+
+
+class Os(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Os")]
+
+
+class Osv(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Osv")]
+
+
+class Ua(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Ua")]
+
+
+class RtbFormat(BaseModel):
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    h: Annotated[H | None, Field(title="H")] = None
+    w: Annotated[W | None, Field(title="W")] = None
+
+
+class City1(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="City")]
+
+
+class Country(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Country")]
+
+
+class Lat(RootModel[float]):
+    root: Annotated[float, Field(ge=-90.0, le=90.0, title="Lat")]
+
+
+class Lon(RootModel[float]):
+    root: Annotated[float, Field(ge=-180.0, le=180.0, title="Lon")]
+
+
+class Region(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Region")]
+
+
+class RtbGeo(BaseModel):
+    city: Annotated[City1 | None, Field(title="City")] = None
+    country: Annotated[Country | None, Field(title="Country")] = None
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    lat: Annotated[Lat | None, Field(title="Lat")] = None
+    lon: Annotated[Lon | None, Field(title="Lon")] = None
+    region: Annotated[Region | None, Field(title="Region")] = None
+
+
+class Secure(RootModel[int]):
+    root: Annotated[int, Field(ge=0, le=1, title="Secure")]
+
+
+class Tagid(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Tagid")]
+
+
+class Ver(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Ver")]
+
+
+class RtbNative(BaseModel):
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    request: Annotated[str | dict[str, Any], Field(title="Request")]
+    ver: Annotated[Ver | None, Field(title="Ver")] = None
+
+
+class Deals(RootModel[list[RtbDeal]]):
+    root: Annotated[list[RtbDeal], Field(max_length=100, title="Deals")]
+
+
+class RtbPmp(BaseModel):
+    deals: Annotated[Deals | None, Field(title="Deals")] = None
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    private_auction: Annotated[
+        int | None, Field(ge=0, le=1, title="Private Auction")
+    ] = 0
+
+
+class Name1(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Name")]
+
+
+class RtbPublisher(BaseModel):
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    id: Annotated[Id | None, Field(title="Id")] = None
+    name: Annotated[Name1 | None, Field(title="Name")] = None
+
+
+class Domain1(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Domain")]
+
+
+class Page(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Page")]
+
+
+class RtbSite(BaseModel):
+    domain: Annotated[Domain1 | None, Field(title="Domain")] = None
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    id: Annotated[Id | None, Field(title="Id")] = None
+    page: Annotated[Page | None, Field(title="Page")] = None
+    publisher: RtbPublisher | None = None
+
+
+class Buyeruid(RootModel[str]):
+    root: Annotated[str, Field(max_length=1024, title="Buyeruid")]
+
+
+class RtbUser(BaseModel):
+    buyeruid: Annotated[Buyeruid | None, Field(title="Buyeruid")] = None
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    geo: RtbGeo | None = None
+    id: Annotated[Id | None, Field(title="Id")] = None
+
+
+class Mimes1Item(RootModel[str]):
+    root: Annotated[str, Field(max_length=256)]
+
+
+class Mimes1(RootModel[list[Mimes1Item]]):
+    root: Annotated[list[Mimes1Item], Field(max_length=200, title="Mimes")]
+
+
+class RtbVideo(BaseModel):
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    h: Annotated[H | None, Field(title="H")] = None
+    mimes: Annotated[Mimes1 | None, Field(title="Mimes")] = None
+    w: Annotated[W | None, Field(title="W")] = None
+
+
+class SeatBid(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+
+
 class Carrier(RootModel[str]):
     root: Annotated[str, Field(max_length=100, title="Carrier")]
 
@@ -557,7 +936,7 @@ class ShipCreate(BaseModel):
         extra="forbid",
     )
     carrier: Annotated[Carrier | None, Field(title="Carrier")] = None
-    imeis: Annotated[list[Imei], Field(max_length=1000, min_length=1, title="Imeis")]
+    imeis: Annotated[list[Imei1], Field(max_length=1000, min_length=1, title="Imeis")]
     tracking_number: Annotated[
         TrackingNumber | None, Field(title="Tracking Number")
     ] = None
@@ -581,9 +960,105 @@ class SkuRead(BaseModel):
     storage_gb: Annotated[int, Field(title="Storage Gb")]
 
 
+class SlotFormatIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    format: Annotated[Format, Field(title="Format")]
+    h: Annotated[int | None, Field(ge=0, le=10000, title="H")] = 0
+    w: Annotated[
+        int | None,
+        Field(
+            description="Width in px; a banner needs it, 0 = any native size.",
+            ge=0,
+            le=10000,
+            title="W",
+        ),
+    ] = 0
+
+
 class StockMode(StrEnum):
     shared = "shared"
     allocated = "allocated"
+
+
+class City2(RootModel[str]):
+    root: Annotated[str, Field(max_length=100)]
+
+
+class InstalledApp(RootModel[str]):
+    root: Annotated[str, Field(max_length=100)]
+
+
+class Model1(RootModel[str]):
+    root: Annotated[str, Field(max_length=100)]
+
+
+class OsMax(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            max_length=40, pattern="^[0-9]{1,6}(\\.[0-9]{1,6}){0,3}$", title="Os Max"
+        ),
+    ]
+
+
+class OsMin(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            max_length=40, pattern="^[0-9]{1,6}(\\.[0-9]{1,6}){0,3}$", title="Os Min"
+        ),
+    ]
+
+
+class Province1(RootModel[str]):
+    root: Annotated[str, Field(max_length=100)]
+
+
+class Segment(RootModel[str]):
+    root: Annotated[str, Field(max_length=100)]
+
+
+class TargetingIn(BaseModel):
+    """
+    Empty lists (and no OS bounds) mean anyone on that attribute.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    cities: Annotated[
+        list[City2] | None, Field(max_length=500, title="Cities", validate_default=True)
+    ] = []
+    installed_apps: Annotated[
+        list[InstalledApp] | None,
+        Field(max_length=500, title="Installed Apps", validate_default=True),
+    ] = []
+    models: Annotated[
+        list[Model1] | None,
+        Field(max_length=500, title="Models", validate_default=True),
+    ] = []
+    os_max: Annotated[OsMax | None, Field(title="Os Max")] = None
+    os_min: Annotated[OsMin | None, Field(title="Os Min")] = None
+    provinces: Annotated[
+        list[Province1] | None,
+        Field(max_length=500, title="Provinces", validate_default=True),
+    ] = []
+    segments: Annotated[
+        list[Segment] | None,
+        Field(max_length=500, title="Segments", validate_default=True),
+    ] = []
+
+
+class TargetingRead(BaseModel):
+    cities: Annotated[list[str], Field(title="Cities")]
+    installed_apps: Annotated[list[str], Field(title="Installed Apps")]
+    models: Annotated[list[str], Field(title="Models")]
+    os_max: Annotated[str | None, Field(title="Os Max")]
+    os_min: Annotated[str | None, Field(title="Os Min")]
+    provinces: Annotated[list[str], Field(title="Provinces")]
+    segments: Annotated[list[str], Field(title="Segments")]
 
 
 class TelemetryRead(BaseModel):
@@ -654,9 +1129,136 @@ class VersionRead(BaseModel):
     version_name: Annotated[str | None, Field(title="Version Name")]
 
 
+class YunshangDevicesOtaApiImageRead(BaseModel):
+    length: Annotated[int, Field(title="Length")]
+    sha256: Annotated[str, Field(title="Sha256")]
+    target: Annotated[str, Field(title="Target")]
+
+
+class YunshangMarketingCampaignsApiImageRead(BaseModel):
+    height: Annotated[int, Field(title="Height")]
+    media_type: Annotated[str, Field(title="Media Type")]
+    sha256: Annotated[str, Field(title="Sha256")]
+    url: Annotated[str, Field(title="Url")]
+    width: Annotated[int, Field(title="Width")]
+
+
+class AdRead(BaseModel):
+    campaign_id: Annotated[str, Field(title="Campaign Id")]
+    click_url: Annotated[
+        str,
+        Field(
+            description="Open it on a tap: it redirects to the landing.",
+            title="Click Url",
+        ),
+    ]
+    creative_id: Annotated[str, Field(title="Creative Id")]
+    format: AdFormat
+    height: Annotated[int, Field(title="Height")]
+    image_url: Annotated[str, Field(title="Image Url")]
+    impression_id: Annotated[str, Field(title="Impression Id")]
+    impression_url: Annotated[
+        str,
+        Field(
+            description="GET it when the ad is shown (counts, charges).",
+            title="Impression Url",
+        ),
+    ]
+    landing: LandingRead
+    served_at: Annotated[AwareDatetime, Field(title="Served At")]
+    text: Annotated[str, Field(title="Text")]
+    title: Annotated[str, Field(title="Title")]
+    width: Annotated[int, Field(title="Width")]
+
+
+class AdRequestCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    city: Annotated[City | None, Field(title="City")] = None
+    formats: Annotated[
+        list[SlotFormatIn], Field(max_length=10, min_length=1, title="Formats")
+    ]
+    imei: Annotated[
+        Imei | None,
+        Field(
+            description="Admin keys only: the phone to ask for. A device key always asks for its own phone.",
+            title="Imei",
+        ),
+    ] = None
+    province: Annotated[Province | None, Field(title="Province")] = None
+    slot_id: Annotated[
+        str,
+        Field(
+            description="The app's own name for the place the ad shows.",
+            max_length=64,
+            min_length=1,
+            pattern="^[A-Za-z0-9_-]+$",
+            title="Slot Id",
+        ),
+    ]
+
+
 class AvailableRead(BaseModel):
     app: AppRead
     version: VersionRead
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    advertiser_id: Annotated[AdvertiserId | None, Field(title="Advertiser Id")] = None
+    bid_fen: Annotated[int, Field(title="Bid Fen")]
+    daily_budget_fen: Annotated[int, Field(title="Daily Budget Fen")]
+    ends_at: Annotated[AwareDatetime, Field(title="Ends At")]
+    frequency_cap: Annotated[int | None, Field(title="Frequency Cap")] = 0
+    name: Annotated[str, Field(max_length=200, min_length=1, title="Name")]
+    pricing: Pricing
+    starts_at: Annotated[AwareDatetime, Field(title="Starts At")]
+    targeting: Annotated[TargetingIn | None, Field(validate_default=True)] = {
+        "cities": [],
+        "installed_apps": [],
+        "models": [],
+        "provinces": [],
+        "segments": [],
+    }
+    total_budget_fen: Annotated[int, Field(title="Total Budget Fen")]
+
+
+class CampaignRead(BaseModel):
+    advertiser_id: Annotated[str, Field(title="Advertiser Id")]
+    bid_fen: Annotated[int, Field(title="Bid Fen")]
+    daily_budget_fen: Annotated[int, Field(title="Daily Budget Fen")]
+    ends_at: Annotated[AwareDatetime, Field(title="Ends At")]
+    frequency_cap: Annotated[int, Field(title="Frequency Cap")]
+    id: Annotated[str, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    pricing: Pricing
+    starts_at: Annotated[AwareDatetime, Field(title="Starts At")]
+    status: CampaignStatus
+    targeting: TargetingRead
+    total_budget_fen: Annotated[int, Field(title="Total Budget Fen")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+
+
+class CampaignUpdate(BaseModel):
+    """
+    Only the fields sent change; ``targeting``, when sent, replaces the whole targeting.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    bid_fen: Annotated[int | None, Field(title="Bid Fen")] = None
+    daily_budget_fen: Annotated[int | None, Field(title="Daily Budget Fen")] = None
+    ends_at: Annotated[AwareDatetime | None, Field(title="Ends At")] = None
+    frequency_cap: Annotated[int | None, Field(title="Frequency Cap")] = None
+    name: Annotated[Name | None, Field(title="Name")] = None
+    pricing: Pricing | None = None
+    starts_at: Annotated[AwareDatetime | None, Field(title="Starts At")] = None
+    targeting: TargetingIn | None = None
+    total_budget_fen: Annotated[int | None, Field(title="Total Budget Fen")] = None
 
 
 class ChannelCreate(BaseModel):
@@ -685,6 +1287,20 @@ class CheckoutCreate(BaseModel):
     lines: Annotated[
         list[CheckoutLineCreate], Field(max_length=20, min_length=1, title="Lines")
     ]
+
+
+class CreativeRead(BaseModel):
+    adomain: Annotated[list[str], Field(title="Adomain")]
+    campaign_id: Annotated[str, Field(title="Campaign Id")]
+    categories: Annotated[list[str], Field(title="Categories")]
+    format: AdFormat
+    height: Annotated[int, Field(title="Height")]
+    id: Annotated[str, Field(title="Id")]
+    image_url: Annotated[str, Field(title="Image Url")]
+    landing: LandingRead
+    text: Annotated[str, Field(title="Text")]
+    title: Annotated[str, Field(title="Title")]
+    width: Annotated[int, Field(title="Width")]
 
 
 class DeviceRead(BaseModel):
@@ -733,6 +1349,20 @@ class FlashSaleRead(BaseModel):
     sold: Annotated[int, Field(title="Sold")]
     starts_at: Annotated[AwareDatetime, Field(title="Starts At")]
     status: Annotated[str, Field(title="Status")]
+
+
+class LandingIn(BaseModel):
+    """
+    Where a click goes, only inside the platform: a listing (``lst_…`` of the tenant),
+    an app in the store (its package name), or a QR short code (its shape is checked; the
+    QR context that resolves it has not landed yet).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    kind: LandingKind
+    target_id: Annotated[str, Field(max_length=160, min_length=1, title="Target Id")]
 
 
 class ListingCreate(BaseModel):
@@ -807,6 +1437,16 @@ class PageReadAvailableRead(BaseModel):
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 
+class PageReadCampaignRead(BaseModel):
+    items: Annotated[list[CampaignRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class PageReadCreativeRead(BaseModel):
+    items: Annotated[list[CreativeRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
 class PageReadDeviceRead(BaseModel):
     items: Annotated[list[DeviceRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
@@ -834,11 +1474,6 @@ class PageReadOrderRead(BaseModel):
 
 class PageReadParkedEventRead(BaseModel):
     items: Annotated[list[ParkedEventRead], Field(title="Items")]
-    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
-
-
-class PageReadReleaseRead(BaseModel):
-    items: Annotated[list[ReleaseRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 
@@ -872,6 +1507,16 @@ class ProductRead(BaseModel):
 class PublishedRead(BaseModel):
     app: AppRead
     version: VersionRead
+
+
+class ReleaseRead(BaseModel):
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    delta: DeltaRead | None
+    id: Annotated[str, Field(title="Id")]
+    image: YunshangDevicesOtaApiImageRead
+    model: Annotated[str, Field(title="Model")]
+    notes: Annotated[str, Field(title="Notes")]
+    version: Annotated[str, Field(title="Version")]
 
 
 class Units(RootModel[list[ReturnUnitCreate]]):
@@ -925,6 +1570,108 @@ class RolloutRead(BaseModel):
     to_version: Annotated[str, Field(title="To Version")]
 
 
+class RtbApp(BaseModel):
+    bundle: Annotated[Bundle | None, Field(title="Bundle")] = None
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    id: Annotated[Id | None, Field(title="Id")] = None
+    publisher: RtbPublisher | None = None
+
+
+class Format1(RootModel[list[RtbFormat]]):
+    root: Annotated[list[RtbFormat], Field(max_length=50, title="Format")]
+
+
+class RtbBanner(BaseModel):
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    format: Annotated[Format1 | None, Field(title="Format")] = None
+    h: Annotated[H | None, Field(title="H")] = None
+    w: Annotated[W | None, Field(title="W")] = None
+
+
+class RtbDevice(BaseModel):
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    geo: RtbGeo | None = None
+    ifa: Annotated[Ifa | None, Field(title="Ifa")] = None
+    ip: Annotated[Ip | None, Field(title="Ip")] = None
+    make: Annotated[Make | None, Field(title="Make")] = None
+    model: Annotated[Model | None, Field(title="Model")] = None
+    os: Annotated[Os | None, Field(title="Os")] = None
+    osv: Annotated[Osv | None, Field(title="Osv")] = None
+    ua: Annotated[Ua | None, Field(title="Ua")] = None
+
+
+class RtbImp1(BaseModel):
+    audio: RtbAudio | None = None
+    banner: RtbBanner | None
+    bidfloor: Annotated[float | None, Field(ge=0.0, le=1000000.0, title="Bidfloor")] = (
+        0.0
+    )
+    bidfloorcur: Annotated[
+        str | None, Field(pattern="^[A-Za-z]{3}$", title="Bidfloorcur")
+    ] = "USD"
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    id: Annotated[str, Field(max_length=256, min_length=1, title="Id")]
+    native: RtbNative | None = None
+    pmp: RtbPmp | None = None
+    secure: Annotated[Secure | None, Field(title="Secure")] = None
+    tagid: Annotated[Tagid | None, Field(title="Tagid")] = None
+    video: RtbVideo | None = None
+
+
+class RtbImp2(BaseModel):
+    audio: RtbAudio | None = None
+    banner: RtbBanner | None = None
+    bidfloor: Annotated[float | None, Field(ge=0.0, le=1000000.0, title="Bidfloor")] = (
+        0.0
+    )
+    bidfloorcur: Annotated[
+        str | None, Field(pattern="^[A-Za-z]{3}$", title="Bidfloorcur")
+    ] = "USD"
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    id: Annotated[str, Field(max_length=256, min_length=1, title="Id")]
+    native: RtbNative | None
+    pmp: RtbPmp | None = None
+    secure: Annotated[Secure | None, Field(title="Secure")] = None
+    tagid: Annotated[Tagid | None, Field(title="Tagid")] = None
+    video: RtbVideo | None = None
+
+
+class RtbImp3(BaseModel):
+    audio: RtbAudio | None = None
+    banner: RtbBanner | None = None
+    bidfloor: Annotated[float | None, Field(ge=0.0, le=1000000.0, title="Bidfloor")] = (
+        0.0
+    )
+    bidfloorcur: Annotated[
+        str | None, Field(pattern="^[A-Za-z]{3}$", title="Bidfloorcur")
+    ] = "USD"
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    id: Annotated[str, Field(max_length=256, min_length=1, title="Id")]
+    native: RtbNative | None = None
+    pmp: RtbPmp | None = None
+    secure: Annotated[Secure | None, Field(title="Secure")] = None
+    tagid: Annotated[Tagid | None, Field(title="Tagid")] = None
+    video: RtbVideo | None
+
+
+class RtbImp4(BaseModel):
+    audio: RtbAudio | None
+    banner: RtbBanner | None = None
+    bidfloor: Annotated[float | None, Field(ge=0.0, le=1000000.0, title="Bidfloor")] = (
+        0.0
+    )
+    bidfloorcur: Annotated[
+        str | None, Field(pattern="^[A-Za-z]{3}$", title="Bidfloorcur")
+    ] = "USD"
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    id: Annotated[str, Field(max_length=256, min_length=1, title="Id")]
+    native: RtbNative | None = None
+    pmp: RtbPmp | None = None
+    secure: Annotated[Secure | None, Field(title="Secure")] = None
+    tagid: Annotated[Tagid | None, Field(title="Tagid")] = None
+    video: RtbVideo | None = None
+
+
 class TelemetryCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -934,8 +1681,59 @@ class TelemetryCreate(BaseModel):
     ]
 
 
+class BidRequest(BaseModel):
+    """
+    An OpenRTB 2.6 BidRequest (the subset a bidder of ours reads).
+    """
+
+    app: RtbApp | None = None
+    at: Annotated[int | None, Field(ge=1, title="At")] = 2
+    badv: Annotated[Badv | None, Field(title="Badv")] = None
+    bcat: Annotated[Bcat | None, Field(title="Bcat")] = None
+    bseat: Annotated[Bseat | None, Field(title="Bseat")] = None
+    cur: Annotated[Cur | None, Field(title="Cur")] = None
+    device: RtbDevice | None = None
+    ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
+    id: Annotated[str, Field(max_length=256, min_length=1, title="Id")]
+    imp: Annotated[
+        list[RtbImp1 | RtbImp2 | RtbImp3 | RtbImp4],
+        Field(max_length=100, min_length=1, title="Imp"),
+    ]
+    site: RtbSite | None = None
+    tmax: Annotated[Tmax | None, Field(title="Tmax")] = None
+    user: RtbUser | None = None
+    wseat: Annotated[Wseat | None, Field(title="Wseat")] = None
+
+
+class CreativeCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    adomain: Annotated[Adomain | None, Field(title="Adomain")] = None
+    campaign_id: Annotated[
+        str,
+        Field(
+            max_length=40, min_length=3, pattern="^[A-Za-z0-9_-]+$", title="Campaign Id"
+        ),
+    ]
+    categories: Annotated[
+        list[Category] | None,
+        Field(max_length=20, title="Categories", validate_default=True),
+    ] = []
+    format: Annotated[Format, Field(title="Format")]
+    image_sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$", title="Image Sha256")]
+    landing: LandingIn
+    text: Annotated[str | None, Field(max_length=400, title="Text")] = ""
+    title: Annotated[str | None, Field(max_length=200, title="Title")] = ""
+
+
 class PageReadProductRead(BaseModel):
     items: Annotated[list[ProductRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class PageReadReleaseRead(BaseModel):
+    items: Annotated[list[ReleaseRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 

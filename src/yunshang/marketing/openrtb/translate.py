@@ -13,8 +13,11 @@ What an imp becomes (:func:`plan_request`):
   auction without such a deal → no bid on the imp;
 - ``at`` (the deal's own, else the request's) → first or second price;
 - ``bcat``/``badv``, and where the user is (``device.geo``, else ``user.geo``:
-  region → province, city), the device's model and OS version, and who sees it
-  (``user.id``, else ``user.buyeruid``, else ``device.ifa``).
+  region → province, city), the device's model and OS version, and who sees it:
+  ``user.buyeruid`` is, per the spec, the exchange's mapping of the user to *our*
+  id for them (ID sync) — our buyer/account id, so it is the slot's ``account_id``
+  (frequency caps, segments and attribution follow our buyer); without it the
+  user is ``user.id``, else ``device.ifa``, and no order can be attributed.
 
 The request as a whole: no bid when its ``wseat`` leaves our seat out or its
 ``bseat`` names it, or when no currency of its ``cur`` can be answered in
@@ -36,7 +39,7 @@ from datetime import datetime
 
 from yunshang.kernel.ids import new_id
 
-from ..domain import AdFormat, AdSlot, Deal, Decision, Pricing, Served, SlotFormat
+from ..domain import AdFormat, AdSlot, Deal, Decision, Served, SlotFormat
 from .domain import (
     AUCTION_LOSS,
     AUCTION_PRICE,
@@ -134,14 +137,15 @@ def plan_request(request: BidRequest, natives: dict[int, NativeSpec], *, tenant:
     if currency is None:
         return RequestPlan(request.id, None, (), "no allowed currency has a rate")
     geo, device, user = _where(request), request.device, request.user
-    user_key = ((user.id or user.buyeruid) if user else None) or (device.ifa if device else None)
+    account_id = user.buyeruid if user and user.buyeruid else None
+    user_key = account_id or (user.id if user else None) or (device.ifa if device else None)
     base = AdSlot(
         id="", tenant=tenant, source=source, formats=(),
         auction_type=auction_type(request.at),
         province=geo.region if geo else None, city=geo.city if geo else None,
         device_model=device.model if device else None,
         os_version=device.osv if device else None,
-        user_key=user_key,
+        user_key=user_key, account_id=account_id,
         blocked_categories=frozenset(request.bcat or ()),
         blocked_domains=frozenset(d.lower() for d in request.badv or ()))
     imps = []
@@ -218,8 +222,8 @@ def served_of(decision: Decision, ctx: BidContext, hold_id: str | None) -> Serve
         impression_id=new_id("imp"), tenant=slot.tenant, campaign_id=campaign.id,
         creative_id=winner.creative.id, pricing=campaign.pricing,
         price_cpm_fen=decision.price_cpm_fen,
-        click_price_fen=campaign.bid_fen if campaign.pricing is Pricing.CPC else 0,
-        source=slot.source, served_at=ctx.now, user_key=slot.user_key,
+        click_price_fen=decision.click_price_fen, source=slot.source, served_at=ctx.now,
+        account_id=slot.account_id, user_key=slot.user_key,
         deal_id=winner.deal_id, extra=extra)
 
 

@@ -120,9 +120,12 @@ class TrackingService:
             ensure_impression(uow.conn, served)
             first = mark_once(uow.conn, served.impression_id, "lost_at", now,
                               loss_reason=(reason or "")[:_MAX_REASON] or None)
-            if first and hold and not is_impressed(uow.conn, served.impression_id):
-                self.guard.release(hold)
+            billed = is_impressed(uow.conn, served.impression_id)
             uow.commit()
+        # after the commit: the guard writes through its own connection (SQLite has one
+        # writer); a crash in between leaves the hold to expire, which frees it as well
+        if first and hold and not billed:
+            self.guard.release(hold)
         return first
 
     def click(self, token: str) -> tuple[str, bool]:
@@ -136,13 +139,13 @@ class TrackingService:
             raise LandingGone(served.creative_id)
         url = landing_url(landing, self.landing_urls, self.public_url)
         now = self.clock.now()
+        cost = click_charge_fen(served)
+        self._charge(served, cost, now)
         with self.db.unit_of_work() as uow:
             ensure_impression(uow.conn, served)
-            cost = click_charge_fen(served)
             first = mark_once(uow.conn, served.impression_id, "clicked_at", now,
                               click_cost_fen=cost)
             if first:
-                self._charge(served, cost, now)
                 if served.account_id:
                     record_touch(uow.conn, ref=served.impression_id, tenant=served.tenant,
                                  account_id=served.account_id, touch=Touch.CLICK,
@@ -155,17 +158,22 @@ class TrackingService:
     def _impressed(self, served: Served, cpm_fen: int) -> bool:
         now = self.clock.now()
         cost = impression_charge_fen(served, cpm_fen)
+        self._charge(served, cost, now)
         with self.db.unit_of_work() as uow:
             ensure_impression(uow.conn, served)
             first = mark_once(uow.conn, served.impression_id, "impressed_at", now,
                               impression_cost_fen=cost)
             if first:
-                self._charge(served, cost, now)
                 uow.publish(touch_event("marketing.impression_served", served, now))
             uow.commit()
         return first
 
     def _charge(self, served: Served, cost_fen: int, now: datetime) -> None:
+        """Charges the auction's hold, before the notice is recorded and outside its
+        transaction (the guard writes through its own connection; SQLite has one writer).
+        The guard charges a hold once, so a resent notice, or one retried after a crash
+        between the charge and the record, charges nothing more: spend is never lost to a
+        crash, and never doubled."""
         hold = served.extra.get("hold")
         if not hold or cost_fen <= 0:
             return

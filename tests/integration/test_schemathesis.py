@@ -150,6 +150,11 @@ CONFIG = {
     # check's defaults.
     "checks": {"positive_data_acceptance": {"expected-statuses": [
         "2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]}},
+    # OpenRTB callers expect 400, not 422, for a malformed bid request, and some of its
+    # rules are beyond a schema too (imp ids unique within the request)
+    "operations": [{"include-path": "/openrtb2/bid", "checks": {
+        "positive_data_acceptance": {"expected-statuses": [
+            "2xx", "400", "401", "403", "429", "5xx"]}}}],
 }
 
 

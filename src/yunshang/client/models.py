@@ -1216,13 +1216,7 @@ class CampaignCreate(BaseModel):
     name: Annotated[str, Field(max_length=200, min_length=1, title="Name")]
     pricing: Pricing
     starts_at: Annotated[AwareDatetime, Field(title="Starts At")]
-    targeting: Annotated[TargetingIn | None, Field(validate_default=True)] = {
-        "cities": [],
-        "installed_apps": [],
-        "models": [],
-        "provinces": [],
-        "segments": [],
-    }
+    targeting: TargetingIn | None = None
     total_budget_fen: Annotated[int, Field(title="Total Budget Fen")]
 
 

@@ -102,7 +102,7 @@ class CampaignCreate(Schema):
     ends_at: UtcDatetime
     #: impressions per user per day; 0: no cap
     frequency_cap: StrictInt = 0
-    targeting: TargetingIn = TargetingIn()
+    targeting: TargetingIn = Field(default_factory=TargetingIn)
 
 
 class CampaignUpdate(Schema):

@@ -239,7 +239,7 @@ def _phone_slot(http: httpx.Client, url: str, key: str, owner: str, rng: random.
         return
     if http.get(ad.impression_url).status_code == 200:
         report.phone_impressions += 1
-    if rng.random() < CLICK_RATE * 2:  # the owners of the previous model are keen
+    if rng.random() < CLICK_RATE * 1.5:  # the owners of the previous model are keen
         _click(http, ad.click_url, "phones", landing, report, owner)
 
 

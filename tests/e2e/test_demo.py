@@ -58,3 +58,12 @@ def test_launch_day_passes_every_check_and_writes_the_report(tmp_path, monkeypat
     returned = flat.split(" everyday orders returned after delivery: ")[1]
     assert "1 written off (damaged)" in returned
     assert "✓ funnel: orders created and paid match the sale and the everyday shop" in text
+
+    # The days before the sale were advertised: exchange and phone impressions, clicks,
+    # and the campaigns' reports with the orders credited to them.
+    assert "Advertising, per campaign" in text
+    for check in ("impressions and clicks in the funnel match what tracking counted",
+                  "impressions from the exchanges and from the phones' own slots",
+                  "every attributed order is a paid order of a clicking buyer",
+                  "no campaign spent over its budget"):
+        assert f"✓ ads: {check}" in text

@@ -4,10 +4,12 @@ answer reads. :mod:`._operations` offers them as both clients' methods."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import httpx
 
 from . import models as m
 from ._call import Call, json_object, model, new_idempotency_key, segment
@@ -290,3 +292,98 @@ def run_metric(metric: str, *, start: datetime | None = None, end: datetime | No
                               "end": end.isoformat() if end else None, "by": by, "view": view,
                               **filters}
     return Call("GET", f"/v1/analytics/{segment(metric)}", json_object, params)
+
+
+# ---------------------------------------------------------------- advertising
+
+
+def create_advertiser(name: str, domains: Sequence[str],
+                      categories: Sequence[str] = ()) -> Call[m.AdvertiserRead]:
+    """An advertiser of the tenant (merchant; an advertiser key may create its own)."""
+    return Call("POST", "/v1/advertisers", model(m.AdvertiserRead),
+                json={"name": name, "domains": list(domains), "categories": list(categories)})
+
+
+def create_campaign(advertiser_id: str, name: str, *, pricing: m.Pricing | str, bid_fen: int,
+                    total_budget_fen: int, daily_budget_fen: int, starts_at: datetime,
+                    ends_at: datetime, frequency_cap: int = 0,
+                    targeting: m.TargetingIn | Mapping[str, Any] | None = None
+                    ) -> Call[m.CampaignRead]:
+    """A draft campaign: CPM (``bid_fen`` per 1000 impressions) or CPC (per click), its
+    budgets in fen, schedule (aware times), per-user daily cap (0: none), targeting."""
+    body: dict[str, Any] = {
+        "advertiser_id": advertiser_id, "name": name, "pricing": str(pricing),
+        "bid_fen": bid_fen, "total_budget_fen": total_budget_fen,
+        "daily_budget_fen": daily_budget_fen, "starts_at": starts_at.isoformat(),
+        "ends_at": ends_at.isoformat(), "frequency_cap": frequency_cap}
+    if targeting is not None:
+        body["targeting"] = (targeting.model_dump(mode="json", exclude_none=True)
+                             if isinstance(targeting, m.TargetingIn) else dict(targeting))
+    return Call("POST", "/v1/campaigns", model(m.CampaignRead), json=body)
+
+
+def get_campaign(campaign_id: str) -> Call[m.CampaignRead]:
+    """One campaign."""
+    return Call("GET", f"/v1/campaigns/{segment(campaign_id)}", model(m.CampaignRead))
+
+
+def campaigns(*, advertiser_id: str | None = None,
+              status: m.CampaignStatus | str | None = None, cursor: str | None = None,
+              limit: int = PAGE_SIZE) -> Call[m.PageReadCampaignRead]:
+    """The tenant's campaigns, optionally of one advertiser or in one status."""
+    params = _page(cursor, limit, advertiser_id=advertiser_id,
+                   status=str(status) if status is not None else None)
+    return Call("GET", "/v1/campaigns", model(m.PageReadCampaignRead), params)
+
+
+def activate_campaign(campaign_id: str) -> Call[m.CampaignRead]:
+    """Starts a campaign serving (it needs a creative)."""
+    return Call("POST", f"/v1/campaigns/{segment(campaign_id)}/activate",
+                model(m.CampaignRead))
+
+
+def upload_creative_image(image: bytes, media_type: str = "image/png"
+                          ) -> Call[m.YunshangMarketingCampaignsApiImageRead]:
+    """Uploads a creative's image (PNG or JPEG); its ``sha256`` names it in a creative."""
+    return Call("POST", "/v1/creatives/images", model(m.YunshangMarketingCampaignsApiImageRead),
+                content=image, content_type=media_type)
+
+
+def create_creative(campaign_id: str, *, format: m.AdFormat | str, image_sha256: str,
+                    landing: tuple[m.LandingKind | str, str], title: str = "", text: str = "",
+                    adomain: Sequence[str] | None = None,
+                    categories: Sequence[str] = ()) -> Call[m.CreativeRead]:
+    """A banner (the image's size) or a native ad (title, text, image) of a campaign,
+    landing on ``(kind, target id)``: a listing, an app or a QR code."""
+    kind, target = landing
+    body: dict[str, Any] = {
+        "campaign_id": campaign_id, "format": str(format), "image_sha256": image_sha256,
+        "title": title, "text": text, "landing": {"kind": str(kind), "target_id": target},
+        "categories": list(categories)}
+    if adomain is not None:
+        body["adomain"] = list(adomain)
+    return Call("POST", "/v1/creatives", model(m.CreativeRead), json=body)
+
+
+def campaign_report(campaign_id: str) -> Call[m.CampaignReportRead]:
+    """A campaign's impressions, clicks, attributed orders, spend, CTR, CVR and ROAS."""
+    return Call("GET", f"/v1/campaigns/{segment(campaign_id)}/report",
+                model(m.CampaignReportRead))
+
+
+def _ad_or_none(response: httpx.Response) -> m.AdRead | None:
+    return None if response.status_code == 204 else m.AdRead.model_validate_json(
+        response.content)
+
+
+def request_ad(slot_id: str, formats: Sequence[tuple[m.AdFormat | str, int, int]], *,
+               province: str | None = None, city: str | None = None,
+               imei: str | None = None) -> Call[m.AdRead | None]:
+    """A phone's app asks for an ad for its slot (device key): formats as (format, w, h)
+    (0 × 0: a native ad of any size). None when no campaign wins the slot (204)."""
+    body: dict[str, Any] = {
+        "slot_id": slot_id, "formats": [{"format": str(f), "w": w, "h": h}
+                                        for f, w, h in formats],
+        "province": province, "city": city, "imei": imei}
+    return Call("POST", "/v1/ads/requests", _ad_or_none,
+                json={k: v for k, v in body.items() if v is not None})

@@ -5,7 +5,9 @@ flash sale that thousands of buyers rush at once, collects payments into
 escrow, lets unpaid orders expire (their units go back on sale), ships with
 IMEIs, sells every day beside the sale (multi-line orders, returns after delivery),
 and releases escrow on confirmation or after the auto-release delay.
-Later stages (devices, analytics, ads, QR, delivery) join this same day.
+In the days before the sale the maker advertises it (``ads_day``): exchanges' OpenRTB
+traffic and the phones' own slots; buyers who click come to the sale.
+Later stages (devices, analytics, QR, delivery) join this same day.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +36,7 @@ from yunshang.kernel.money import Money
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
 
+from .ads_day import AdsReport, ads_checks, crowd_order, play_ads, print_ads_reports
 from .analytics_day import AnalyticsReport, play_report, play_weeks
 from .devices_day import (
     NEW_OS,
@@ -43,7 +47,7 @@ from .devices_day import (
     register_batch,
 )
 from .everyday_day import EverydayReport, play_checkouts, play_returns
-from .server import LocalServer
+from .server import LocalServer, free_port
 
 T = TypeVar("T")
 
@@ -81,10 +85,18 @@ class LaunchReport:
     devices: DevicesReport = field(default_factory=DevicesReport)
     analytics: AnalyticsReport = field(default_factory=AnalyticsReport)
     everyday: EverydayReport = field(default_factory=EverydayReport)
+    ads: AdsReport = field(default_factory=AdsReport)
+    #: paid order id → its buyer (attribution credits paid orders)
+    paid_by_buyer: dict[str, str] = field(default_factory=dict)
 
 
-def _demo_settings(fresh: bool) -> Settings:
+def _demo_settings(fresh: bool, port: int) -> Settings:
+    # the tracking URLs the ads carry name the demo's own server; the exchange quoting
+    # floors in US dollars needs a rate (an unset currency is refused, never guessed)
     settings = Settings()
+    settings = settings.model_copy(update={
+        "public_url": f"http://127.0.0.1:{port}",
+        "ads_exchange_rates": {"USD": Decimal("7.1"), **settings.ads_exchange_rates}})
     if settings.database_url is None:
         demo_dir = settings.var_dir / "demo"
         if fresh and demo_dir.exists():
@@ -122,14 +134,15 @@ def run_demo(console: Console, *, buyers: int = 5000, units: int = 1000,
     rng = random.Random(seed)
     start = datetime.now(UTC).replace(microsecond=0)
     clock = ManualClock(start)
-    platform = Platform(_demo_settings(fresh), clock)
+    port = free_port()
+    platform = Platform(_demo_settings(fresh, port), clock)
     platform.migrate()
     platform.start(background=False)
     report = LaunchReport(units=units, buyers=buyers, agents=agents)
     try:
         # One API server for the whole day, sharing the platform (and its clock) with the
         # story, which drives it over HTTP through yunshang.client.
-        with LocalServer(platform) as server:
+        with LocalServer(platform, port) as server:
             _play(console, platform, clock, rng, report, server.url)
     finally:
         platform.stop()
@@ -157,10 +170,13 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
         chans = [shop.create_channel(n, k) for n, k in (
             ("Tmall", ChannelKind.marketplace), ("Taobao", ChannelKind.marketplace),
             ("Meizu Store", ChannelKind.own_store))]
+        listings = {}
         for ch in chans:
-            shop.create_listing(sku.id, ch.id, PHONE_PRICE.amount, stock_mode=StockMode.shared)
+            listings[ch.name] = shop.create_listing(sku.id, ch.id, PHONE_PRICE.amount,
+                                                    stock_mode=StockMode.shared).id
             shop.create_listing(pro.id, ch.id, PRO_PRICE.amount, stock_mode=StockMode.shared)
-        opens = clock.now() + timedelta(minutes=10)
+        # the sale is announced two days ahead, and advertised meanwhile
+        opens = clock.now() + timedelta(days=2)
         sale = shop.create_flash_sale(sku.id, price=FLASH_PRICE.amount, quantity=report.units,
                                       per_buyer_limit=2, starts_at=opens,
                                       ends_at=opens + timedelta(hours=2))
@@ -168,7 +184,16 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     names = {ch.id: ch.name for ch in chans}
     console.print(f"[green]✓[/] {product.name} ({sku.color}, {sku.storage_gb} GB) listed on "
                   f"{', '.join(names.values())}; flash sale {sale.id}: {report.units} units at "
-                  f"{FLASH_PRICE}, limit 2 per buyer, opens {opens:%H:%M} UTC")
+                  f"{FLASH_PRICE}, limit 2 per buyer, opens {opens:%Y-%m-%d %H:%M} UTC")
+
+    # The days before the sale: the maker's campaigns on exchange traffic and the phones'
+    # own slots; the buyers who click are the eager ones.
+    report.ads = play_ads(console, platform, clock, rng, url=url, merchant_key=merchant_key,
+                          tenant=TENANT, listings=listings,
+                          audience=[f"buyer-{i:05d}" for i in range(report.buyers * 3 // 2)],
+                          until=opens - timedelta(minutes=10),
+                          requests=max(300, report.buyers // 3),
+                          phones=max(30, report.buyers // 100))
 
     # Eager buyers who refresh before the start are told it has not started.
     first_channel = chans[0].id
@@ -182,9 +207,9 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
 
     weights = [0.45, 0.35, 0.20]  # Tmall, Taobao, own store
     crowd = []
-    for i in range(report.buyers):
+    for buyer in crowd_order(rng, report.buyers, report.ads.clickers):
         channel_id = rng.choices(chans, weights)[0].id
-        crowd.append((f"buyer-{i:05d}", 2 if rng.random() < 0.15 else 1, channel_id))
+        crowd.append((buyer, 2 if rng.random() < 0.15 else 1, channel_id))
     with Progress(TextColumn("[bold blue]flash sale"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[sold]} sold"), TimeElapsedColumn(),
                   console=console) as progress:
@@ -205,6 +230,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     # orders expire.
     by_id = {o.id: o for o in placed}
     unpaid = {oid for oid in by_id if rng.random() < 0.06}
+    report.paid_by_buyer = {o.id: o.buyer_id for o in placed if o.id not in unpaid}
     report.paid += _over_http(url, channel_keys, lambda c: _pay_through_provider(
         c, [o for o in placed if o.id not in unpaid]))
     # A few buyers change their mind before anything ships: refunded through the
@@ -235,6 +261,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
         report.per_channel[names[o.channel_id]] += 1
         by_id[o.id] = o
     report.paid += _over_http(url, channel_keys, lambda c: _pay_through_provider(c, second))
+    report.paid_by_buyer |= {o.id: o.buyer_id for o in second}
 
     # Beside the sale, the marketplaces sell every day: orders of one or more lines.
     play_checkouts(console, url, channel_keys, rng, buyers=max(5, report.buyers // 50),
@@ -297,6 +324,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     balances = {(b.tenant, b.account): b.balance for b in ledger.balances}
     report.escrow_held = balances.get((TENANT, "escrow"), 0)
     report.released = balances.get((TENANT, "merchant_payable"), 0)
+    print_ads_reports(console, platform, url, merchant_key, report.ads)  # drains the relay
     report.events = _outbox_size(platform)
     report.oversold = sum(o.quantity for o in by_id.values() if o.sale_id == sale.id
                           and o.id not in unpaid and o.id not in refunded) > report.units
@@ -392,6 +420,7 @@ def _analytics_checks(report: LaunchReport) -> dict[str, bool]:
             and activated == report.devices.activated,
         "charts written": len(a.files) > 0,
         **_ota_checks(report),
+        **ads_checks(report.ads, funnel, report.paid_by_buyer),
     }
 
 

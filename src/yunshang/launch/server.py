@@ -17,13 +17,20 @@ from yunshang.app import create_app
 from yunshang.platform import Platform
 
 
-class LocalServer:
-    """``with LocalServer(platform) as server:`` serves ``platform`` at ``server.url``."""
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
-    def __init__(self, platform: Platform) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+
+class LocalServer:
+    """``with LocalServer(platform) as server:`` serves ``platform`` at ``server.url``
+    (on ``port``, else a free one: the port the platform's ``public_url`` names, when the
+    URLs it hands out must reach this server)."""
+
+    def __init__(self, platform: Platform, port: int | None = None) -> None:
+        self.port = port if port is not None else free_port()
         config = uvicorn.Config(create_app(platform=platform), host="127.0.0.1", port=self.port,
                                 log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)

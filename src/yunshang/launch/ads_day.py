@@ -61,7 +61,7 @@ USD_RATE = Decimal("7.1")
 #: our creatives' IAB category (technology & computing) and the advertiser's domain
 CATEGORY, DOMAIN = "IAB19", "meizu.com"
 #: the share of users shown an ad who click it
-CLICK_RATE = 0.05
+CLICK_RATE = 0.02
 #: the share of clicking buyers who then join the flash sale's crowd
 CLICKERS_WHO_BUY = 0.8
 PROVINCES = {"Guangdong": ("Shenzhen", "Guangzhou"), "Zhejiang": ("Hangzhou", "Ningbo"),
@@ -188,9 +188,9 @@ def play_ads(console: Console, platform: Platform, clock: ManualClock, rng: rand
                 label = rng.choice(list(exchanges))
                 _exchange_request(http, exchanges[label], url, label, rng, audience, landing,
                                   report)
-            for key, owner in fleet.values():
+            for imei, (key, owner) in fleet.items():
                 if rng.random() < 6 / hours:  # a phone shows a few ads a day
-                    _phone_slot(http, url, key, owner, rng, landing, report)
+                    _phone_slot(http, url, imei, key, owner, clock, rng, landing, report)
             progress.advance(task)
     console.print(f"[green]✓[/] {report.bid_requests} OpenRTB bid requests from tanx and "
                   f"jd-ads: {report.bids} bids ({report.deal_bids} in private deals), no bid "
@@ -225,7 +225,8 @@ def _old_phones(platform: Platform, rng: random.Random, tenant: str, audience: l
     return fleet
 
 
-def _phone_slot(http: httpx.Client, url: str, key: str, owner: str, rng: random.Random,
+def _phone_slot(http: httpx.Client, url: str, imei: str, key: str, owner: str,
+                clock: ManualClock, rng: random.Random,
                 landing: set[str], report: AdsReport) -> None:
     """A phone's app asks for an ad for one of its slots, shows it, maybe taps it."""
     province = rng.choice(list(PROVINCES))
@@ -235,6 +236,13 @@ def _phone_slot(http: httpx.Client, url: str, key: str, owner: str, rng: random.
         report.phone_requests += 1
         ad = phone.request_ad(slot[0], [slot[1]], province=province,
                               city=rng.choice(PROVINCES[province]))
+    # the phone is in use: its session reaches telemetry like any phone's (the retention of
+    # the previous model's owners is then what it is, not a cohort that never shows up)
+    now = clock.now()
+    http.post(f"{url}/v1/devices/{imei}/telemetry", headers={"Authorization": f"Bearer {key}"},
+              json={"events": [{"kind": "session", "at": now.isoformat(),
+                                "duration_ms": rng.randint(60_000, 1_800_000)}]},
+              ).raise_for_status()
     if ad is None:
         return
     if http.get(ad.impression_url).status_code == 200:

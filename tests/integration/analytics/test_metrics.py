@@ -120,6 +120,16 @@ def test_sell_through(make_platform) -> None:
             for r in rows(platform, SellThrough(), view="curve", filters={"sale_id": "sal_2"})
             ] == [(2, 2, 2), (600, -2, 0)]
     assert rows(platform, SellThrough(), filters={"sale_id": "sal_2"})[0]["units"] == 0
+    # a paid order refunded before shipment gives its units back (they were sold again);
+    # one refunded after it shipped does not (a shipped unit comes back only as a return)
+    emit(platform.db,
+         order("order_created", "o6", "chn_a", "sku_1", 3, 3000, at(11), sale="sal_2"),
+         order("order_created", "o7", "chn_a", "sku_1", 1, 1000, at(11), sale="sal_2"),
+         order("order_shipped", "o7", "chn_a", "sku_1", 1, 1000, at(12), sale="sal_2"),
+         order("order_refunded", "o6", "chn_a", "sku_1", 3, 3000, at(13), sale="sal_2"),
+         order("order_refunded", "o7", "chn_a", "sku_1", 1, 1000, at(14), sale="sal_2"))
+    platform.ingestor.drain()
+    assert rows(platform, SellThrough(), filters={"sale_id": "sal_2"})[0]["units"] == 1
 
 
 def test_sell_through_without_sales_is_empty(make_platform) -> None:

@@ -50,7 +50,8 @@ class SalesBreakdown(Metric):
 class SellThrough(Metric):
     """Flash-sale sell-through: units claimed by ``commerce.order_created`` less those
     given back by ``commerce.order_cancelled`` (unpaid orders whose units went back on
-    sale), against each sale's quantity (``commerce.flash_sale_created``), in time
+    sale) and by ``commerce.order_refunded`` before shipment (their units went back on
+    sale too, and were sold again), against each sale's quantity (``commerce.flash_sale_created``), in time
     buckets of ``bucket_ms`` (1,000 by default; a sale that sells out in under a
     second reads better at 100).
 
@@ -81,7 +82,11 @@ class SellThrough(Metric):
             f"  WHERE {self.where(params, filters=False)}\n"
             f"  UNION ALL\n"
             f"  SELECT sale_id, occurred_at, -quantity FROM ev_commerce_order_cancelled\n"
-            f"  WHERE {self.where(params, filters=False)}\n),\n"
+            f"  WHERE {self.where(params, filters=False)}\n"
+            f"  UNION ALL\n"
+            f"  SELECT r.sale_id, r.occurred_at, -r.quantity FROM ev_commerce_order_refunded r\n"
+            f"  WHERE {self.where(params, filters=False, alias='r')} AND NOT EXISTS (\n"
+            f"    SELECT 1 FROM ev_commerce_order_shipped s WHERE s.order_id = r.order_id)\n),\n"
             f"buckets AS (\n"
             f"  SELECT o.sale_id,\n"
             f"    CAST(floor((epoch(o.occurred_at) - epoch(s.starts_at)) * 1000 / {ms})"

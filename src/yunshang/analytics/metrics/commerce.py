@@ -51,9 +51,9 @@ class SellThrough(Metric):
     """Flash-sale sell-through: units claimed by ``commerce.order_created`` less those
     given back by ``commerce.order_cancelled`` (unpaid orders whose units went back on
     sale) and by ``commerce.order_refunded`` before shipment (their units went back on
-    sale too, and were sold again), against each sale's quantity (``commerce.flash_sale_created``), in time
-    buckets of ``bucket_ms`` (1,000 by default; a sale that sells out in under a
-    second reads better at 100).
+    sale too, and were sold again), against each sale's quantity
+    (``commerce.flash_sale_created``), in time buckets of ``bucket_ms`` (1,000 by
+    default; a sale that sells out in under a second reads better at 100).
 
     ``view=summary``: per sale, net units sold, sell-through, seconds from the sale's
     start to the end of the bucket in which it sold out (null if it never did), and

@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-from tests.auction_support import NOW, MemoryCatalog, random_campaign, random_slot  # noqa: E402
+from tests.auction_support import NOW, MemoryCatalog, market_campaign, random_slot  # noqa: E402
 
 from benchdoc import host_info, now_utc, section_head, write_section  # noqa: E402
 from yunshang.kernel.clock import ManualClock  # noqa: E402
@@ -104,7 +104,7 @@ def main() -> None:
     n_scanned = min(n_slots, 300 if args.quick else 1_000)
 
     rng = random.Random(20261111)
-    campaigns = [random_campaign(rng) for _ in range(n_campaigns)]
+    campaigns = [market_campaign(rng) for _ in range(n_campaigns)]
     slots = [random_slot(rng, n) for n in range(n_slots)]
     clock = ManualClock(NOW)
     clicks = ClickHistory(None, clock.now)

@@ -173,11 +173,11 @@ def measure(url: str, token: str, tmp: Path, bodies: list[dict[str, object]], *,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run; doc untouched")
-    parser.add_argument("--campaigns", type=int, default=CAMPAIGNS)
+    parser.add_argument("--campaigns", type=int, default=None)
     parser.add_argument("--note", default="", help="a sentence on the machine's load")
     args = parser.parse_args()
     rounds, duration = (1, 2.0) if args.quick else (3, 5.0)
-    campaigns = 100 if args.quick else args.campaigns
+    campaigns = args.campaigns or (100 if args.quick else CAMPAIGNS)
     bodies = bid_requests(REQUESTS, random.Random(7))
     with tempfile.TemporaryDirectory() as tmp:
         platform, token = serve(Path(tmp) / "var", campaigns)

@@ -55,19 +55,27 @@ class Auctioneer:
         self._version: Hashable = object()
         self._built_at: datetime | None = None
 
+    def _stale(self, version: Hashable, model: CtrModel, now: datetime) -> bool:
+        built = self._built_at
+        return (version != self._version or self._index.ctr is not model or built is None
+                or now - built >= self.rebuild_after)
+
+    def ready(self, now: datetime) -> bool:
+        """Whether a decision now would use the index as it is (no rebuild: no load of
+        the catalog). The OpenRTB route decides in the event loop only then."""
+        return self.catalog is None or not self._stale(self.catalog.version(),
+                                                        self.ctr.model(), now)
+
     def index(self, now: datetime) -> CampaignIndex:
         """The index of the catalog's current version, ranked with the current CTR model
         (rebuilt here when either changed, or ``rebuild_after`` passed)."""
         if self.catalog is None:
             return self._index
         version, model = self.catalog.version(), self.ctr.model()
-        built = self._built_at
-        if version == self._version and self._index.ctr is model and built is not None \
-                and now - built < self.rebuild_after:
+        if not self._stale(version, model, now):
             return self._index
         with self._lock:
-            if version != self._version or self._index.ctr is not model \
-                    or self._built_at is None or now - self._built_at >= self.rebuild_after:
+            if self._stale(version, model, now):
                 self._index = CampaignIndex.build(self.catalog.active(now), model)
                 self._version, self._built_at = version, now
             return self._index

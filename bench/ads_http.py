@@ -210,9 +210,10 @@ def main() -> None:
         "bid's cost through the real embedded spend guard (the hold's row committed "
         f"before the answer). wrk (2 threads, {CONNECTIONS} connections) alternates "
         f"`GET /healthz` and `POST /openrtb2/bid` rotating through {REQUESTS} varied "
-        "BidRequests (banner size, floor, `at`, region, model, OS version, user), of "
-        f"which {share:.0%} get a 200 BidResponse with a signed tracking id and the rest "
-        f"a 204; {rounds} rounds of {duration:.0f} s each; medians.",
+        "BidRequests (banner size, floor, `at`, region, model, OS version, user; "
+        f"sent once each before the rounds, {share:.0%} got a 200 BidResponse with a "
+        "signed tracking id, the rest a 204; a decision past `tmax` 300 ms is a 204 and "
+        f"releases its hold); {rounds} rounds of {duration:.0f} s each; medians.",
         "",
         "| endpoint | req/s | p50 ms | p99 ms |",
         "| --- | ---: | ---: | ---: |",

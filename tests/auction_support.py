@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Hashable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -142,6 +143,30 @@ def random_campaign(rng: random.Random) -> Campaign:
         bid_fen=rng.randint(1, 3000), targeting=targeting, creatives=tuple(creatives),
         status=CampaignStatus.ACTIVE,
         starts_at=NOW - timedelta(days=1) if rng.random() < 0.95 else NOW + timedelta(hours=1))
+
+
+def market_campaign(rng: random.Random) -> Campaign:
+    """A campaign shaped like a real ad platform's (the bench's world): 10 % run of
+    network (no targeting); the rest target a place (85 %: one to three provinces, or
+    a few cities), a device — models (50 %) or an OS floor (25 %) — and an audience
+    segment (35 %) or installed apps (15 %). Creatives, bids and pricing as
+    :func:`random_campaign`."""
+    made = random_campaign(rng)
+    if rng.random() < 0.10:
+        return replace(made, targeting=Targeting())
+    cities = rng.random() < 0.3
+    geo = rng.random() < 0.85
+    device = rng.random()
+    targeting = Targeting(
+        provinces=frozenset(rng.sample(PROVINCES, rng.randint(1, 3)))
+        if geo and not cities else frozenset(),
+        cities=frozenset(rng.sample(CITIES, rng.randint(1, 5))) if geo and cities
+        else frozenset(),
+        models=frozenset(rng.sample(MODELS, rng.randint(1, 3))) if device < 0.5
+        else frozenset(),
+        os_min=rng.choice(OS) if 0.5 <= device < 0.75 else None,
+        installed_apps=_some(rng, APPS, 0.15, 5), segments=_some(rng, SEGS, 0.35, 2))
+    return replace(made, targeting=targeting)
 
 
 def random_slot(rng: random.Random, n: int) -> tuple[AdSlot, frozenset[str]]:

@@ -212,6 +212,12 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     if platform is not None:
         app.state.platform = platform
 
+    # First: exchanges call the bidder more than anything else is called, and a request
+    # is matched against the routes in the order they were included.
+    from yunshang.marketing.openrtb.api import router as openrtb_router
+
+    app.include_router(openrtb_router)
+
     from yunshang.commerce.api import router as commerce_router
 
     app.include_router(commerce_router)
@@ -240,9 +246,6 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(analytics_router)
 
-    from yunshang.marketing.openrtb.api import router as openrtb_router
-
-    app.include_router(openrtb_router)
     from yunshang.marketing.tracking.api import router as ad_tracking_router
 
     app.include_router(ad_tracking_router)

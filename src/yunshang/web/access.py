@@ -14,11 +14,12 @@ import logging
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from yunshang.kernel.ids import request_id as new_request_id
 
 from .problems import request_id_of
 
@@ -64,7 +65,7 @@ class RequestContext:
         state = scope.get("state")
         if not isinstance(state, dict):
             state = scope["state"] = {}
-        request_id = _client_request_id(scope) or uuid.uuid4().hex
+        request_id = _client_request_id(scope) or new_request_id()
         state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode("ascii"))
         started = time.perf_counter()

@@ -203,6 +203,20 @@ def test_the_index_is_rebuilt_only_when_the_catalog_changes() -> None:
     assert catalog.loads == 2 and d is not None and d.winner.campaign.id == newer.id
 
 
+def test_a_refitted_ctr_model_reranks_without_a_catalog_change() -> None:
+    cpc = campaign(pricing=Pricing.CPC, bid_fen=100)
+    cpm = campaign(bid_fen=1500)
+    catalog = MemoryCatalog([cpc, cpm])
+    clock = ManualClock(NOW)
+    clicks, book = ClickHistory(None, clock.now), SegmentBook(StaticAudience(), clock.now)
+    auction = Auctioneer(catalog, MemoryGuard(), clicks, book, clock)
+    d = auction.decide(slot(), NOW)  # default CTR: the CPC bid is worth 500 fen a mille
+    assert d is not None and d.winner.campaign.id == cpm.id
+    clicks.fit([ClickStats(cpc.id, 10_000, 200)])  # the ingest loop's refresh: 2 % CTR
+    d = auction.decide(slot(), NOW)
+    assert d is not None and d.winner.campaign.id == cpc.id and d.price_cpm_fen == 1501
+
+
 # --------------------------------------------------------------------------- CTR
 
 
@@ -228,8 +242,8 @@ def test_ctr_is_smoothed_toward_the_pooled_mean() -> None:
 def test_the_index_answers_exactly_what_a_scan_answers() -> None:
     rng = random.Random(11)
     campaigns = [random_campaign(rng) for _ in range(1500)]
-    index = CampaignIndex.build(campaigns)
     model = CtrModel.fit([ClickStats(c.id, 1000, rng.randint(0, 30)) for c in campaigns[:300]])
+    index = CampaignIndex.build(campaigns, model)
     nonempty = 0
     for n in range(400):
         at, segments = random_slot(rng, n)
@@ -242,6 +256,9 @@ def test_the_index_answers_exactly_what_a_scan_answers() -> None:
                 == {c.id for c in scanned if creative_for(c, at)})
         assert place_bids(found, at, model, "yunshang") == place_bids(scanned, at, model,
                                                                      "yunshang")
+        # the index's lazy walk (best first, in rank order) bids exactly as the scan ranks
+        assert list(index.bids(index.shortlist(at, segments), at, NOW, "yunshang")) \
+            == place_bids(scanned, at, model, "yunshang")
         nonempty += bool(scanned)
         # the short list is much smaller than the catalog: no scan of all campaigns
         assert bin(index.shortlist(at, segments)).count("1") < len(campaigns) / 4

@@ -159,15 +159,30 @@ def max_cost(campaign: Campaign) -> int:
 # --------------------------------------------------------------------------- eligibility
 
 
-def in_os_range(targeting: Targeting, os_version: str | None) -> bool:
+OsRange = tuple[tuple[int, ...] | None, tuple[int, ...] | None] | None
+
+
+def os_range(targeting: Targeting) -> OsRange:
+    """The targeting's OS range as version keys (None: no range, any OS)."""
     if targeting.os_min is None and targeting.os_max is None:
+        return None
+    return (os_version_key(targeting.os_min) if targeting.os_min else None,
+            os_version_key(targeting.os_max) if targeting.os_max else None)
+
+
+def key_in_range(bounds: OsRange, key: tuple[int, ...] | None) -> bool:
+    """Whether an OS version key (None: unknown) is within ``bounds`` (:func:`os_range`)."""
+    if bounds is None:
         return True
-    key = os_version_key(os_version) if os_version else None
     if key is None:
         return False
-    low = os_version_key(targeting.os_min) if targeting.os_min else None
-    high = os_version_key(targeting.os_max) if targeting.os_max else None
+    low, high = bounds
     return (low is None or key >= low) and (high is None or key <= high)
+
+
+def in_os_range(targeting: Targeting, os_version: str | None) -> bool:
+    return key_in_range(os_range(targeting),
+                        os_version_key(os_version) if os_version else None)
 
 
 def targets(targeting: Targeting, slot: AdSlot, segments: frozenset[str]) -> bool:
@@ -231,9 +246,18 @@ def scan_candidates(campaigns: Iterable[Campaign], slot: AdSlot, segments: froze
 # --------------------------------------------------------------------------- ranking, price
 
 
-def _open_deals(slot: AdSlot, seat: str) -> list[Deal]:
+def open_deals(slot: AdSlot, seat: str) -> list[Deal]:
+    """The slot's deals open to ``seat``, lowest floor (then id) first."""
     return sorted((d for d in slot.deals if not d.seats or seat in d.seats),
                   key=lambda d: (d.floor_fen, d.id))
+
+
+def lowest_floor(slot: AdSlot, deals: list[Deal]) -> float:
+    """The least value that can still bid on the slot (infinite: none can)."""
+    floors = [d.floor_fen for d in deals[:1]]
+    if not slot.private_auction:
+        floors.append(slot.floor_fen)
+    return min(floors, default=math.inf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,26 +269,40 @@ class Bid:
     auction_type: AuctionType
 
 
+def bid_at(campaign: Campaign, value: int, slot: AdSlot, deals: list[Deal]) -> Bid | None:
+    """The campaign's bid on the slot at ``value``: under the lowest-floor deal it reaches
+    (``deals`` from :func:`open_deals`), else in the open auction; None below every floor
+    it could bid against, or without a creative that fits."""
+    deal = next((d for d in deals if value >= d.floor_fen), None)
+    if deal is None and (slot.private_auction or value < slot.floor_fen):
+        return None
+    creative = creative_for(campaign, slot)
+    if creative is None:
+        return None
+    if deal is not None:
+        return Bid(Candidate(campaign, creative, value, deal.id), deal.floor_fen,
+                   deal.auction_type or slot.auction_type)
+    return Bid(Candidate(campaign, creative, value), slot.floor_fen, slot.auction_type)
+
+
+def rank_key(value: int, campaign: Campaign) -> tuple[int, str]:
+    """The rank order: value high first, then the smaller campaign id."""
+    return -value, campaign.id
+
+
 def rank_bids(campaigns: Iterable[Campaign], slot: AdSlot, ctr: CtrModel,
               seat: str) -> Iterator[Bid]:
     """Each campaign's creative for the slot with its value, under a deal or in the open
     auction, dropped below its floor; best first (module docstring). Lazy: campaigns are
     ordered by value first (one creative per campaign, so that is the rank order), and
     a campaign's creatives are only looked at when the auction gets to it."""
-    deals = _open_deals(slot, seat)
-    valued = sorted(((value_cpm(c, ctr), c) for c in campaigns), key=lambda p: (-p[0], p[1].id))
+    deals = open_deals(slot, seat)
+    valued = sorted(((value_cpm(c, ctr), c) for c in campaigns),
+                    key=lambda p: rank_key(*p))
     for value, campaign in valued:
-        deal = next((d for d in deals if value >= d.floor_fen), None)
-        if deal is None and (slot.private_auction or value < slot.floor_fen):
-            continue
-        creative = creative_for(campaign, slot)
-        if creative is None:
-            continue
-        if deal is not None:
-            yield Bid(Candidate(campaign, creative, value, deal.id), deal.floor_fen,
-                      deal.auction_type or slot.auction_type)
-        else:
-            yield Bid(Candidate(campaign, creative, value), slot.floor_fen, slot.auction_type)
+        bid = bid_at(campaign, value, slot, deals)
+        if bid is not None:
+            yield bid
 
 
 def place_bids(campaigns: Iterable[Campaign], slot: AdSlot, ctr: CtrModel,

@@ -11,16 +11,38 @@ on 10,000-bit sets, whatever the number of campaigns. The short list is then
 checked for what the sets do not say (:func:`.domain.runs_for`: OS range,
 schedule); tenant, place, model, apps and segments are exact in the sets, so the
 index answers exactly what a scan answers (tested against one).
+
+**Rank order.** Positions are given in the auction's rank order (value high first,
+then campaign id: :func:`.domain.rank_key`), the values computed once at build with
+the CTR model of the time (the auctioneer rebuilds the index when the model is
+refitted). Walking a short list's bits lowest first is then walking its campaigns
+best first, so :meth:`CampaignIndex.bids` stops at the first ones that can serve:
+the winner and its runner-up. Campaigns that match the slot are not all checked,
+valued or sorted — a slot that hundreds of campaigns target costs the same as one
+that a few do — and the walk ends as soon as values fall under every floor.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from datetime import datetime
 
+from yunshang.os_versions import os_version_key
+
 from ..domain import AdSlot, Campaign
-from .domain import runs_for
+from .domain import (
+    Bid,
+    CtrModel,
+    bid_at,
+    key_in_range,
+    lowest_floor,
+    open_deals,
+    os_range,
+    rank_key,
+    runs_for,
+    value_cpm,
+)
 
 _ATTRIBUTES = ("geo", "model", "app", "segment")
 
@@ -38,18 +60,23 @@ def _bits(mask: int) -> Iterable[int]:
 class CampaignIndex:
     """The campaigns of one catalog version, indexed on their targeting and creatives."""
 
-    def __init__(self, campaigns: list[Campaign]) -> None:
-        self.campaigns = campaigns
+    def __init__(self, campaigns: list[Campaign], ctr: CtrModel | None = None) -> None:
+        self.ctr = ctr if ctr is not None else CtrModel()
+        model = self.ctr
+        ranked = sorted(((value_cpm(c, model), c) for c in campaigns), key=lambda p: rank_key(*p))
+        self.campaigns = [c for _, c in ranked]
+        self.values = [v for v, _ in ranked]
+        self._os = [os_range(c.targeting) for c in self.campaigns]
         self._postings: dict[tuple[Hashable, ...], int] = defaultdict(int)
         self._any: dict[tuple[str, str], int] = defaultdict(int)
-        for i, campaign in enumerate(campaigns):
+        for i, campaign in enumerate(self.campaigns):
             self._add(i, campaign)
         self._postings = dict(self._postings)
         self._any = dict(self._any)
 
     @classmethod
-    def build(cls, campaigns: Iterable[Campaign]) -> CampaignIndex:
-        return cls(list(campaigns))
+    def build(cls, campaigns: Iterable[Campaign], ctr: CtrModel | None = None) -> CampaignIndex:
+        return cls(list(campaigns), ctr)
 
     def __len__(self) -> int:
         return len(self.campaigns)
@@ -102,7 +129,30 @@ class CampaignIndex:
         return mask
 
     def candidates(self, slot: AdSlot, segments: frozenset[str], now: datetime) -> list[Campaign]:
-        """The campaigns that match the slot exactly, in index (catalog) order."""
+        """The campaigns that match the slot exactly, in rank order (every one of them:
+        for tests and reports; the auction walks :meth:`bids` instead)."""
         campaigns = self.campaigns
         return [c for i in _bits(self.shortlist(slot, segments))
                 if runs_for(c := campaigns[i], slot, now)]
+
+    def bids(self, mask: int, slot: AdSlot, now: datetime, seat: str) -> Iterator[Bid]:
+        """The bids of the short list ``mask`` (:meth:`shortlist`), best first, computed
+        only as far as the caller reads: what :func:`.domain.rank_bids` yields for the
+        same campaigns with the index's CTR model."""
+        deals = open_deals(slot, seat)
+        least = lowest_floor(slot, deals)
+        key = os_version_key(slot.os_version) if slot.os_version else None
+        campaigns, values, ranges = self.campaigns, self.values, self._os
+        while mask:
+            low = mask & -mask
+            i = low.bit_length() - 1
+            mask ^= low
+            value = values[i]
+            if value < least:  # every later campaign is worth less: under every floor
+                return
+            campaign = campaigns[i]
+            if not (campaign.runs_at(now) and key_in_range(ranges[i], key)):
+                continue
+            bid = bid_at(campaign, value, slot, deals)
+            if bid is not None:
+                yield bid

@@ -10,7 +10,7 @@ from typing import Protocol
 from yunshang.kernel.clock import Clock
 
 from ..domain import AdSlot, Decision, SpendGuard
-from .domain import CampaignCatalog, CtrModel, clearing_price, click_price, max_cost, rank_bids
+from .domain import CampaignCatalog, CtrModel, clearing_price, click_price, max_cost
 from .index import CampaignIndex
 
 #: The seat our bids are made from (OpenRTB ``seatbid.seat``; deals list the seats they take).
@@ -55,31 +55,48 @@ class Auctioneer:
         self._version: Hashable = object()
         self._built_at: datetime | None = None
 
+    def _stale(self, version: Hashable, model: CtrModel, now: datetime) -> bool:
+        built = self._built_at
+        return (version != self._version or self._index.ctr is not model or built is None
+                or now - built >= self.rebuild_after)
+
+    def ready(self, now: datetime) -> bool:
+        """Whether a decision now would use the index as it is (no rebuild: no load of
+        the catalog). The OpenRTB route decides in the event loop only then."""
+        return self.catalog is None or not self._stale(self.catalog.version(),
+                                                        self.ctr.model(), now)
+
     def index(self, now: datetime) -> CampaignIndex:
-        """The index of the catalog's current version (rebuilt here when it changed)."""
+        """The index of the catalog's current version, ranked with the current CTR model
+        (rebuilt here when either changed, or ``rebuild_after`` passed)."""
         if self.catalog is None:
             return self._index
-        version = self.catalog.version()
-        built = self._built_at
-        if version == self._version and built is not None and now - built < self.rebuild_after:
+        version, model = self.catalog.version(), self.ctr.model()
+        if not self._stale(version, model, now):
             return self._index
         with self._lock:
-            if version != self._version or self._built_at is None \
-                    or now - self._built_at >= self.rebuild_after:
-                self._index = CampaignIndex.build(self.catalog.active(now))
+            if self._stale(version, model, now):
+                self._index = CampaignIndex.build(self.catalog.active(now), model)
                 self._version, self._built_at = version, now
             return self._index
 
     def decide(self, slot: AdSlot, now: datetime | None = None) -> Decision | None:
-        """The winner for ``slot`` with its price and budget hold, or None (no ad)."""
+        """The winner for ``slot`` with its price and budget hold, or None (no ad).
+
+        Bids are read from the index best first (:meth:`CampaignIndex.bids`): the first
+        whose cost the guard holds wins, the next one that can serve is the runner-up;
+        the campaigns after them are never looked at. ``Decision.candidates`` is the
+        short list's size (the campaigns whose tenant, place, model, apps, segments and
+        formats match; the OS range and schedule are checked on the way)."""
         now = now or self.clock.now()
         segments = self.segments.segments_of(slot.tenant, slot.user_key, slot.account_id,
                                              slot.device_id)
-        campaigns = self.index(now).candidates(slot, segments, now)
-        if not campaigns or self.guard is None:
+        index = self.index(now)
+        mask = index.shortlist(slot, segments)
+        if not mask or self.guard is None:
             return None
-        ctr = self.ctr.model()
-        bids = rank_bids(campaigns, slot, ctr, self.seat)
+        ctr = index.ctr
+        bids = index.bids(mask, slot, now, self.seat)
         for bid in bids:
             campaign = bid.candidate.campaign
             hold = self.guard.hold(campaign, max_cost(campaign), slot.user_key, now)
@@ -90,6 +107,6 @@ class Auctioneer:
             return Decision(
                 slot=slot, winner=bid.candidate, price_cpm_fen=price,
                 runner_up_cpm_fen=runner_up.candidate.bid_cpm_fen if runner_up else None,
-                candidates=len(campaigns), hold_id=hold,
+                candidates=mask.bit_count(), hold_id=hold,
                 click_price_fen=click_price(campaign, price, ctr))
         return None

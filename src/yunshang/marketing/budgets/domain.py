@@ -75,6 +75,7 @@ class AdDay:
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
         self.zone = ZoneInfo(timezone)  # ZoneInfoNotFoundError (a KeyError) when unknown
+        self._bounds: dict[date, tuple[datetime, datetime]] = {}  # every hold asks
 
     def of(self, now: datetime) -> date:
         return now.astimezone(self.zone).date()
@@ -86,9 +87,14 @@ class AdDay:
     def bounds(self, now: datetime) -> tuple[datetime, datetime]:
         """The UTC start and end of the day ``now`` is in."""
         day = self.of(now)
-        start = datetime.combine(day, time(), self.zone)
-        end = datetime.combine(day + timedelta(days=1), time(), self.zone)
-        return start.astimezone(UTC), end.astimezone(UTC)
+        known = self._bounds.get(day)
+        if known is None:
+            start = datetime.combine(day, time(), self.zone)
+            end = datetime.combine(day + timedelta(days=1), time(), self.zone)
+            if len(self._bounds) > 8:
+                self._bounds.clear()
+            known = self._bounds[day] = (start.astimezone(UTC), end.astimezone(UTC))
+        return known
 
 
 def paced_allowance(campaign: Campaign, now: datetime, day: AdDay, cost_fen: int,

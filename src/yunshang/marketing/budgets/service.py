@@ -7,8 +7,9 @@ the database — and leaves the atomic check-and-hold to its engine:
 
 - :class:`SqlSpendGuard` (embedded, one process): per-campaign counters in
   memory, loaded from the database on first use (so after a restart, or a
-  ``kill -9``, every hold still open counts), and a lock around check, insert
-  and count;
+  ``kill -9``, every hold still open counts), a lock around check and count,
+  and the hold rows of concurrent bids committed together (group commit,
+  :mod:`.writer`);
 - :class:`~.redis.RedisSpendGuard` (many processes): the counters live in Redis
   and one Lua script checks and holds atomically.
 
@@ -20,7 +21,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -32,8 +36,23 @@ from ..domain import Campaign
 from . import store
 from .domain import BURST_FRACTION, AdDay, HoldStatus, Tally, chargeable, refusal
 from .store import HoldRow
+from .writer import HoldWriter
 
 log = logging.getLogger(__name__)
+
+#: The commits a :meth:`SqlSpendGuard.deferred` context is collecting (None: outside one).
+_DEFERRED: ContextVar[list[Future[None]] | None] = ContextVar("ad_holds_deferred",
+                                                              default=None)
+
+
+@contextmanager
+def _deferring() -> Iterator[list[Future[None]]]:
+    futures: list[Future[None]] = []
+    token = _DEFERRED.set(futures)
+    try:
+        yield futures
+    finally:
+        _DEFERRED.reset(token)
 
 
 class BudgetGuard:
@@ -58,6 +77,7 @@ class BudgetGuard:
     def charge(self, hold_id: str, cost_fen: int, now: datetime) -> bool:
         """Spends ``cost_fen`` (at most the hold) on the hold's campaign and day, once:
         False when the hold is unknown, already charged, released or expired."""
+        self._settled(hold_id)
         with self._mutex():
             with self.db.unit_of_work() as uow:
                 current = store.holds_by_id(uow.conn, [hold_id]).get(hold_id)
@@ -77,6 +97,7 @@ class BudgetGuard:
 
     def release(self, hold_id: str) -> None:
         """Frees an unused hold (a loss notice); nothing when it is no longer held."""
+        self._settled(hold_id)
         with self._mutex():
             with self.db.unit_of_work() as uow:
                 hold = store.settle(uow.conn, hold_id, HoldStatus.RELEASED, self.clock.now())
@@ -101,6 +122,13 @@ class BudgetGuard:
             if len(expired) < 1000:
                 return total
 
+    def deferred(self) -> AbstractContextManager[list[Future[None]]] | None:
+        """A context in which :meth:`hold` returns before its row is committed, adding
+        the commit's future to the list it yields: the caller must await every one
+        before it hands a hold id out (the OpenRTB bidder, deciding in the event loop).
+        None when the engine cannot (its holds are durable when ``hold`` returns)."""
+        return None
+
     def start(self) -> None:
         """Settles what a crash left behind (the Redis engine); nothing to do embedded."""
 
@@ -123,6 +151,9 @@ class BudgetGuard:
     # ------------------------------------------------------------------ engine hooks
     def _mutex(self) -> AbstractContextManager[object]:
         return nullcontext()
+
+    def _settled(self, hold_id: str) -> None:
+        """Waits for the hold's row if it is still being written (embedded engine)."""
 
     def _charged(self, hold: HoldRow, amount_fen: int) -> None:
         """The hold's row is charged (committed): move it from held to spent."""
@@ -161,9 +192,15 @@ class SqlSpendGuard(BudgetGuard):
         super().__init__(db, clock, **kwargs)  # type: ignore[arg-type]
         self._lock = threading.Lock()
         self._campaigns: dict[str, _Counters] = {}
+        self.writer = HoldWriter(db)
 
     def hold(self, campaign: Campaign, cost_fen: int, user_key: str | None,
              now: datetime) -> str | None:
+        """Checks and counts the hold under the lock, then has its row committed with
+        the other holds being made at the same time (:class:`.writer.HoldWriter`),
+        outside the lock, and waits for that commit (unless :meth:`deferred`): the
+        counters count it from the start (a concurrent hold sees it), and give it back
+        if its commit fails."""
         day = self.day.key(now)
         with self._lock:
             counters = self._counters(campaign.id, day)
@@ -174,11 +211,38 @@ class SqlSpendGuard(BudgetGuard):
                 log.debug("no hold for %s: %s", campaign.id, why)
                 return None
             hold_id = new_id("hld")
-            self._write_hold(campaign, hold_id, day, cost_fen, user_key, now)
             counters.held[day] = counters.held.get(day, 0) + cost_fen
             if user_key:
                 counters.seen[day][user_key] = seen + 1
+        future = self.writer.submit(store.hold_values(
+            hold_id=hold_id, tenant=campaign.tenant, campaign_id=campaign.id, day=day,
+            user_key=user_key, cost_fen=cost_fen, now=now, expires_at=now + self.hold_ttl))
+
+        def unless_written(done: Future[None]) -> None:
+            if done.exception() is None:
+                return
+            with self._lock:  # not in the database: not counted either
+                counters.held[day] = counters.held.get(day, 0) - cost_fen
+                users = counters.seen.get(day)
+                if user_key and users and users.get(user_key, 0) > 0:
+                    users[user_key] -= 1
+
+        future.add_done_callback(unless_written)
+        waiting = _DEFERRED.get()
+        if waiting is not None:
+            waiting.append(future)
+        else:
+            future.result()
         return hold_id
+
+    def deferred(self) -> AbstractContextManager[list[Future[None]]] | None:
+        return _deferring()
+
+    def stop(self) -> None:
+        self.writer.stop()
+
+    def _settled(self, hold_id: str) -> None:
+        self.writer.settled(hold_id)
 
     def _mutex(self) -> AbstractContextManager[object]:
         return self._lock

@@ -83,13 +83,22 @@ _COLS = (ad_holds.c.id, ad_holds.c.tenant, ad_holds.c.campaign_id, ad_holds.c.da
          ad_holds.c.user_key, ad_holds.c.cost_fen, ad_holds.c.status, ad_holds.c.charged_fen)
 
 
+def hold_values(*, hold_id: str, tenant: str, campaign_id: str, day: str,
+                user_key: str | None, cost_fen: int, now: datetime,
+                expires_at: datetime) -> dict[str, Any]:
+    """A new hold's row, every column (for one insert of many rows)."""
+    return {"id": hold_id, "tenant": tenant, "campaign_id": campaign_id, "day": day,
+            "user_key": user_key, "cost_fen": cost_fen, "charged_fen": None,
+            "status": HoldStatus.HELD.value, "created_at": now, "expires_at": expires_at,
+            "settled_at": None}
+
+
 def insert_hold(conn: Connection, *, hold_id: str, tenant: str, campaign_id: str, day: str,
                 user_key: str | None, cost_fen: int, now: datetime,
                 expires_at: datetime) -> None:
-    conn.execute(insert(ad_holds).values(
-        id=hold_id, tenant=tenant, campaign_id=campaign_id, day=day, user_key=user_key,
-        cost_fen=cost_fen, charged_fen=None, status=HoldStatus.HELD.value, created_at=now,
-        expires_at=expires_at, settled_at=None))
+    conn.execute(insert(ad_holds).values(hold_values(
+        hold_id=hold_id, tenant=tenant, campaign_id=campaign_id, day=day, user_key=user_key,
+        cost_fen=cost_fen, now=now, expires_at=expires_at)))
 
 
 def tombstone(conn: Connection, hold_id: str, campaign_id: str, now: datetime) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
 from datetime import datetime
 
@@ -14,6 +16,30 @@ from .store import campaign_from_row, campaigns, catalog_version, creative_from_
 
 #: The base of creative image URLs unless told otherwise (the settings' default).
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+#: How long a version read from the database is trusted when this process made no edit:
+#: how late an edit made by another process (another server, the CLI) reaches the auction.
+VERSION_POLL_S = 1.0
+
+
+class _Edits:
+    """This process's committed catalog edits, counted (the service counts each one after
+    its commit): a catalog re-reads the version at once when the count moved."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def note(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+EDITS = _Edits()
+
+
+def catalog_edited() -> None:
+    """Called after a committed edit of a campaign or creative (``uow.after_commit``)."""
+    EDITS.note()
 
 
 def _running(now: datetime) -> ColumnElement[bool]:
@@ -24,17 +50,29 @@ def _running(now: datetime) -> ColumnElement[bool]:
 class CampaignCatalog:
     """What the auction indexes: ``active(now)`` in two queries (campaigns, then all their
     creatives), and ``version()``, one row read, which moves with every change of a
-    campaign or creative, so an index is rebuilt only when it moved. A campaign whose
+    campaign or creative, so an index is rebuilt only when it moved. The row is read
+    again when this process committed an edit since, else at most every ``poll_s``
+    (edits from other processes reach the auction within that; the auction asks on
+    every decision, and a database read per bid would cost more than the auction). A
+    campaign whose
     schedule starts or ends does not move the version: callers that cache ``active``
     still check :meth:`~yunshang.marketing.domain.Campaign.runs_at` per decision."""
 
-    def __init__(self, db: Database, *, public_url: str = DEFAULT_PUBLIC_URL) -> None:
+    def __init__(self, db: Database, *, public_url: str = DEFAULT_PUBLIC_URL,
+                 poll_s: float = VERSION_POLL_S) -> None:
         self.db = db
         self.public_url = public_url
+        self.poll_s = poll_s
+        self._seen: tuple[int, float, int] | None = None  # (edits, monotonic read, version)
 
     def version(self) -> int:
-        with self.db.read() as conn:
-            return catalog_version(conn)
+        edits, now, seen = EDITS.count, time.monotonic(), self._seen
+        if seen is not None and seen[0] == edits and now - seen[1] < self.poll_s:
+            return seen[2]
+        with self.db.read() as conn:  # edits counted before the read: none is missed
+            version = catalog_version(conn)
+        self._seen = (edits, now, version)
+        return version
 
     def active(self, now: datetime) -> list[Campaign]:
         """Every tenant's campaigns that run at ``now``, each with its creatives."""

@@ -26,6 +26,7 @@ from yunshang.kernel.pagination import Page, PageRequest
 from yunshang.kernel.tenancy import owned_page, owned_row, tenant_scope
 
 from ..domain import AdFormat, Campaign, CampaignStatus, Creative, LandingKind, Pricing, Targeting
+from .catalog import catalog_edited
 from .domain import (
     Advertiser,
     CampaignTerms,
@@ -146,6 +147,7 @@ class CampaignService:
             uow.conn.execute(campaigns.insert().values(**campaign_values(campaign),
                                                        created_at=now))
             bump_catalog_version(uow.conn)
+            uow.after_commit(catalog_edited)
             uow.commit()
         return campaign
 
@@ -198,6 +200,7 @@ class CampaignService:
             uow.conn.execute(campaigns.update().where(campaigns.c.id == after.id)
                              .values(**campaign_values(after)))
             bump_catalog_version(uow.conn)
+            uow.after_commit(catalog_edited)
             uow.commit()
         return after
 
@@ -226,6 +229,7 @@ class CampaignService:
             uow.conn.execute(campaigns.update().where(campaigns.c.id == after.id)
                              .values(status=status.value, updated_at=now))
             bump_catalog_version(uow.conn)
+            uow.after_commit(catalog_edited)
             uow.commit()
         return after
 
@@ -320,6 +324,7 @@ class CampaignService:
             conn.execute(campaigns.update().where(campaigns.c.id == cmp.id)
                          .values(updated_at=self.clock.now()))
             bump_catalog_version(conn)
+            uow.after_commit(catalog_edited)
             uow.commit()
         return creative
 

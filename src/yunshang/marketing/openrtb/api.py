@@ -9,8 +9,9 @@ exchanges expect 400, so this route turns the schema's refusals into
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +24,10 @@ from yunshang.web.fastpath import FastRoute, Handler
 from .domain import OPENRTB_VERSION, field_path
 from .errors import MalformedBidRequest
 from .models import BidRequest, BidResponse
+
+if TYPE_CHECKING:
+    from yunshang.kernel.auth import Principal
+    from yunshang.platform import Platform
 
 VERSION_HEADER = {"x-openrtb-version": OPENRTB_VERSION}
 
@@ -68,12 +73,28 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def decide(platform: Platform, who: Principal, body: BidRequest,
+                 started: float) -> BidResponse | None:
+    """The bidder's answer. With the embedded spend guard and a current auction index,
+    in the event loop: the auction is in memory, and the guard defers its holds' commits
+    (group-committed on the guard's writer thread), which are awaited here — the answer
+    goes out only once every hold it names is in the database. Otherwise (the Redis
+    guard's round trips, an index to rebuild) in the thread pool."""
+    deferred = platform.spend_guard.deferred()
+    if deferred is None or not platform.auctioneer.ready(platform.clock.now()):
+        return await run_in_threadpool(platform.openrtb.bid, who, body, started)
+    with deferred as holds:
+        answer = platform.openrtb.bid(who, body, started)
+    for hold in holds:
+        await asyncio.wrap_future(hold)
+    return answer
+
+
 async def bid(body: BidRequest, platform: PlatformDep, who: PrincipalDep) -> Response:
     """An exchange's OpenRTB 2.6 bid request, answered for the campaigns of the key's
     tenant within the request's ``tmax``."""
     started = time.monotonic()
-    answer: BidResponse | None = await run_in_threadpool(platform.openrtb.bid, who, body,
-                                                         started)
+    answer = await decide(platform, who, body, started)
     if answer is None:
         return Response(status_code=204, headers=VERSION_HEADER)
     return JsonResponse(answer.model_dump(mode="json"), headers=VERSION_HEADER)

@@ -242,6 +242,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(ads_router)
 
+    from yunshang.qr.api import router as qr_router
+
+    app.include_router(qr_router)
+
     from yunshang.analytics.api import router as analytics_router
 
     app.include_router(analytics_router)

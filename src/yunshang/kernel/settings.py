@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         description="An order is attributed to its buyer's last ad click or QR scan within "
                     "this many days before the payment.")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    qr_image_max_bytes: int = Field(
+        default=1_000_000, ge=1024, le=8_000_000,
+        description="Largest picture (bytes) sent to POST /v1/qr/render to show through a "
+                    "QR code; at most the request body limit.")
     ad_image_max_bytes: int = Field(
         default=500_000, ge=1024, le=1_000_000,
         description="Largest creative image (PNG or JPEG) an advertiser may upload; at "

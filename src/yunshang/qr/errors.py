@@ -19,7 +19,6 @@ from typing import Any
 
 from yunshang.kernel.errors import InvalidInput, TooLarge
 
-
 # ---------------------------------------------------------------- visual codes
 
 class VisualErrorCode(StrEnum):

@@ -24,9 +24,22 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
+from yunshang.kernel.auth import Principal, Role
+from yunshang.kernel.errors import UnsupportedMedia
+
 from .errors import PictureInvalid, PictureTooLarge, StyleInvalid, Unscannable
 from .verify import DecodeResult, verify
-from .visual import QUIET_ZONE, Ecc, Style, blend, encode, fit_picture, raster, strengthen
+from .visual import (
+    QUIET_ZONE,
+    Ecc,
+    Style,
+    blend,
+    encode,
+    fit_picture,
+    parse_colour,
+    raster,
+    strengthen,
+)
 
 #: Formats a picture may come in.
 PICTURE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP",
@@ -125,7 +138,7 @@ class VisualCode:
         href = "data:image/png;base64," + base64.b64encode(base.getvalue()).decode("ascii")
         n = self.style.cells
         pad = QUIET_ZONE
-        dark = "#%02x%02x%02x" % self.style.dark
+        dark = "#{:02x}{:02x}{:02x}".format(*self.style.dark)
         parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{side}" height="{side}" '
                  f'viewBox="0 0 {side_cells} {side_cells}" shape-rendering="crispEdges">',
                  f'<image width="{side_cells}" height="{side_cells}" href="{href}" '
@@ -138,7 +151,7 @@ class VisualCode:
         k = self.style.core
         for r, c in np.argwhere(~self.function):
             y, x = (r + pad) * n + border, (c + pad) * n + border
-            colour = "#%02x%02x%02x" % tuple(int(v) for v in self.cells[y, x])
+            colour = "#{:02x}{:02x}{:02x}".format(*tuple(int(v) for v in self.cells[y, x]))
             parts.append(f'<rect x="{x}" y="{y}" width="{k}" height="{k}" fill="{colour}"/>')
         parts.append("</svg>")
         return "".join(parts)
@@ -186,3 +199,40 @@ def make_code(payload: str, picture: Image.Image | None = None, *,
     raise Unscannable(f"no code both decoders read after {len(attempts)} attempts; "
                       f"try a simpler or higher-contrast picture, or a shorter payload",
                       attempts=tried)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedCode:
+    """A code as it leaves over HTTP: the bytes, their type and the report as headers."""
+
+    content: bytes
+    media_type: str
+    headers: dict[str, str]
+
+
+def render_request(principal: Principal, payload: str, body: bytes, media_type: str, *,
+                   fmt: str = "png", ecc: str = "M", size_px: int | None = None,
+                   dark: str = "#000000", light: str = "#ffffff",
+                   max_bytes: int = DEFAULT_MAX_PICTURE_BYTES) -> RenderedCode:
+    """The render use case: merchants, advertisers and admins; no state is touched."""
+    principal.require(Role.MERCHANT, Role.ADVERTISER)
+    picture = None
+    if body:
+        kind = media_type.split(";", 1)[0].strip().lower()
+        if kind not in PICTURE_FORMATS:
+            raise UnsupportedMedia(f"a picture is sent as one of {sorted(PICTURE_FORMATS)}, "
+                                   f"not {kind or 'no Content-Type'}",
+                                   accepted=sorted(PICTURE_FORMATS))
+        picture = load_picture(body, max_bytes=max_bytes, formats=[PICTURE_FORMATS[kind]])
+    style = Style(ecc=Ecc(ecc), dark=parse_colour(dark, field="dark"),
+                  light=parse_colour(light, field="light"))
+    if picture is None:
+        style = replace(style, cells=1, core=1, cell_px=8)
+    code = make_code(payload, picture, style=style, size_px=size_px)
+    headers = {"X-QR-Version": str(code.version), "X-QR-ECC": code.ecc.value,
+               "X-QR-Attempts": str(len(code.attempts)),
+               "X-QR-Decoders": ",".join(f"{r.decoder}/{r.render}={'ok' if r.ok else 'fail'}"
+                                         for r in code.verdicts)}
+    if fmt == "svg":
+        return RenderedCode(code.svg().encode(), "image/svg+xml", headers)
+    return RenderedCode(code.png(), "image/png", headers)

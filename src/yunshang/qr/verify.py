@@ -60,8 +60,11 @@ DEGRADATIONS: dict[str, Callable[[Gray, int], Gray]] = {
 }
 
 
+_QR_ONLY = zxingcpp.barcode_formats_from_str("QRCode")
+
+
 def read_zxing(gray: Gray) -> str | None:
-    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(gray, formats=_QR_ONLY)
     return found[0].text if found else None
 
 

@@ -191,7 +191,7 @@ def _enforce(colour: NDArray[np.float32], bit_dark: NDArray[np.bool_], dark_max:
     gap = np.maximum(255.0 - lum, 1e-3)
     lift = np.minimum(1.0, (255.0 - light_min) / gap)[..., None]
     lightened = 255.0 - (255.0 - colour) * lift
-    return np.where(bit_dark[..., None], darkened, lightened)
+    return np.asarray(np.where(bit_dark[..., None], darkened, lightened), dtype=np.float32)
 
 
 def _module_pull(picture: NDArray[np.float32], enforced: NDArray[np.float32], symbol: Symbol,
@@ -210,7 +210,7 @@ def _module_pull(picture: NDArray[np.float32], enforced: NDArray[np.float32], sy
     step = enf_ring - pic_ring
     safe = np.where(np.abs(step) < 1e-3, 1.0, step)
     needed = np.where(np.abs(step) < 1e-3, 0.0, (need_ring - pic_ring) / safe)
-    return np.clip(needed, style.bias, 1.0).astype(np.float32)
+    return np.asarray(np.clip(needed, style.bias, 1.0), dtype=np.float32)
 
 
 def blend(symbol: Symbol, picture: NDArray[np.float32] | None,
@@ -251,8 +251,9 @@ def strengthen(style: Style, symbol: Symbol) -> Style | None:
     """The next, more scannable style after a failed attempt; None when nothing is left.
 
     The order trades the least picture first: more contrast and pull toward the
-    bit, then a bigger centre (3 of 5 sub-modules), then a higher error-correction level, then the next version
-    (smaller modules relative to the picture's detail, more room for correction).
+    bit, then a bigger centre (3 of 5 sub-modules), then a higher error-correction
+    level, then the next version (smaller modules relative to the picture's detail,
+    more room for correction).
     """
     if style.cells > 1 and (style.dark_mean_max > 60.0 or style.light_mean_min < 200.0):
         return replace(style, bias=max(style.bias, 0.5), dark_max=min(style.dark_max, 50.0),

@@ -211,6 +211,8 @@ MATRIX: dict[str, Row] = {
     "POST /v1/campaigns/{campaign_id}/activate": Row(ADVERTISING, order=1),
     "POST /v1/campaigns/{campaign_id}/pause": Row(ADVERTISING, order=2),
     "POST /v1/campaigns/{campaign_id}/end": Row(ADVERTISING, order=3),
+    "POST /v1/qr/render": Row(ADVERTISING, path="/v1/qr/render?data=https://ys.example/q/m1",
+                              names_object=False),
     "POST /v1/creatives/images": Row(ADVERTISING, content=_PNG, content_type="image/png",
                                      names_object=False, other=OK, order=1),
     "GET /v1/creatives/images/{image}": Row(EVERYONE, names_object=False),

@@ -102,7 +102,7 @@ def test_function_patterns_and_quiet_zone_are_solid() -> None:
     assert (inner[fn] == expected[fn]).all()
     # and the picture shows elsewhere: magenta-ish data sub-modules exist
     data = inner[~fn]
-    assert ((data[:, 0] > data[:, 1] + 40)).mean() > 0.5
+    assert (data[:, 0] > data[:, 1] + 40).mean() > 0.5
 
 
 def test_a_weak_first_setting_is_strengthened_until_it_decodes() -> None:

@@ -95,11 +95,12 @@ class Generated:
 
 def make_visual(payload: str, picture: Image.Image) -> Generated:
     """The generator measured (the one place that knows its signature)."""
-    from yunshang.qr.visual import make_code  # absent where --stand-in is used
+    from yunshang.qr.render import make_code  # absent where --stand-in is used
+    from yunshang.qr.visual import QUIET_ZONE
 
     code = make_code(payload, picture)
-    return Generated(code.image.convert("RGB"), int(code.version), str(code.ecc),
-                     int(code.attempts))
+    return Generated(Image.fromarray(code.rgb).convert("RGB"), code.version, code.ecc.value,
+                     len(code.attempts), border=QUIET_ZONE)
 
 
 def stand_in(payload: str, picture: Image.Image) -> Generated:  # noqa: ARG001
@@ -365,6 +366,10 @@ def short_urls(rng: random.Random, count: int) -> list[str]:
             for _ in range(count)]
 
 
+def ratio(ours: float, theirs: float) -> str:
+    return f"×{ours / theirs:.2f}" if theirs > 0 else "baseline never read"
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -432,11 +437,11 @@ def report(chosen: list[tuple[str, str, Image.Image]], payloads: list[str],
     summary = [
         f"SSIM to the picture (median): {label} {ssim_v:.3f}; " + "; ".join(
             f"baseline {name} {statistics.median(t.ssim):.3f} "
-            f"(×{ssim_v / statistics.median(t.ssim):.2f})" for name, t in bases),
+            f"({ratio(ssim_v, statistics.median(t.ssim))})" for name, t in bases),
         f"decode rate under degradations, both decoders: {label} "
         f"{visual.degraded_rate():.1%}; " + "; ".join(
             f"baseline {name} {t.degraded_rate():.1%} "
-            f"(×{visual.degraded_rate() / max(t.degraded_rate(), 1e-9):.2f})"
+            f"({ratio(visual.degraded_rate(), t.degraded_rate())})"
             for name, t in bases),
         f"generation: {label} with verification median {statistics.median(gen_ms):.1f} ms, "
         f"p90 {pct(gen_ms, 0.9):.1f} ms (attempts: median {statistics.median(visual.attempts)}"

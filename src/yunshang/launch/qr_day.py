@@ -85,7 +85,7 @@ def poster_picture(side: int = 512) -> Image.Image:
 def read_poster(path: Path) -> dict[str, str | None]:
     """What each decoder reads from the PNG at ``path`` (None: nothing)."""
     grey = np.asarray(Image.open(path).convert("L"))
-    found = zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(grey, formats=zxingcpp.barcode_formats_from_str("QRCode"))
     text, _, _ = cv2.QRCodeDetector().detectAndDecode(grey)
     return {"zxing-cpp": found[0].text if found else None, "OpenCV": text or None}
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 from rich.console import Console
 
 from tests.e2e.demo_support import NEW_OS, adoption_by_day
 from yunshang.launch.demo import run_demo
+from yunshang.launch.qr_day import read_poster
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +69,22 @@ def test_launch_day_passes_every_check_and_writes_the_report(tmp_path, monkeypat
                   "every attributed order is a paid order of a clicking buyer",
                   "no campaign spent over its budget"):
         assert f"✓ ads: {check}" in text
+
+    # The launch poster: its QR code, written as PNG beside the report, carries the phone's
+    # picture and reads back with both decoders; buyers scanned it, the funnel counted every
+    # scan and paid orders of scanning buyers were credited to the scan.
+    poster = report / "poster-qr.png"
+    assert poster.stat().st_size > 2_000
+    read = read_poster(poster)
+    assert read["zxing-cpp"] == read["OpenCV"]
+    assert read["zxing-cpp"] is not None and "/q/" in read["zxing-cpp"]
+    with Image.open(poster) as img:
+        colours = img.convert("RGB").getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 50  # a picture, not a black-and-white code
+    scans = int(flat.split(" scans of the poster (")[0].rsplit(" ", 1)[-1])
+    assert scans >= 12 and f"the code counts {scans}" in flat
+    for check in ("the poster decodes with zxing-cpp and OpenCV",
+                  "every scan redirected to the listing",
+                  "scans in the funnel match the scans made",
+                  "orders credited to a scan are paid orders of buyers who scanned"):
+        assert f"✓ qr: {check}" in text

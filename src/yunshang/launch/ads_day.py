@@ -33,6 +33,7 @@ import math
 import random
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -396,9 +397,11 @@ def print_ads_reports(console: Console, platform: Platform, url: str, merchant_k
 
 
 def ads_checks(report: AdsReport, funnel: dict[str, Any],
-               paid_orders_by_buyer: dict[str, str]) -> dict[str, bool]:
+               paid_orders_by_buyer: dict[str, str],
+               scan_orders: Collection[str] = ()) -> dict[str, bool]:
     """The campaigns' reports against the funnel and the day: ``paid_orders_by_buyer``
-    maps each paid order id to its buyer."""
+    maps each paid order id to its buyer; ``scan_orders`` are the orders credited to a
+    QR scan, not a click (qr_day checks those)."""
     r = report.reports
     shown, clicked = sum(x.impressions for x in r), sum(x.clicks for x in r)
     return {
@@ -413,7 +416,7 @@ def ads_checks(report: AdsReport, funnel: dict[str, Any],
         "ads: every attributed order is a paid order of a clicking buyer":
             len(report.attributed) == sum(x.orders for x in r) > 0
             and all(paid_orders_by_buyer.get(oid) in report.clickers
-                    for oid, _ in report.attributed),
+                    for oid, _ in report.attributed if oid not in scan_orders),
         "ads: no campaign spent over its budget":
             all(0 <= x.spend_fen <= report.campaigns[x.campaign_id][1] for x in r)
             and sum(x.spend_fen for x in r) > 0,

@@ -6,8 +6,9 @@ escrow, lets unpaid orders expire (their units go back on sale), ships with
 IMEIs, sells every day beside the sale (multi-line orders, returns after delivery),
 and releases escrow on confirmation or after the auto-release delay.
 In the days before the sale the maker advertises it (``ads_day``): exchanges' OpenRTB
-traffic and the phones' own slots; buyers who click come to the sale.
-Later stages (devices, analytics, QR, delivery) join this same day.
+traffic and the phones' own slots; buyers who click come to the sale. Then the launch
+poster goes up (``qr_day``): its QR code carries the phone's picture, and buyers who scan
+it come to the sale too. Later stages (devices, analytics, delivery) join this same day.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from .devices_day import (
     register_batch,
 )
 from .everyday_day import EverydayReport, play_checkouts, play_returns
+from .qr_day import QrReport, play_qr, qr_checks, scan_credits
 from .server import LocalServer, free_port
 
 T = TypeVar("T")
@@ -86,6 +88,7 @@ class LaunchReport:
     analytics: AnalyticsReport = field(default_factory=AnalyticsReport)
     everyday: EverydayReport = field(default_factory=EverydayReport)
     ads: AdsReport = field(default_factory=AdsReport)
+    qr: QrReport = field(default_factory=QrReport)
     #: paid order id → its buyer (attribution credits paid orders)
     paid_by_buyer: dict[str, str] = field(default_factory=dict)
 
@@ -188,12 +191,19 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
 
     # The days before the sale: the maker's campaigns on exchange traffic and the phones'
     # own slots; the buyers who click are the eager ones.
+    audience = [f"buyer-{i:05d}" for i in range(report.buyers * 3 // 2)]
     report.ads = play_ads(console, platform, clock, rng, url=url, merchant_key=merchant_key,
-                          tenant=TENANT, listings=listings,
-                          audience=[f"buyer-{i:05d}" for i in range(report.buyers * 3 // 2)],
+                          tenant=TENANT, listings=listings, audience=audience,
                           until=opens - timedelta(minutes=10),
                           requests=max(300, report.buyers // 3),
                           phones=max(30, report.buyers // 100))
+    # The launch poster goes up: its code, for the Tmall listing and the Tmall launch
+    # campaign, carries the phone's picture; buyers scan it, and they are eager too.
+    report.qr = play_qr(console, platform, rng, url=url, merchant_key=merchant_key,
+                        tenant=TENANT, listing_id=listings["Tmall"], channel_id=chans[0].id,
+                        campaign_id=next(iter(report.ads.campaigns), None), audience=audience,
+                        scanners=max(12, report.buyers // 50),
+                        out_dir=platform.settings.var_dir / "report")
 
     # Eager buyers who refresh before the start are told it has not started.
     first_channel = chans[0].id
@@ -207,7 +217,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
 
     weights = [0.45, 0.35, 0.20]  # Tmall, Taobao, own store
     crowd = []
-    for buyer in crowd_order(rng, report.buyers, report.ads.clickers):
+    for buyer in crowd_order(rng, report.buyers, report.ads.clickers | report.qr.scanners):
         channel_id = rng.choices(chans, weights)[0].id
         crowd.append((buyer, 2 if rng.random() < 0.15 else 1, channel_id))
     with Progress(TextColumn("[bold blue]flash sale"), BarColumn(), MofNCompleteColumn(),
@@ -325,6 +335,7 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     report.escrow_held = balances.get((TENANT, "escrow"), 0)
     report.released = balances.get((TENANT, "merchant_payable"), 0)
     print_ads_reports(console, platform, url, merchant_key, report.ads)  # drains the relay
+    scan_credits(platform, report.qr, report.paid_by_buyer)
     report.events = _outbox_size(platform)
     report.oversold = sum(o.quantity for o in by_id.values() if o.sale_id == sale.id
                           and o.id not in unpaid and o.id not in refunded) > report.units
@@ -420,7 +431,9 @@ def _analytics_checks(report: LaunchReport) -> dict[str, bool]:
             and activated == report.devices.activated,
         "charts written": len(a.files) > 0,
         **_ota_checks(report),
-        **ads_checks(report.ads, funnel, report.paid_by_buyer),
+        **ads_checks(report.ads, funnel, report.paid_by_buyer,
+                     scan_orders={order for order, _ in report.qr.credited}),
+        **qr_checks(report.qr, funnel),
     }
 
 

@@ -250,6 +250,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(ad_tracking_router)
 
+    from yunshang.qr.api import router as qr_router
+
+    app.include_router(qr_router)
+
     from yunshang.web.ops import router as ops_router
 
     app.include_router(ops_router)

@@ -37,6 +37,7 @@ def _add_context_apps() -> None:
     from yunshang.marketing.budgets.cli import budgets_app
     from yunshang.marketing.campaigns.cli import ads_app
     from yunshang.marketing.tracking.cli import report as ads_report
+    from yunshang.qr.cli import qr_app
 
     app.add_typer(devices_app, name="devices")
     app.add_typer(device_app, name="device")
@@ -45,6 +46,7 @@ def _add_context_apps() -> None:
     ads_app.add_typer(budgets_app, name="budgets")
     ads_app.command("report")(ads_report)
     app.add_typer(ads_app, name="ads")
+    app.add_typer(qr_app, name="qr")
 
 
 _add_context_apps()

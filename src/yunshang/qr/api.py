@@ -225,7 +225,7 @@ def _scanner_key(request: Request, platform: Platform) -> Principal | None:
         return None
 
 
-@router.get("/q/{code}", response_class=Response, status_code=302, responses=_SCAN_DOC)
+@router.get("/q/{code:path}", response_class=Response, status_code=302, responses=_SCAN_DOC)
 def scan(code: Annotated[str, Path(description="The short code (any case).")],
          request: Request, platform: PlatformDep, lat: Text = None, lon: Text = None,
          province: Text = None, city: Text = None) -> Response:

@@ -14,7 +14,7 @@ again, even when the retries race.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -221,7 +221,7 @@ class QrService:
                              .values(enabled=enabled))
             counts = scan_counts(uow.conn, row.id)
             uow.commit()
-        return code_from_row(row._replace(enabled=enabled), counts)
+        return replace(code_from_row(row, counts), enabled=enabled)
 
     def scans(self, principal: Principal, code_id: str, req: PageRequest) -> Page[Scan]:
         """A code's scans, oldest first."""

@@ -4,9 +4,11 @@ anywhere, counts, tenant isolation, and a scan that wins an order's attribution.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import timedelta
 from typing import Any
 
@@ -68,7 +70,6 @@ class Shop:
 
 
 def _payload(p: Any) -> dict[str, Any]:
-    import json
     return p if isinstance(p, dict) else dict(json.loads(p))
 
 
@@ -280,3 +281,32 @@ def test_a_scan_by_a_known_account_wins_its_paid_order(shop: Shop) -> None:
     attributed = [_payload(p) for (p,) in rows]
     assert [(a["order_id"], a["campaign_id"], a["touch"]) for a in attributed] == [
         (str(order.body["id"]), shop.campaign_id, "scan")]
+
+
+def test_cli_creates_lists_shows_and_disables_a_code(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from yunshang.cli import app
+
+    monkeypatch.setenv("YUNSHANG_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("YUNSHANG_DATABASE_URL", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        out = runner.invoke(app, ["qr", "codes", *args])
+        assert out.exit_code == 0, out.output
+        return out.output
+
+    adv = json.loads(runner.invoke(app, ["ads", "advertisers", "create", "--tenant", "meizu",
+                                         "--name", "Meizu", "--domain", "meizu.com"]).output)
+    code = json.loads(run("create", "url:https://meizu.com/22", "--tenant", "meizu",
+                          "--advertiser", adv["id"], "--label", "poster"))
+    assert code["target_url"] == "https://meizu.com/22" and code["state"] == "active"
+    assert code["id"] in run("list", "--json", "--tenant", "meizu")
+    assert json.loads(run("show", code["id"]))["scans"]["total"] == 0
+    assert "disabled" in run("disable", code["id"])
+    assert json.loads(run("show", code["id"]))["state"] == "disabled"
+    refused = runner.invoke(app, ["qr", "codes", "create", "url:https://evil.com/",
+                                  "--tenant", "meizu", "--advertiser", adv["id"]])
+    assert refused.exit_code == 1 and "verified domains" in refused.output

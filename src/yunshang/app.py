@@ -242,9 +242,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(ads_router)
 
-    from yunshang.qr.api import router as qr_router
+    from yunshang.qr.render_api import router as qr_render_router
 
-    app.include_router(qr_router)
+    app.include_router(qr_render_router)
 
     from yunshang.analytics.api import router as analytics_router
 
@@ -253,6 +253,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     from yunshang.marketing.tracking.api import router as ad_tracking_router
 
     app.include_router(ad_tracking_router)
+
+    from yunshang.qr.api import router as qr_router
+
+    app.include_router(qr_router)
 
     from yunshang.web.ops import router as ops_router
 

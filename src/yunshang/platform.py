@@ -48,12 +48,14 @@ from yunshang.marketing.budgets import BudgetGuard, spend_guard
 from yunshang.marketing.campaigns import CampaignCatalog, CampaignService
 from yunshang.marketing.openrtb import OpenRtbBidder, bidder_config
 from yunshang.marketing.tracking import (
+    DEFAULT_LANDING_URLS,
     CampaignOwnership,
     LandingResolver,
     TokenSigner,
     TrackingService,
     attribution_subscriber,
 )
+from yunshang.qr import QrService, Targets, phone_scanner
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -148,6 +150,19 @@ class Platform:
             landings=self.campaign_catalog, guard=self.spend_guard,
             ownership=self.campaign_catalog)
         self.relay.subscribe(attribution_subscriber(self.ad_tracking.attribution_window))
+        #: QR short codes: targets checked through commerce's, the devices' and the
+        #: campaigns' facades; listing and app codes land where ad clicks of them do.
+        self.qr = QrService(
+            db=self.db, clock=self.clock, public_url=self.settings.public_url,
+            targets=Targets(
+                listing_exists=self.commerce.has_listing, app_exists=self.appstore.has_app,
+                device_exists=self.registry.has_device,
+                campaign_advertiser=self.campaign_catalog.campaign,
+                advertiser_domains=self.campaign_catalog.advertiser_domains,
+                scanner=phone_scanner(self.registry.get)),
+            target_urls={**DEFAULT_LANDING_URLS,
+                         **{str(k): v for k, v in self.settings.ads_landing_urls.items()},
+                         **{str(k): v for k, v in self.settings.qr_landing_urls.items()}})
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._ingester: threading.Thread | None = None

@@ -34,8 +34,13 @@ def test_every_error_status_is_a_problem_document(make_platform: PlatformFactory
     assert {"field", "errors", "request_id"} <= set(problem["properties"])
     assert "HTTPValidationError" not in doc["components"]["schemas"]
     wrong = []
+    # a scanned QR code that leads nowhere is shown to a person: an HTML page, by design
+    pages = {("GET /q/{code}", "404"), ("GET /q/{code}", "410")}
+    html = {"text/html": {"schema": {"type": "string"}}}
     for name, op in operations(doc):
         for status, answer in op["responses"].items():
+            if (name, status) in pages and answer.get("content") == html:
+                continue
             if int(status) >= 400 and answer.get("content") != {
                     PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}:
                 wrong.append(f"{name} {status}: {answer.get('content')}")

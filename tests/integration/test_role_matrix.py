@@ -31,8 +31,10 @@ from tests.http_support import PROBLEM, TestClient, api_routes, bearer, open_cli
 from yunshang.app import create_app
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.imei import make_imei
+from yunshang.kernel.pagination import page_request
 from yunshang.marketing import AdFormat, LandingKind, Pricing
 from yunshang.platform import Platform
+from yunshang.qr import TargetKind
 
 ROLES = ("admin", "merchant", "channel", "channel_all", "developer", "advertiser", "device",
          "buyer", "exchange", "other_merchant")
@@ -283,6 +285,19 @@ MATRIX: dict[str, Row] = {
        for kind in ("i", "c", "win", "bill", "loss")},
     # the world's advertiser key is bound to no advertiser: 403 until it is
     "GET /v1/campaigns/{campaign_id}/report": Row(ADVERTISING),
+    # ---------------------------------------------------------------- QR short codes
+    # an advertiser key makes codes of its own campaigns; a scan needs no key (any key is
+    # taken, and ignored unless it names a phone or buyer of the code's tenant); the client
+    # follows the redirect to the listing's page, which this app does not serve: 404
+    "POST /v1/qr-codes": Row(ADVERTISING, body=lambda w: {
+        "target_kind": "listing", "target": w.ids["listing_id"],
+        "campaign_id": w.ids["campaign_id"]}, order=1),
+    "GET /v1/qr-codes": Row(ADVERTISING, names_object=False),
+    "GET /v1/qr-codes/{code_id}": Row(ADVERTISING),
+    "GET /v1/qr-codes/{code_id}/scans": Row(ADVERTISING),
+    "POST /v1/qr-codes/{code_id}/disable": Row(ADVERTISING, order=1),
+    "POST /v1/qr-codes/{code_id}/enable": Row(ADVERTISING, order=2),
+    "GET /q/{code:path}": Row(EVERYONE, path="/q/{code}", missing=True, names_object=False),
     # ---------------------------------------------------------------- analytics, ops
     "GET /v1/analytics": Row(MERCHANT, names_object=False),
     "GET /v1/analytics/{metric}": Row(MERCHANT, path="/v1/analytics/sales",
@@ -357,6 +372,9 @@ def _world(platform: Platform) -> World:
     creative = ads.create_creative(merchant, campaign_id=campaign.id, format=AdFormat.BANNER,
                                    image_sha256=sha256, title="", text="",
                                    landing_kind=LandingKind.QR, landing_target="MZ22-poster")
+    listing_id = svc.list_listings(merchant, page_request(None, 1)).items[0].id
+    qr = platform.qr.create(merchant, target_kind=TargetKind.LISTING, target=listing_id,
+                            campaign_id=campaign.id)
     issued = {
         "admin": keys.create(role=Role.ADMIN, tenant=tenant),
         "merchant": seeded.merchant,
@@ -373,7 +391,8 @@ def _world(platform: Platform) -> World:
            "sale_id": seeded.sale.id, "order_id": order_id, "imei": imei,
            "channel_id": channel_x, "release_id": release.id, "rollout_id": rollout.id,
            "return_id": return_id, "advertiser_id": advertiser.id,
-           "campaign_id": campaign.id, "creative_id": creative.id, "image": f"{sha256}.png"}
+           "campaign_id": campaign.id, "creative_id": creative.id, "image": f"{sha256}.png",
+           "listing_id": listing_id, "code_id": qr.id, "code": qr.code}
     return World(platform=platform, keys={r: bearer(k.token) for r, k in issued.items()},
                  ids=ids, buyer_token=buyer.token, device=device.principal)
 

@@ -32,8 +32,10 @@ from yunshang.app import create_app
 from yunshang.kernel.auth import PLATFORM_TENANT, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.imei import make_imei
+from yunshang.kernel.pagination import page_request
 from yunshang.marketing import AdFormat, LandingKind, Pricing
 from yunshang.platform import Platform
+from yunshang.qr import TargetKind
 
 MODEL = "Meizu 22"
 APP = "tests.androguard"  # TestActivity.apk's package
@@ -92,6 +94,9 @@ def build_world(platform: Platform) -> ContractWorld:
     creative = ads.create_creative(merchant, campaign_id=campaign.id, format=AdFormat.BANNER,
                                    image_sha256=sha256, title="", text="",
                                    landing_kind=LandingKind.QR, landing_target="MZ22-poster")
+    listing_id = svc.list_listings(merchant, page_request(None, 1)).items[0].id
+    qr = platform.qr.create(merchant, target_kind=TargetKind.LISTING, target=listing_id,
+                            campaign_id=campaign.id)
     issued = {
         "admin": keys.create(role=Role.ADMIN, tenant=PLATFORM_TENANT),
         "merchant": seeded.merchant,
@@ -109,7 +114,8 @@ def build_world(platform: Platform) -> ContractWorld:
            "name": "timestamp.json", "target": release.image_target, "metric": "sales",
            "parked_id": "pev_unknown", "return_id": returned.id,
            "advertiser_id": advertiser.id, "campaign_id": campaign.id,
-           "creative_id": creative.id, "image": f"{sha256}.png"}
+           "creative_id": creative.id, "image": f"{sha256}.png",
+           "code_id": qr.id, "code": qr.code}
     return ContractWorld(platform=platform, keys={r: k.token for r, k in issued.items()},
                          ids=ids)
 

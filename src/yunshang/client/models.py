@@ -249,6 +249,12 @@ class CheckoutLineCreate(BaseModel):
     ]
 
 
+class CodeState(StrEnum):
+    active = "active"
+    disabled = "disabled"
+    expired = "expired"
+
+
 class AdomainItem(RootModel[str]):
     root: Annotated[str, Field(max_length=253)]
 
@@ -571,6 +577,15 @@ class Problem(BaseModel):
     status: int
     title: str
     type: Annotated[str, Field(description="/problems/<code>")]
+
+
+class CampaignId(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            max_length=40, min_length=3, pattern="^[A-Za-z0-9_-]+$", title="Campaign Id"
+        ),
+    ]
 
 
 class ReasonCreate(BaseModel):
@@ -917,6 +932,24 @@ class RtbVideo(BaseModel):
     w: Annotated[W | None, Field(title="W")] = None
 
 
+class ScanCountsRead(BaseModel):
+    last_scan_at: Annotated[AwareDatetime | None, Field(title="Last Scan At")]
+    total: Annotated[int, Field(title="Total")]
+    unique: Annotated[int, Field(title="Unique")]
+
+
+class ScanRead(BaseModel):
+    account_id: Annotated[str | None, Field(title="Account Id")]
+    city: Annotated[str | None, Field(title="City")]
+    device_id: Annotated[str | None, Field(title="Device Id")]
+    id: Annotated[str, Field(title="Id")]
+    lat: Annotated[float | None, Field(title="Lat")]
+    lon: Annotated[float | None, Field(title="Lon")]
+    province: Annotated[str | None, Field(title="Province")]
+    scanned_at: Annotated[AwareDatetime, Field(title="Scanned At")]
+    user_agent: Annotated[str | None, Field(title="User Agent")]
+
+
 class SeatBid(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -980,6 +1013,14 @@ class SlotFormatIn(BaseModel):
 class StockMode(StrEnum):
     shared = "shared"
     allocated = "allocated"
+
+
+class TargetKind(StrEnum):
+    listing = "listing"
+    app = "app"
+    campaign = "campaign"
+    device = "device"
+    url = "url"
 
 
 class City2(RootModel[str]):
@@ -1476,6 +1517,11 @@ class PageReadReportRead(BaseModel):
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 
+class PageReadScanRead(BaseModel):
+    items: Annotated[list[ScanRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
 class PageReadVersionRead(BaseModel):
     items: Annotated[list[VersionRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
@@ -1501,6 +1547,37 @@ class ProductRead(BaseModel):
 class PublishedRead(BaseModel):
     app: AppRead
     version: VersionRead
+
+
+class QrCodeCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    advertiser_id: Annotated[AdvertiserId | None, Field(title="Advertiser Id")] = None
+    campaign_id: Annotated[CampaignId | None, Field(title="Campaign Id")] = None
+    channel_id: Annotated[ChannelId2 | None, Field(title="Channel Id")] = None
+    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")] = None
+    label: Annotated[str | None, Field(max_length=200, title="Label")] = ""
+    target: Annotated[str, Field(max_length=2000, min_length=1, title="Target")]
+    target_kind: TargetKind
+
+
+class QrCodeRead(BaseModel):
+    advertiser_id: Annotated[str | None, Field(title="Advertiser Id")]
+    campaign_id: Annotated[str | None, Field(title="Campaign Id")]
+    channel_id: Annotated[str | None, Field(title="Channel Id")]
+    code: Annotated[str, Field(title="Code")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    enabled: Annotated[bool, Field(title="Enabled")]
+    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
+    id: Annotated[str, Field(title="Id")]
+    label: Annotated[str, Field(title="Label")]
+    scans: ScanCountsRead
+    short_url: Annotated[str, Field(title="Short Url")]
+    state: CodeState
+    target: Annotated[str, Field(title="Target")]
+    target_kind: TargetKind
+    target_url: Annotated[str, Field(title="Target Url")]
 
 
 class ReleaseRead(BaseModel):
@@ -1723,6 +1800,11 @@ class CreativeCreate(BaseModel):
 
 class PageReadProductRead(BaseModel):
     items: Annotated[list[ProductRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class PageReadQrCodeRead(BaseModel):
+    items: Annotated[list[QrCodeRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
                     "template with {target} (the listing id, app package or QR short code); "
                     "one starting with / is under public_url. Unset kinds: /shop/listings/"
                     "{target}, /store/apps/{target}, /q/{target}.")
+    qr_landing_urls: dict[Literal["campaign", "device"], Annotated[str, Field(
+        pattern=r"^(/|https?://)[^\s]*\{target\}[^\s]*$", max_length=500)]] = Field(
+        default_factory=dict,
+        description="Where a QR code scan of a campaign or a device box lands: a URL "
+                    "template with {target} (the campaign id, the phone's IMEI); one "
+                    "starting with / is under public_url. Unset kinds: /campaigns/{target}, "
+                    "/setup/{target}. Listing and app codes land as ad clicks do "
+                    "(ads_landing_urls).")
     ads_exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
                              Annotated[Decimal, Field(gt=0, le=1_000_000)]] = Field(
         default_factory=dict,

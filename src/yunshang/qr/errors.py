@@ -1,4 +1,8 @@
-"""The qr context's refusals.
+"""The qr context's refusals; the rest are the kernel's (NotFound, InvalidInput, Forbidden).
+
+Short codes: :class:`TargetNotAllowed` (422, ``target_not_allowed``, field ``target``):
+a target outside the allow-list — a URL not ``https``, with user info or a port, or on a
+host that is none of the owner's verified domains.
 
 Visual codes (``visual.py``, ``render.py``, ``verify.py``):
 
@@ -56,3 +60,14 @@ class Unscannable(InvalidInput):
     def __init__(self, message: str, *, attempts: list[dict[str, Any]]) -> None:
         super().__init__("image", message, code=VisualErrorCode.UNSCANNABLE)
         self.data["attempts"] = attempts
+
+
+# ---------------------------------------------------------------- short codes
+
+class QrCode(StrEnum):
+    TARGET_NOT_ALLOWED = "target_not_allowed"
+
+
+class TargetNotAllowed(InvalidInput):
+    def __init__(self, message: str) -> None:
+        super().__init__("target", message, code=QrCode.TARGET_NOT_ALLOWED)

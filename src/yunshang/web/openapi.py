@@ -165,6 +165,8 @@ def _complete(op: dict[str, Any], route: APIRoute, plumbing: Plumbing) -> None:
                                           and int(s) >= 400}
     for status in sorted(statuses):
         given = responses.get(str(status), {})
+        if set(given.get("content", ())) - {PROBLEM_MEDIA_TYPE, "application/json"}:
+            continue  # the route answers this status with its own page (an HTML 404)
         responses[str(status)] = _problem_response(status, given.get("description")
                                                    if given.get("description") !=
                                                    "Validation Error" else None)

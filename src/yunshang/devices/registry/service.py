@@ -96,6 +96,12 @@ class RegistryService:
 
     # ------------------------------------------------------------------ reads
 
+    def has_device(self, tenant: str, imei: str) -> bool:
+        """Whether ``imei`` is a phone of ``tenant`` (a device box's QR code target)."""
+        with self.db.read() as conn:
+            return conn.execute(select(devices.c.id).where(
+                devices.c.imei == imei, devices.c.tenant == tenant)).first() is not None
+
     def get(self, principal: Principal, imei: str) -> Device:
         """A device record, for who may read it (:func:`readable_devices`); NotFound else."""
         only = readable_devices(principal)

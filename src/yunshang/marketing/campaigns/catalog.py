@@ -12,7 +12,14 @@ from sqlalchemy import ColumnElement, and_, select
 from yunshang.kernel.db import Database
 
 from ..domain import Campaign, CampaignStatus, Creative, Landing, LandingKind
-from .store import campaign_from_row, campaigns, catalog_version, creative_from_row, creatives
+from .store import (
+    advertisers,
+    campaign_from_row,
+    campaigns,
+    catalog_version,
+    creative_from_row,
+    creatives,
+)
 
 #: The base of creative image URLs unless told otherwise (the settings' default).
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -104,3 +111,12 @@ class CampaignCatalog:
             query = query.where(campaigns.c.tenant == tenant)
         with self.db.read() as conn:
             return conn.execute(query).scalar_one_or_none()
+
+    def advertiser_domains(self, tenant: str, advertiser_id: str) -> tuple[str, ...] | None:
+        """An advertiser of ``tenant``'s verified domains (where a QR code of its may point);
+        None when there is no such advertiser."""
+        with self.db.read() as conn:
+            domains = conn.execute(select(advertisers.c.domains).where(
+                advertisers.c.id == advertiser_id, advertisers.c.tenant == tenant)
+                                   ).scalar_one_or_none()
+        return None if domains is None else tuple(domains)

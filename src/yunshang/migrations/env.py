@@ -14,7 +14,8 @@ import yunshang.kernel.idempotency
 import yunshang.kernel.outbox
 import yunshang.marketing.budgets.store
 import yunshang.marketing.campaigns.store
-import yunshang.marketing.tracking.store  # noqa: F401
+import yunshang.marketing.tracking.store
+import yunshang.qr.store  # noqa: F401
 from yunshang.kernel.db import metadata
 
 config = context.config

@@ -32,8 +32,9 @@ class DecodeResult:
 
 
 def degrade_blur(gray: Gray, module_px: int) -> Gray:
-    # A blur a fifth of a module wide: what a slightly out-of-focus phone camera sees.
-    sigma = max(0.8, module_px / 5)
+    # A blur of σ = a third of a module: a phone camera a little out of focus, as the
+    # bench (bench/qr.py) blurs. It is the degradation halftone codes are weakest against.
+    sigma = max(0.8, module_px / 3)
     return np.asarray(cv2.GaussianBlur(gray, (0, 0), sigmaX=sigma), dtype=np.uint8)
 
 

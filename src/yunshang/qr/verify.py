@@ -2,10 +2,11 @@
 
 Two independent decoders — zxing-cpp and OpenCV's QR detector — read the clean
 render and a few degraded copies of it (the damage print, a phone camera and
-messaging apps do): a Gaussian blur, a downscale to half size, and a JPEG at
-quality 50. A render passes only if both decoders return exactly the payload
-on every copy. The copies are made from the small verified render (a few
-pixels per sub-module), which keeps a whole check to a few milliseconds.
+messaging apps do): a Gaussian blur of σ = ⅓ module (as bench/qr.py blurs), a
+downscale to half size, and a JPEG at quality 50. A render passes only if both
+decoders return exactly the payload on every copy. The copies are made from the
+small verified render (a few pixels per sub-module), which keeps a whole check
+to a few milliseconds.
 """
 
 from __future__ import annotations

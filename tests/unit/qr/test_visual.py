@@ -67,7 +67,7 @@ def test_a_picture_code_decodes_clean_and_degraded(name: str) -> None:
 
 @pytest.mark.parametrize("ecc", list(Ecc))
 def test_every_ecc_level_round_trips_plain(ecc: Ecc) -> None:
-    code = make_code(URL, style=Style(ecc=ecc, cells=1, core=1, cell_px=6))
+    code = make_code(URL, style=Style(ecc=ecc, cells=1, core=1, cell_px=8))
     assert code.ecc is ecc
     gray = to_gray(code.rgb)
     assert read_zxing(gray) == URL and read_opencv(gray) == URL

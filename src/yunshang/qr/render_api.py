@@ -19,9 +19,10 @@ router = APIRouter(prefix="/v1", tags=["qr"])
 
 _RENDER_DOC = (
     "Draws a QR code for `data`, verified before it is answered: zxing-cpp and OpenCV must "
-    "both read it on the clean render and after a blur, a downscale to half and a JPEG at "
-    "quality 50; otherwise it is strengthened (more contrast, bigger module centres, higher "
-    "error correction, next version) and tried again. The optional **raw request body** is "
+    "both read it on the clean render and after a blur (σ = ⅓ module), a downscale to half "
+    "and a JPEG at quality 50; otherwise it is strengthened (more contrast, bigger module "
+    "centres, higher error correction, next version) and tried again. The optional "
+    "**raw request body** is "
     "the picture to show through the code (`image/png`, `image/jpeg`, `image/webp`, "
     "`image/gif`; 415 otherwise; at most `YUNSHANG_QR_IMAGE_MAX_BYTES`, 413 above; at most "
     "4096×4096 px, 422 `qr_image_invalid` above, for a corrupt image or a decompression "

@@ -2,10 +2,11 @@
 
 Two independent decoders — zxing-cpp and OpenCV's QR detector — read the clean
 render and a few degraded copies of it (the damage print, a phone camera and
-messaging apps do): a Gaussian blur, a downscale to half size, and a JPEG at
-quality 50. A render passes only if both decoders return exactly the payload
-on every copy. The copies are made from the small verified render (a few
-pixels per sub-module), which keeps a whole check to a few milliseconds.
+messaging apps do): a Gaussian blur of σ = ⅓ module (as bench/qr.py blurs), a
+downscale to half size, and a JPEG at quality 50. A render passes only if both
+decoders return exactly the payload on every copy. The copies are made from the
+small verified render (a few pixels per sub-module), which keeps a whole check
+to a few milliseconds.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class DecodeResult:
 
 
 def degrade_blur(gray: Gray, module_px: int) -> Gray:
-    # A blur a fifth of a module wide: what a slightly out-of-focus phone camera sees.
-    sigma = max(0.8, module_px / 5)
+    # A blur of σ = a third of a module: a phone camera a little out of focus, as the
+    # bench (bench/qr.py) blurs. It is the degradation halftone codes are weakest against.
+    sigma = max(0.8, module_px / 3)
     return np.asarray(cv2.GaussianBlur(gray, (0, 0), sigmaX=sigma), dtype=np.uint8)
 
 

@@ -18,6 +18,16 @@ binary halftone, the sub-modules keep the picture's colours:
   Decoders that average a whole module (OpenCV does), blur and downscaling
   (which mix a module with its neighbours) then still see the bit, while a
   module whose picture already agrees with its bit keeps the picture.
+* then the camera blur: the code is blurred by ``blur_sigma`` (⅓ module) and
+  binarised the way OpenCV's decoder does (Gaussian adaptive threshold, then
+  each module's share of white pixels against the mean share); every data
+  module that comes out wrong, or right by less than ``blur_margin``, is pulled
+  further — past a full pull, toward a harder dark or light, centre included —
+  for a few rounds. Without it OpenCV read about a quarter of the bench's
+  blurred codes: a halftone module is a small centre plus a ring only part-way
+  toward the bit, and blurred, the ring follows its neighbours, so the module's
+  white share lands near the mean and flips. Only the modules that need it pay
+  in likeness (the bench: SSIM 0.187 → 0.184).
 
 Function patterns — finder patterns, separators, timing, alignment, format and
 version information, the dark module — and the 4-module quiet zone are drawn
@@ -30,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+import cv2
 import numpy as np
 import segno
 from numpy.typing import NDArray
@@ -103,6 +114,12 @@ class Style:
     light: RGB = (255, 255, 255)
     #: Forces a version (1-40); None picks the smallest that holds the payload.
     version: int | None = None
+    #: The camera blur (Gaussian σ, in modules) the modules are checked under: after
+    #: blending, the code is blurred by it and binarised as OpenCV does, and every data
+    #: module whose share of white pixels is not ``blur_margin`` on its bit's side of the
+    #: mean share is pulled further toward its bit, a few rounds; 0 turns it off.
+    blur_sigma: float = 1 / 3
+    blur_margin: float = 0.15
 
     @property
     def module_px(self) -> int:
@@ -125,6 +142,10 @@ class Style:
         if luminance(self.light) - luminance(self.dark) < 100:
             raise StyleInvalid("dark", "the dark colour must be much darker than the light "
                                        "one (a luminance gap of at least 100 of 255)")
+        if not 0.0 <= self.blur_sigma <= 1.0:
+            raise StyleInvalid("blur_sigma", "blur_sigma is 0-1 module")
+        if not 0.0 <= self.blur_margin <= 0.5:
+            raise StyleInvalid("blur_margin", "blur_margin is a share of pixels, 0-0.5")
         if self.version is not None and not 1 <= self.version <= 40:
             raise StyleInvalid("version", "a QR version is 1-40")
 
@@ -213,6 +234,45 @@ def _module_pull(picture: NDArray[np.float32], enforced: NDArray[np.float32], sy
     return np.asarray(np.clip(needed, style.bias, 1.0), dtype=np.float32)
 
 
+#: Rounds of, and the extra pull per round for, modules the camera blur turns over.
+_BLUR_ROUNDS = 6
+_BLUR_STEP = 0.34
+#: The luminance a module moves on toward, past a full pull, when the blur still turns it.
+_HARD_DARK = 25.0
+_HARD_LIGHT = 235.0
+
+
+def _wrong_under_blur(out: NDArray[np.float32], symbol: Symbol,
+                      style: Style) -> NDArray[np.bool_]:
+    """The data modules OpenCV's sampler would read wrong, or only narrowly right, once
+    the code is blurred by ``style.blur_sigma`` modules.
+
+    OpenCV (``QRDecode``) binarises the whole image with a Gaussian adaptive threshold
+    (an 83-px window, C = 2), warps it onto the module grid, and calls a module light
+    when the share of its pixels that came out white is above the mean share over all
+    modules. A halftone module is only its centre plus a ring pulled part-way toward
+    the bit; blurred, the ring's pixels follow the neighbourhood, and a module whose
+    ring is close to the local mean flips. This replays that at ``cell_px`` pixels per
+    sub-module (the verified render) and returns the modules whose white share is not
+    at least ``blur_margin`` on the bit's side of the mean share.
+    """
+    n, size, px = style.cells, symbol.size, style.cell_px
+    pad = QUIET_ZONE * n
+    lum = np.pad(out @ _LUMA, pad, constant_values=luminance(style.light))
+    lum = np.repeat(np.repeat(lum, px, axis=0), px, axis=1)
+    blurred = cv2.GaussianBlur(lum, (0, 0), sigmaX=style.blur_sigma * n * px)
+    # cv2.adaptiveThreshold's Gaussian window of 83 px: σ = 0.3·((83 − 1)/2 − 1) + 0.8.
+    local = cv2.GaussianBlur(blurred, (83, 83), sigmaX=12.8, borderType=cv2.BORDER_REPLICATE)
+    white = (blurred > local - 2.0).astype(np.float32)
+    side = n * px
+    inner = white[pad * px:-pad * px, pad * px:-pad * px]
+    share = inner.reshape(size, side, size, side).mean(axis=(1, 3))
+    cut = float(share.mean())
+    wrong = np.where(symbol.dark, share > cut - style.blur_margin,
+                     share < cut + style.blur_margin)
+    return np.asarray(wrong & ~symbol.function, dtype=np.bool_)
+
+
 def blend(symbol: Symbol, picture: NDArray[np.float32] | None,
           style: Style) -> NDArray[np.uint8]:
     """The code at one pixel per sub-module (quiet zone included), RGB uint8."""
@@ -231,10 +291,29 @@ def blend(symbol: Symbol, picture: NDArray[np.float32] | None,
         in_core[border:border + style.core, border:border + style.core] = True
         core_sub = np.tile(in_core, (symbol.size, symbol.size))
         pull = _module_pull(picture, enforced, symbol, style, in_core)
-        weight = np.where(core_sub, 1.0, np.kron(pull, np.ones((n, n), dtype=np.float32)))
-        out = picture + (enforced - picture) * weight[..., None]
         solid = np.where(dark_sub[..., None], dark_c, light_c)
-        out = np.where(function_sub[..., None], solid, out)
+
+        # Past a pull of 1 a module (centre too) moves on toward a harder colour.
+        hard = _enforce(picture, dark_sub, min(style.dark_max, _HARD_DARK),
+                        max(style.light_min, _HARD_LIGHT))
+        ones = np.ones((n, n), dtype=np.float32)
+
+        def mix(pull: NDArray[np.float32]) -> NDArray[np.float32]:
+            weight = np.kron(pull, ones)
+            towards = np.where(core_sub, 1.0, np.minimum(weight, 1.0))[..., None]
+            beyond = np.clip(weight - 1.0, 0.0, 1.0)[..., None]
+            mixed = picture + (enforced - picture) * towards
+            mixed = mixed + (hard - mixed) * beyond
+            return np.asarray(np.where(function_sub[..., None], solid, mixed),
+                              dtype=np.float32)
+
+        out = mix(pull)
+        for _ in range(_BLUR_ROUNDS if style.blur_sigma > 0 else 0):
+            wrong = _wrong_under_blur(out, symbol, style)
+            if not wrong.any():
+                break
+            pull = np.where(wrong, np.minimum(2.0, pull + _BLUR_STEP), pull).astype(np.float32)
+            out = mix(pull)
     pad = QUIET_ZONE * n
     framed = np.empty((side + 2 * pad, side + 2 * pad, 3), dtype=np.float32)
     framed[...] = light_c
@@ -251,15 +330,20 @@ def strengthen(style: Style, symbol: Symbol) -> Style | None:
     """The next, more scannable style after a failed attempt; None when nothing is left.
 
     The order trades the least picture first: more contrast and pull toward the
-    bit, then a bigger centre (3 of 5 sub-modules), then a higher error-correction
-    level, then the next version (smaller modules relative to the picture's detail,
-    more room for correction).
+    bit, and a wider margin for every module under the camera blur (so a blur
+    failure is answered too), then a bigger centre (3 of 5 sub-modules), then a
+    higher error-correction level, then the next version (smaller modules relative
+    to the picture's detail, more room for correction).
     """
-    if style.cells > 1 and (style.dark_mean_max > 60.0 or style.light_mean_min < 200.0):
+    if style.cells > 1 and (style.dark_mean_max > 60.0 or style.light_mean_min < 200.0
+                            or style.blur_margin < 0.25):
+        # A blur failure too: a wider margin under the camera blur, pulled from σ ⅓ module on.
         return replace(style, bias=max(style.bias, 0.5), dark_max=min(style.dark_max, 50.0),
                        light_min=max(style.light_min, 210.0),
                        dark_mean_max=min(style.dark_mean_max, 60.0),
-                       light_mean_min=max(style.light_mean_min, 200.0))
+                       light_mean_min=max(style.light_mean_min, 200.0),
+                       blur_margin=max(style.blur_margin, 0.25),
+                       blur_sigma=max(style.blur_sigma, 1 / 3))
     if style.core * 5 < style.cells * 3:
         return replace(style, cells=5, core=3, cell_px=2)
     stronger = style.ecc.stronger()

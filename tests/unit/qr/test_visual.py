@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import warnings
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from yunshang.qr import (
     Ecc,
@@ -66,7 +67,7 @@ def test_a_picture_code_decodes_clean_and_degraded(name: str) -> None:
 
 @pytest.mark.parametrize("ecc", list(Ecc))
 def test_every_ecc_level_round_trips_plain(ecc: Ecc) -> None:
-    code = make_code(URL, style=Style(ecc=ecc, cells=1, core=1, cell_px=6))
+    code = make_code(URL, style=Style(ecc=ecc, cells=1, core=1, cell_px=8))
     assert code.ecc is ecc
     gray = to_gray(code.rgb)
     assert read_zxing(gray) == URL and read_opencv(gray) == URL
@@ -107,7 +108,7 @@ def test_function_patterns_and_quiet_zone_are_solid() -> None:
 
 def test_a_weak_first_setting_is_strengthened_until_it_decodes() -> None:
     weak = Style(bias=0.0, dark_max=120, light_min=130, dark_mean_max=125,
-                 light_mean_min=128)
+                 light_mean_min=128, blur_sigma=0.0)
     code = make_code(URL, Image.new("RGB", (100, 100), (128, 128, 128)), style=weak)
     assert len(code.attempts) > 1
     assert not code.attempts[0].ok and code.attempts[-1].ok
@@ -115,9 +116,49 @@ def test_a_weak_first_setting_is_strengthened_until_it_decodes() -> None:
     assert_read_everywhere(code, URL)
 
 
+def camera_blurred(code: object) -> np.ndarray:
+    """The code's PNG blurred as a slightly out-of-focus phone camera (and the bench)
+    does: a Gaussian of σ = a third of a module, by Pillow, not by the verifier."""
+    png = Image.open(io.BytesIO(code.png()))  # type: ignore[attr-defined]
+    sigma = code.style.module_px / 3  # type: ignore[attr-defined]
+    return np.asarray(png.filter(ImageFilter.GaussianBlur(radius=sigma)).convert("L"))
+
+
+def textured(side: int = 256, seed: int = 7) -> Image.Image:
+    """A busy mid-tone photo-like picture: the kind whose halftone modules blur worst."""
+    rng = np.random.default_rng(seed)
+    noise = rng.random((side // 8, side // 8, 3)) * 255
+    return Image.fromarray(noise.astype(np.uint8)).resize((side, side),
+                                                           Image.Resampling.BICUBIC)
+
+
+@pytest.mark.parametrize("name", [*sorted(PICTURES), "textured"])
+def test_a_picture_code_survives_a_third_of_a_module_blur_in_both_decoders(name: str) -> None:
+    picture = textured() if name == "textured" else PICTURES[name]()
+    for n in range(3):
+        payload = f"{URL}{n}"
+        gray = camera_blurred(make_code(payload, picture))
+        assert read_zxing(gray) == payload
+        text, _points, _straight = cv2.QRCodeDetector().detectAndDecode(gray)
+        assert text == payload  # the classic detector alone, as the bench reads
+
+
+def test_a_blur_failure_is_strengthened_until_the_blurred_code_reads() -> None:
+    # Blending blind to the camera blur: OpenCV misreads the blurred photo code, and the
+    # ladder's first step turns the blur check on with a wider margin.
+    code = make_code(URL, photo(), style=Style(blur_sigma=0.0))
+    first = code.attempts[0]
+    assert not first.ok
+    assert [f"{r.decoder}/{r.render}" for r in first.results if not r.ok] == ["opencv/blur"]
+    assert code.attempts[-1].ok and code.style.blur_sigma >= 1 / 3
+    assert code.style.blur_margin > Style().blur_margin
+    gray = camera_blurred(code)
+    assert read_zxing(gray) == URL and read_opencv(gray) == URL
+
+
 def test_a_code_that_cannot_be_made_scannable_is_refused() -> None:
     weak = Style(bias=0.0, dark_max=120, light_min=130, dark_mean_max=125,
-                 light_mean_min=128)
+                 light_mean_min=128, blur_sigma=0.0)
     with pytest.raises(Unscannable) as caught:
         make_code(URL, Image.new("RGB", (100, 100), (128, 128, 128)), style=weak,
                   max_attempts=1)
@@ -148,6 +189,8 @@ def test_payload_too_long_names_data() -> None:
     (Style(cells=4, core=1), "cells"),
     (Style(bias=2.0), "bias"),
     (Style(version=41), "version"),
+    (Style(blur_sigma=1.5), "blur_sigma"),
+    (Style(blur_margin=0.8), "blur_margin"),
 ])
 def test_bad_styles_name_their_field(style: Style, field: str) -> None:
     with pytest.raises(StyleInvalid) as caught:

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         default=7, ge=1, le=90,
         description="An order is attributed to its buyer's last ad click or QR scan within "
                     "this many days before the payment.")
+    delivery_parcel_kg: float = Field(
+        default=0.34, gt=0, le=1000,
+        description="A parcel's weight (kg) when its SKU has none set: one boxed phone.")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
     qr_image_max_bytes: int = Field(
         default=1_000_000, ge=1024, le=8_000_000,

@@ -19,6 +19,7 @@ from yunshang.commerce import (
     build_engine,
     payment_providers,
 )
+from yunshang.delivery import FleetService
 from yunshang.devices import (
     DEV_ROOT_WARNING,
     ApkSandbox,
@@ -163,6 +164,9 @@ class Platform:
             target_urls={**DEFAULT_LANDING_URLS,
                          **{str(k): v for k, v in self.settings.ads_landing_urls.items()},
                          **{str(k): v for k, v in self.settings.qr_landing_urls.items()}})
+        #: Drone delivery's fleet: hubs, drones, no-fly zones, parcel weights.
+        self.fleet = FleetService(db=self.db, clock=self.clock,
+                                  parcel_kg=self.settings.delivery_parcel_kg)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._ingester: threading.Thread | None = None

@@ -15,19 +15,26 @@ from .domain import (
     Route,
     distance_km,
 )
+from .errors import DeliveryErrorCode, HubInZone, ZoneInvalid
+from .service import Fleet, FleetService
 
 __all__ = [
     "DEFAULT_PARCEL_KG",
+    "DeliveryErrorCode",
     "DeliveryStop",
     "Drone",
     "Fallback",
     "FallbackReason",
+    "Fleet",
+    "FleetService",
     "Hub",
+    "HubInZone",
     "Leg",
     "NoFlyZone",
     "Parcel",
     "Plan",
     "Point",
     "Route",
+    "ZoneInvalid",
     "distance_km",
 ]

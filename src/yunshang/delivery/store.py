@@ -19,8 +19,8 @@ delivery_hubs = Table(
     Column("name", String(120), nullable=False),
     Column("lat", Float, nullable=False),
     Column("lon", Float, nullable=False),
-    Column("opens", String(5), nullable=False),  # HH:MM, UTC
-    Column("closes", String(5), nullable=False),
+    Column("opens", String(8), nullable=False),  # HH:MM:SS, UTC
+    Column("closes", String(8), nullable=False),
     time_column("created_at"),
     Index("ix_delivery_hubs_tenant_id", "tenant", "id"),
 )
@@ -60,8 +60,9 @@ delivery_parcel_weights = Table(
 )
 
 
-def hhmm(t: time) -> str:
-    return f"{t.hour:02d}:{t.minute:02d}"
+def clock_text(t: time) -> str:
+    """A time of day as stored: ``HH:MM:SS`` (UTC, no zone)."""
+    return t.replace(tzinfo=None, microsecond=0).isoformat(timespec="seconds")
 
 
 def hub_from_row(row: Any) -> Hub:

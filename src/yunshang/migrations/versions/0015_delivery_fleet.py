@@ -22,8 +22,8 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('lat', sa.Float(), nullable=False),
     sa.Column('lon', sa.Float(), nullable=False),
-    sa.Column('opens', sa.String(length=5), nullable=False),
-    sa.Column('closes', sa.String(length=5), nullable=False),
+    sa.Column('opens', sa.String(length=8), nullable=False),
+    sa.Column('closes', sa.String(length=8), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery_hubs'))
     )

@@ -258,6 +258,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(qr_router)
 
+    from yunshang.delivery.api import router as delivery_router
+
+    app.include_router(delivery_router)
+
     from yunshang.web.ops import router as ops_router
 
     app.include_router(ops_router)

@@ -72,8 +72,8 @@ def distance_km(a: Point, b: Point) -> float:
 
 def check_name(name: str, field: str = "name") -> str:
     clean = name.strip()
-    if not clean:
-        raise InvalidInput(field, "a name is required")
+    if not clean or "\x00" in clean:
+        raise InvalidInput(field, "a name is required (no NUL characters)")
     if len(clean) > MAX_NAME:
         raise InvalidInput(field, f"a name has at most {MAX_NAME} characters")
     return clean

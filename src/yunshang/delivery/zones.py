@@ -99,8 +99,8 @@ def _polygon_shape(coords: Any, field: str, name: str, label: str = "polygon") -
 def _name(raw: Any, field: str, default: str) -> str:
     if raw is None:
         return default
-    if not isinstance(raw, str) or not raw.strip():
-        raise ZoneInvalid(field, "a zone's name is a non-empty string")
+    if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
+        raise ZoneInvalid(field, "a zone's name is a non-empty string (no NUL characters)")
     if len(raw.strip()) > MAX_NAME:
         raise ZoneInvalid(field, f"a zone's name has at most {MAX_NAME} characters")
     return raw.strip()

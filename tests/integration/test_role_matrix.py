@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 import httpx
@@ -29,6 +29,7 @@ from tests.conftest import PlatformFactory
 from tests.factories import pay_via_provider, random_tenant, seed_sale
 from tests.http_support import PROBLEM, TestClient, api_routes, bearer, open_client
 from yunshang.app import create_app
+from yunshang.delivery import Point
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.imei import make_imei
 from yunshang.kernel.pagination import page_request
@@ -298,6 +299,27 @@ MATRIX: dict[str, Row] = {
     "POST /v1/qr-codes/{code_id}/disable": Row(ADVERTISING, order=1),
     "POST /v1/qr-codes/{code_id}/enable": Row(ADVERTISING, order=2),
     "GET /q/{code:path}": Row(EVERYONE, path="/q/{code}", missing=True, names_object=False),
+    # ---------------------------------------------------------------- delivery fleet
+    "POST /v1/delivery/hubs": Row(MERCHANT, body=lambda w: {
+        "name": "Hub 2", "location": {"lat": 30.5, "lon": 120.5}, "opens": "08:00",
+        "closes": "20:00"}, names_object=False, order=1),
+    "GET /v1/delivery/hubs": Row(MERCHANT, names_object=False),
+    "GET /v1/delivery/hubs/{hub_id}": Row(MERCHANT),
+    "POST /v1/delivery/drones": Row(MERCHANT, body=lambda w: {
+        "hub_id": w.ids["hub_id"], "payload_kg": 1, "range_km": 10, "speed_kmh": 40},
+        order=1),
+    "GET /v1/delivery/drones": Row(MERCHANT, names_object=False),
+    "GET /v1/delivery/drones/{drone_id}": Row(MERCHANT),
+    "POST /v1/delivery/zones": Row(MERCHANT, body=lambda w: {
+        "name": "port", "geometry": {"type": "Polygon", "coordinates": [
+            [[122.0, 32.0], [122.1, 32.0], [122.1, 32.1], [122.0, 32.0]]]}},
+        names_object=False, order=1),
+    "POST /v1/delivery/zones/import": Row(MERCHANT, body=lambda w: {
+        "type": "Polygon", "coordinates": [
+            [[123.0, 32.0], [123.1, 32.0], [123.1, 32.1], [123.0, 32.0]]]},
+        names_object=False, order=1),
+    "GET /v1/delivery/zones": Row(MERCHANT, names_object=False),
+    "GET /v1/delivery/zones/{zone_id}": Row(MERCHANT),
     # ---------------------------------------------------------------- analytics, ops
     "GET /v1/analytics": Row(MERCHANT, names_object=False),
     "GET /v1/analytics/{metric}": Row(MERCHANT, path="/v1/analytics/sales",
@@ -375,6 +397,12 @@ def _world(platform: Platform) -> World:
     listing_id = svc.list_listings(merchant, page_request(None, 1)).items[0].id
     qr = platform.qr.create(merchant, target_kind=TargetKind.LISTING, target=listing_id,
                             campaign_id=campaign.id)
+    hub = platform.fleet.create_hub(merchant, name="Hub", location=Point(lat=31.1, lon=121.1),
+                                    opens=time(8), closes=time(20))
+    drone = platform.fleet.add_drone(merchant, hub_id=hub.id, payload_kg=2, range_km=20,
+                                     speed_kmh=54, swap_min=3)
+    zone = platform.fleet.import_zones(merchant, {"type": "Polygon", "coordinates": [
+        [[121.5, 31.5], [121.6, 31.5], [121.6, 31.6], [121.5, 31.5]]]})[0]
     issued = {
         "admin": keys.create(role=Role.ADMIN, tenant=tenant),
         "merchant": seeded.merchant,
@@ -392,7 +420,8 @@ def _world(platform: Platform) -> World:
            "channel_id": channel_x, "release_id": release.id, "rollout_id": rollout.id,
            "return_id": return_id, "advertiser_id": advertiser.id,
            "campaign_id": campaign.id, "creative_id": creative.id, "image": f"{sha256}.png",
-           "listing_id": listing_id, "code_id": qr.id, "code": qr.code}
+           "listing_id": listing_id, "code_id": qr.id, "code": qr.code,
+           "hub_id": hub.id, "drone_id": drone.id, "zone_id": zone.id}
     return World(platform=platform, keys={r: bearer(k.token) for r, k in issued.items()},
                  ids=ids, buyer_token=buyer.token, device=device.principal)
 

@@ -14,7 +14,7 @@ import copy
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from tests.conftest import sqlite_settings
 from tests.factories import pay_via_provider, random_tenant, seed_sale
 from tests.http_support import bearer
 from yunshang.app import create_app
+from yunshang.delivery import Point
 from yunshang.kernel.auth import PLATFORM_TENANT, Role
 from yunshang.kernel.clock import ManualClock
 from yunshang.kernel.imei import make_imei
@@ -97,6 +98,12 @@ def build_world(platform: Platform) -> ContractWorld:
     listing_id = svc.list_listings(merchant, page_request(None, 1)).items[0].id
     qr = platform.qr.create(merchant, target_kind=TargetKind.LISTING, target=listing_id,
                             campaign_id=campaign.id)
+    hub = platform.fleet.create_hub(merchant, name="Hub", location=Point(lat=31.1, lon=121.1),
+                                    opens=time(8), closes=time(20))
+    drone = platform.fleet.add_drone(merchant, hub_id=hub.id, payload_kg=2, range_km=20,
+                                     speed_kmh=54, swap_min=3)
+    zone = platform.fleet.import_zones(merchant, {"type": "Polygon", "coordinates": [
+        [[121.5, 31.5], [121.6, 31.5], [121.6, 31.6], [121.5, 31.5]]]})[0]
     issued = {
         "admin": keys.create(role=Role.ADMIN, tenant=PLATFORM_TENANT),
         "merchant": seeded.merchant,
@@ -115,7 +122,8 @@ def build_world(platform: Platform) -> ContractWorld:
            "parked_id": "pev_unknown", "return_id": returned.id,
            "advertiser_id": advertiser.id, "campaign_id": campaign.id,
            "creative_id": creative.id, "image": f"{sha256}.png",
-           "code_id": qr.id, "code": qr.code}
+           "code_id": qr.id, "code": qr.code, "hub_id": hub.id, "drone_id": drone.id,
+           "zone_id": zone.id}
     return ContractWorld(platform=platform, keys={r: k.token for r, k in issued.items()},
                          ids=ids)
 

@@ -32,6 +32,7 @@ app.add_typer(events_app, name="events")
 def _add_context_apps() -> None:
     from yunshang.agent.cli import device_app
     from yunshang.analytics.cli import analytics_app
+    from yunshang.delivery.cli import delivery_app
     from yunshang.devices.cli import devices_app
     from yunshang.devices.ota.cli import ota_app
     from yunshang.marketing.budgets.cli import budgets_app
@@ -47,6 +48,7 @@ def _add_context_apps() -> None:
     ads_app.command("report")(ads_report)
     app.add_typer(ads_app, name="ads")
     app.add_typer(qr_app, name="qr")
+    app.add_typer(delivery_app, name="delivery")
 
 
 _add_context_apps()

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.conftest import PlatformFactory
-from tests.http_support import TestClient, assert_problem, assert_validation, bearer, open_client
+from tests.http_support import assert_problem, assert_validation, bearer, open_client
 from yunshang.kernel.auth import Role
 from yunshang.platform import Platform
 

@@ -25,6 +25,7 @@ seed, the same input gives the same plan unless the time cap is what stops it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -62,11 +63,11 @@ class _Job:
 
 
 def grams(kg: float) -> int:
-    return int(math.ceil(round(kg * 1000.0, 6)))
+    return math.ceil(round(kg * 1000.0, 6))
 
 
 def metres(km: float) -> int:
-    return int(round(km * 1000.0))
+    return round(km * 1000.0)
 
 
 def centre(hubs: Sequence[Hub]) -> Point:
@@ -147,7 +148,7 @@ def _choose_hub(job: _Job, hubs: Sequence[Hub], fleet: Mapping[str, list[Drone]]
 
 
 def _seconds(delta: timedelta) -> int:
-    return max(0, int(math.ceil(delta.total_seconds())))
+    return max(0, math.ceil(delta.total_seconds()))
 
 
 def _solve_hub(hub: Hub, drones: list[Drone], jobs: list[_Job], space: Airspace,
@@ -157,7 +158,7 @@ def _solve_hub(hub: Hub, drones: list[Drone], jobs: list[_Job], space: Airspace,
     legs = space.legs(points)
     speed_mps = min(d.speed_kmh for d in drones) / 3.6
     dist = [[NO_PATH_M if leg is None else metres(leg.km) for leg in row] for row in legs]
-    dur = [[int(math.ceil(m / speed_mps)) for m in row] for row in dist]
+    dur = [[math.ceil(m / speed_mps) for m in row] for row in dist]
     longest = max(metres(d.range_km) for d in drones)
     model = Model()
     locs = [model.add_location(x=metres(x), y=metres(y))
@@ -192,7 +193,7 @@ def _solve_hub(hub: Hub, drones: list[Drone], jobs: list[_Job], space: Airspace,
         order = [a.idx + 1 for a in visits]  # client i is location i + 1 (one depot)
         hops = [0, *order, 0]
         path_legs: list[Leg] = []
-        for a, b in zip(hops, hops[1:], strict=False):
+        for a, b in itertools.pairwise(hops):
             leg = legs[a][b]
             assert leg is not None  # a route with no path would exceed its range
             path_legs.append(leg)

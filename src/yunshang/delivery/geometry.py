@@ -75,8 +75,8 @@ class Airspace:
         """The shortest leg from ``start`` to ``end`` that crosses no zone, or ``None``."""
         key = (start, end)
         if key not in self._cache:
-            back = self._cache.get((end, start), False)
-            if back is not False:
+            if (end, start) in self._cache:
+                back = self._cache[(end, start)]
                 self._cache[key] = None if back is None else Leg(
                     start=start, end=end, km=back.km, path=tuple(reversed(back.path)))
             else:

@@ -83,7 +83,8 @@ def dispatch(parcels: Sequence[Parcel], hubs: Sequence[Hub], drones: Sequence[Dr
              seed: int = 1, no_improvement: int = 2000,
              free_at: Mapping[str, datetime] | None = None,
              airspace: Airspace | None = None) -> Plan:
-    """Plan one round at ``now``; pass ``airspace`` to reuse its leg cache across rounds."""
+    """Plan one round at ``now``; ``runtime_s`` is the round's search budget, shared among
+    the hubs with parcels. Pass ``airspace`` to reuse its leg cache across rounds."""
     space = airspace or Airspace(zones, centre(hubs))
     fleet: dict[str, list[Drone]] = defaultdict(list)
     for d in drones:
@@ -110,9 +111,10 @@ def dispatch(parcels: Sequence[Parcel], hubs: Sequence[Hub], drones: Sequence[Dr
         else:
             per_hub[hub_id].append(job)
     routes: list[Route] = []
+    share = runtime_s / max(1, len(per_hub))
     for hub_id in sorted(per_hub):
         found, unserved = _solve_hub(hubs_by_id[hub_id], fleet[hub_id], per_hub[hub_id],
-                                     space, now, runtime_s, seed, no_improvement,
+                                     space, now, share, seed, no_improvement,
                                      free_at or {})
         routes.extend(found)
         fallbacks.extend(Fallback(j.parcel.order_id, FallbackReason.NO_CAPACITY)

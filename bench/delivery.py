@@ -9,7 +9,8 @@ still fits, back when none fits) on the same rounded matrix.
 (b) A synthetic city (30 × 24 km around Shanghai's centre): 10 hubs, 50 drones (1 kg,
 20 km per charge, 60 km/h, 5 min battery swap), 3 no-fly zones; 1,000 orders (0.2–0.5 kg,
 1 in 40 at 1.5 kg) paid uniformly over two hours, each promised within 60 min; a round
-every 10 minutes with what arrived, a 20 s search budget per round (:func:`yunshang.delivery.dispatch.dispatch`), a
+every 10 minutes with what arrived, a 20 s search budget per round
+(:func:`yunshang.delivery.dispatch.dispatch`), a
 parcel a round could not fit offered again next round while its promise can still be
 kept. Drones are busy until their route's return plus the swap. On-time rate is from the
 plan's arrival times against the promise.

@@ -1,68 +1,234 @@
-"""STAND-IN (part 4, simulation): the minimal shape of the fleet engineer's domain types
-that simulation.py and picture.py read. At merge, take the fleet branch's domain.py and
-drop this file's version; the names read here are Point, Hub, NoFlyZone, Stop, Route,
-Fallback, FallbackReason and Plan."""
+"""Drone delivery: hubs, drones, no-fly zones, parcels, and the plan a round produces.
+
+Plain Python (mypy strict): no database, no web framework, no geometry library —
+the polygon checks that need shapely live in ``zones.py``; routing in ``dispatch.py``.
+
+These are the types the delivery context's parts agree on:
+
+- a :class:`Hub` (``hub_…``) is where drones take off, with coordinates and the
+  daily opening hours (UTC) during which it dispatches;
+- a :class:`Drone` (``drn_…``) belongs to one hub and has a payload (kg), a range
+  per charge (km), a cruise speed (km/h) and a battery-swap time (min);
+- a :class:`NoFlyZone` (``nfz_…``) is a closed polygon ring no leg may cross;
+- a :class:`Parcel` is a paid order to deliver: weight, destination, the time it
+  is ready to leave and the promise it must meet;
+- a :class:`Plan` is what one dispatch round decides: drone :class:`Route`\\s made
+  of :class:`Leg`\\s (each with its detour polyline) and the orders that fall back
+  to a courier, each with a :class:`FallbackReason`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+import math
+from dataclasses import dataclass
+from datetime import datetime, time
 from enum import StrEnum
 
+from yunshang.kernel.errors import InvalidInput
 
-@dataclass(frozen=True)
+#: The earth's mean radius (km), for great-circle distances.
+EARTH_RADIUS_KM = 6371.0088
+#: The default weight of a parcel: one boxed phone (kg); ``YUNSHANG_DELIVERY_PARCEL_KG``.
+DEFAULT_PARCEL_KG = 0.34
+MAX_NAME = 120
+#: Sanity ceilings (a drone beyond these is a typo, not a drone).
+MAX_PAYLOAD_KG = 1000.0
+MAX_RANGE_KM = 10000.0
+MAX_SPEED_KMH = 1000.0
+MAX_SWAP_MIN = 24 * 60
+#: A no-fly zone's ring has at most this many vertices.
+MAX_RING = 10000
+
+
+@dataclass(frozen=True, slots=True)
 class Point:
+    """WGS 84 coordinates in degrees: ``lat`` in [-90, 90], ``lon`` in [-180, 180]."""
+
     lat: float
     lon: float
 
+    def __post_init__(self) -> None:
+        check_point(self.lat, self.lon)
 
-@dataclass(frozen=True)
+
+def check_point(lat: float, lon: float, field: str = "location") -> None:
+    """Refuse coordinates that are not finite numbers in range, naming ``field``."""
+    for name, value, bound in (("lat", lat, 90.0), ("lon", lon, 180.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidInput(f"{field}.{name}", f"{name} must be a number")
+        if not math.isfinite(value) or not -bound <= value <= bound:
+            raise InvalidInput(f"{field}.{name}",
+                               f"{name} must be between {-bound:g} and {bound:g} degrees")
+
+
+def distance_km(a: Point, b: Point) -> float:
+    """Great-circle (haversine) distance between two points, in km."""
+    p1, p2 = math.radians(a.lat), math.radians(b.lat)
+    dp = p2 - p1
+    dl = math.radians(b.lon - a.lon)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def check_name(name: str, field: str = "name") -> str:
+    clean = name.strip()
+    if not clean or "\x00" in clean:
+        raise InvalidInput(field, "a name is required (no NUL characters)")
+    if len(clean) > MAX_NAME:
+        raise InvalidInput(field, f"a name has at most {MAX_NAME} characters")
+    return clean
+
+
+@dataclass(frozen=True, slots=True)
 class Hub:
+    """A take-off site; it dispatches between ``opens`` and ``closes`` (UTC, same day)."""
+
     id: str
+    tenant: str
     name: str
-    at: Point
+    location: Point
+    opens: time
+    closes: time
+
+    def __post_init__(self) -> None:
+        check_hours(self.opens, self.closes)
+
+    def is_open(self, at: datetime) -> bool:
+        """Whether the hub dispatches at ``at`` (its UTC time of day)."""
+        moment = at.time().replace(tzinfo=None)
+        return self.opens <= moment < self.closes
 
 
-@dataclass(frozen=True)
+def check_hours(opens: time, closes: time) -> None:
+    if closes <= opens:
+        raise InvalidInput("closes", "a hub must close after it opens (same day, UTC)")
+
+
+@dataclass(frozen=True, slots=True)
+class Drone:
+    """A drone of one hub; every figure is positive (a zero-range drone flies nowhere)."""
+
+    id: str
+    tenant: str
+    hub_id: str
+    payload_kg: float
+    range_km: float
+    speed_kmh: float
+    swap_min: float
+
+    def __post_init__(self) -> None:
+        check_drone(self.payload_kg, self.range_km, self.speed_kmh, self.swap_min)
+
+    def flight_minutes(self, km: float) -> float:
+        return km / self.speed_kmh * 60.0
+
+
+def _positive(field: str, value: float, ceiling: float, *, zero_ok: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(field, f"{field} must be a number")
+    if value < 0 or (value == 0 and not zero_ok):
+        raise InvalidInput(field, f"{field} must be {'zero or more' if zero_ok else 'positive'}")
+    if value > ceiling:
+        raise InvalidInput(field, f"{field} must be at most {ceiling:g}")
+
+
+def check_drone(payload_kg: float, range_km: float, speed_kmh: float, swap_min: float) -> None:
+    _positive("payload_kg", payload_kg, MAX_PAYLOAD_KG)
+    _positive("range_km", range_km, MAX_RANGE_KM)
+    _positive("speed_kmh", speed_kmh, MAX_SPEED_KMH)
+    _positive("swap_min", swap_min, MAX_SWAP_MIN, zero_ok=True)
+
+
+def check_weight(weight_kg: float, field: str = "weight_kg") -> None:
+    _positive(field, weight_kg, MAX_PAYLOAD_KG)
+
+
+@dataclass(frozen=True, slots=True)
 class NoFlyZone:
+    """A polygon no leg may cross: ``ring`` is its exterior, closed (first == last)."""
+
     id: str
+    tenant: str
     name: str
-    polygon: tuple[Point, ...]
+    ring: tuple[Point, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.ring) < 4 or self.ring[0] != self.ring[-1]:
+            raise InvalidInput("ring", "a zone's ring is closed and has at least 3 corners")
+
+    def contains(self, p: Point) -> bool:
+        """Whether ``p`` is strictly inside the ring (even-odd rule on lon/lat)."""
+        inside = False
+        ring = self.ring
+        for i in range(len(ring) - 1):
+            a, b = ring[i], ring[i + 1]
+            if (a.lat > p.lat) != (b.lat > p.lat):
+                cross = a.lon + (p.lat - a.lat) * (b.lon - a.lon) / (b.lat - a.lat)
+                if p.lon < cross:
+                    inside = not inside
+        return inside
 
 
-@dataclass(frozen=True)
-class Stop:
+@dataclass(frozen=True, slots=True)
+class Parcel:
+    """A paid order to deliver: ready to leave at ``ready_at``, promised by ``due_by``."""
+
     order_id: str
-    at: Point
-    planned_at: datetime
-    due_at: datetime
+    tenant: str
+    weight_kg: float
+    destination: Point | None  # None: the order has no address (falls back to courier)
+    ready_at: datetime
+    due_by: datetime
 
 
-@dataclass(frozen=True)
+#: The name part (3) may use for a stop of a route.
+DeliveryStop = Parcel
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One hop of a route; ``path`` is the flown polyline (``start`` … ``end``, detours)."""
+
+    start: Point
+    end: Point
+    km: float
+    path: tuple[Point, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
+    """A drone's trip: hub → stops (in order) → hub; ``arrivals[i]`` is at ``stops[i]``."""
+
     drone_id: str
     hub_id: str
-    departs_at: datetime
-    returns_at: datetime
-    stops: tuple[Stop, ...]
-    #: the flown polyline, hub to hub, detours included
-    path: tuple[Point, ...] = ()
+    stops: tuple[str, ...]  # order ids
+    legs: tuple[Leg, ...]
+    km: float
+    depart_at: datetime
+    arrivals: tuple[datetime, ...]
 
 
 class FallbackReason(StrEnum):
-    TOO_HEAVY = "too_heavy"
-    TOO_FAR = "too_far"
-    UNREACHABLE = "unreachable"
-    NO_DRONE = "no_drone"
+    TOO_HEAVY = "too_heavy"  # heavier than every drone's payload
+    TOO_FAR = "too_far"  # no drone reaches it and back on one charge
+    UNREACHABLE = "unreachable"  # inside a no-fly zone or walled in by them
+    NO_CAPACITY = "no_capacity"  # the round's drones are full
+    HUB_CLOSED = "hub_closed"  # no hub in reach is open
+    NO_ADDRESS = "no_address"  # the order carries no coordinates
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fallback:
+    """An order that goes by courier instead, and why."""
+
     order_id: str
     reason: FallbackReason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
-    routes: tuple[Route, ...] = ()
-    fallbacks: tuple[Fallback, ...] = field(default_factory=tuple)
+    """What one dispatch round at ``round_at`` decided."""
+
+    routes: tuple[Route, ...]
+    fallbacks: tuple[Fallback, ...]
+    round_at: datetime

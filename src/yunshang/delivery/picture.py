@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .domain import Hub, NoFlyZone, Plan, Point
+from .domain import Hub, NoFlyZone, Plan, Point, Route
 
 EARTH_RADIUS_KM = 6371.0088
 FORMATS = ("png", "svg")
@@ -37,6 +37,15 @@ def project(points: Sequence[Point], centre: Point) -> tuple[list[float], list[f
             [(p.lat - centre.lat) * k for p in points])
 
 
+def flown_line(route: Route) -> list[Point]:
+    """The route's polyline, hub to hub, with its legs' detours."""
+    line: list[Point] = []
+    for leg in route.legs:
+        path = leg.path or (leg.start, leg.end)
+        line.extend(path[1:] if line and line[-1] == path[0] else path)
+    return line
+
+
 def _centre(points: Sequence[Point]) -> Point:
     if not points:
         return Point(0.0, 0.0)
@@ -49,8 +58,8 @@ def draw_routes(plan: Plan, hubs: Sequence[Hub], zones: Sequence[NoFlyZone], fol
                 title: str = "Drone routes", formats: Sequence[str] = FORMATS) -> list[Path]:
     """Writes ``folder/name.png`` and ``.svg`` (each written whole, then renamed) and
     returns their paths. The PNG is exactly ``size_px`` pixels."""
-    everything = [h.at for h in hubs] + [p for z in zones for p in z.polygon] + \
-        [p for r in plan.routes for p in (r.path or tuple(s.at for s in r.stops))]
+    everything = [h.location for h in hubs] + [p for z in zones for p in z.ring] + \
+        [p for r in plan.routes for p in flown_line(r)]
     centre = _centre(everything)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -75,7 +84,7 @@ def _draw(ax: Any, plan: Plan, hubs: Sequence[Hub], zones: Sequence[NoFlyZone],
           centre: Point, title: str) -> None:
     handles: list[Any] = []
     for zone in zones:
-        xs, ys = project(zone.polygon, centre)
+        xs, ys = project(zone.ring, centre)
         ax.fill(xs, ys, facecolor=_ZONE, alpha=0.25, edgecolor=_ZONE, hatch="//")
     if zones:
         handles.append(Patch(facecolor=_ZONE, alpha=0.4, edgecolor=_ZONE,
@@ -84,18 +93,15 @@ def _draw(ax: Any, plan: Plan, hubs: Sequence[Hub], zones: Sequence[NoFlyZone],
     palette = plt.get_cmap("tab20" if len(drones) > 10 else "tab10")
     colour = {d: palette(i % palette.N) for i, d in enumerate(drones)}
     for route in plan.routes:
-        hub = next((h.at for h in hubs if h.id == route.hub_id), None)
-        line = route.path or tuple(p for p in (hub, *(s.at for s in route.stops), hub)
-                                   if p is not None)
-        xs, ys = project(line, centre)
+        xs, ys = project(flown_line(route), centre)
         ax.plot(xs, ys, "-", color=colour[route.drone_id], linewidth=1.4, alpha=0.9)
-        sx, sy = project([s.at for s in route.stops], centre)
+        sx, sy = project([leg.end for leg in route.legs[:len(route.stops)]], centre)
         ax.plot(sx, sy, "o", color=colour[route.drone_id], markersize=3.5)
     shown = drones[:12]  # a legend of more drones than this is unreadable
     handles += [Line2D([], [], color=colour[d], label=f"drone {d}") for d in shown]
     if len(drones) > len(shown):
         handles.append(Line2D([], [], color="none", label=f"… {len(drones) - len(shown)} more"))
-    hx, hy = project([h.at for h in hubs], centre)
+    hx, hy = project([h.location for h in hubs], centre)
     ax.plot(hx, hy, "s", color=_HUB, markersize=9, linestyle="none")
     for x, y, named in zip(hx, hy, hubs, strict=True):
         ax.annotate(named.name, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)

@@ -5,7 +5,7 @@ every event of the day. Each route departs at its planned time, or later when it
 is still away or swapping its battery after the previous route; each leg takes its
 planned time stretched or shrunk by the wind (a seeded Gaussian factor per leg, so the
 same plan and seed fly the same day); a parcel is late when it lands after the time its
-promise allows. Courier fallbacks are handed to the courier and delivered within the
+promise allows. Courier fallbacks are handed to the courier when ready and delivered within the
 courier's promise, perturbed the same way, their fallback reason carried along.
 
 :func:`fly` then walks the timeline on an injectable clock (kernel/clock.py
@@ -17,14 +17,14 @@ commerce's facade), so everything recorded carries the simulated time.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from yunshang.kernel.clock import ManualClock
 
-from .domain import Plan, Route
+from .domain import Drone, Parcel, Plan, Route
 
 DRONE = "drone"
 
@@ -104,56 +104,62 @@ def _seconds(actual: datetime, planned: datetime | None) -> int | None:
     return round((actual - planned).total_seconds()) if planned is not None else None
 
 
-def flight_timeline(plan: Plan, *, seed: int, wind: Wind | None = None,
-                    battery_swap: timedelta = timedelta(minutes=3),
-                    courier: Courier | None = None,
-                    handed_to_courier_at: datetime | None = None) -> list[FlightEvent]:
-    """Every event of flying ``plan``, in time order (ties keep the plan's order).
+def flight_timeline(plans: Sequence[Plan], *, parcels: Mapping[str, Parcel],
+                    drones: Mapping[str, Drone], seed: int, wind: Wind | None = None,
+                    courier: Courier | None = None) -> list[FlightEvent]:
+    """Every event of flying ``plans`` (the day's dispatch rounds), in time order (ties
+    keep the plans' order). The same plans and seed give the same events.
 
-    The same plan and seed give the same events. ``handed_to_courier_at`` defaults to
-    the earliest departure (or, without routes, nothing is delivered by courier).
+    ``parcels`` (by order id) give each stop its promise; ``drones`` (by id) their
+    speed, for the flight home, and their battery-swap time. A courier parcel is handed
+    over when it is ready (its round's time when it is not among ``parcels``).
     """
     wind, courier = wind or Wind(), courier or Courier()
+    routes = [r for plan in plans for r in plan.routes]
     events: list[FlightEvent] = []
     ready: dict[str, datetime] = {}  # drone → when its fresh battery is in
-    order = sorted(range(len(plan.routes)), key=lambda i: (plan.routes[i].departs_at, i))
-    for no in order:
-        route = plan.routes[no]
-        rng = random.Random(f"{seed}:route:{no}")
-        flown = _fly_route(route, no, max(route.departs_at, ready.get(route.drone_id,
-                                                                       route.departs_at)),
-                           rng, wind)
+    for no in sorted(range(len(routes)), key=lambda i: (routes[i].depart_at, i)):
+        route, drone = routes[no], drones[routes[no].drone_id]
+        departs = max(route.depart_at, ready.get(drone.id, route.depart_at))
+        flown = _fly_route(route, no, departs, drone, parcels, random.Random(f"{seed}:{no}"),
+                           wind)
         events.extend(flown)
-        ready[route.drone_id] = flown[-1].at + battery_swap
-    start = handed_to_courier_at or min((r.departs_at for r in plan.routes), default=None)
-    if start is not None:
-        for n, fallback in enumerate(plan.fallbacks):
-            rng = random.Random(f"{seed}:courier:{n}")
-            due = start + courier.promise
-            planned = start + courier.promise * 0.75
-            at = start + (planned - start) * wind.factor(rng)
-            events.append(FlightEvent(
-                FlightKind.DELIVERED, at, None, None, order_id=fallback.order_id,
-                planned_at=planned, due_at=due, carrier=courier.carrier,
-                reason=str(fallback.reason)))
+        ready[drone.id] = flown[-1].at + timedelta(minutes=drone.swap_min)
+    handed = [(f, parcels[f.order_id].ready_at if f.order_id in parcels else plan.round_at)
+              for plan in plans for f in plan.fallbacks]
+    for n, (fallback, start) in enumerate(handed):
+        rng = random.Random(f"{seed}:courier:{n}")
+        planned = start + courier.promise * 0.75
+        events.append(FlightEvent(
+            FlightKind.DELIVERED, start + (planned - start) * wind.factor(rng), None, None,
+            order_id=fallback.order_id, planned_at=planned, due_at=start + courier.promise,
+            carrier=courier.carrier, reason=str(fallback.reason)))
     return sorted(events, key=lambda e: e.at)
 
 
-def _fly_route(route: Route, no: int, departs: datetime, rng: random.Random,
+def planned_return(route: Route, drone: Drone) -> datetime:
+    """When ``route`` is planned back at its hub: its last arrival plus the flight home."""
+    last = route.arrivals[-1] if route.arrivals else route.depart_at
+    return last + timedelta(minutes=drone.flight_minutes(route.legs[-1].km)) \
+        if route.legs else last
+
+
+def _fly_route(route: Route, no: int, departs: datetime, drone: Drone,
+               parcels: Mapping[str, Parcel], rng: random.Random,
                wind: Wind) -> list[FlightEvent]:
-    hub, drone = route.hub_id, route.drone_id
-    out = [FlightEvent(FlightKind.DEPARTED, departs, hub, drone, no,
-                       planned_at=route.departs_at)]
-    planned_prev, actual = route.departs_at, departs
-    for stop in route.stops:
-        actual += (stop.planned_at - planned_prev) * wind.factor(rng)
-        planned_prev = stop.planned_at
-        out.append(FlightEvent(FlightKind.DELIVERED, actual, hub, drone, no,
-                               order_id=stop.order_id, planned_at=stop.planned_at,
-                               due_at=stop.due_at))
-    actual += (route.returns_at - planned_prev) * wind.factor(rng)
-    out.append(FlightEvent(FlightKind.RETURNED, actual, hub, drone, no,
-                           planned_at=route.returns_at))
+    hub = route.hub_id
+    out = [FlightEvent(FlightKind.DEPARTED, departs, hub, drone.id, no,
+                       planned_at=route.depart_at)]
+    planned_prev, actual = route.depart_at, departs
+    for order_id, planned in zip(route.stops, route.arrivals, strict=True):
+        actual += (planned - planned_prev) * wind.factor(rng)
+        planned_prev = planned
+        due = parcels[order_id].due_by if order_id in parcels else None
+        out.append(FlightEvent(FlightKind.DELIVERED, actual, hub, drone.id, no,
+                               order_id=order_id, planned_at=planned, due_at=due))
+    home = planned_return(route, drone)
+    actual += (home - planned_prev) * wind.factor(rng)
+    out.append(FlightEvent(FlightKind.RETURNED, actual, hub, drone.id, no, planned_at=home))
     return out
 
 
@@ -213,6 +219,6 @@ class FlightSummary:
 def carrier_of(plan: Plan, order_id: str, courier: Courier | None = None) -> str:
     """The carrier an order is shipped with under ``plan``: ``drone`` when a route
     carries it, else the courier's name."""
-    if any(s.order_id == order_id for r in plan.routes for s in r.stops):
+    if any(order_id in r.stops for r in plan.routes):
         return DRONE
     return (courier or Courier()).carrier

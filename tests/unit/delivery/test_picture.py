@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from PIL import Image
 
-from yunshang.delivery.domain import Hub, NoFlyZone, Plan, Point, Route, Stop
-from yunshang.delivery.picture import draw_routes, project
+from yunshang.delivery.domain import Hub, Leg, NoFlyZone, Plan, Point, Route
+from yunshang.delivery.picture import draw_routes, flown_line, project
 
-T0 = datetime(2026, 11, 11, 10, 0, tzinfo=UTC)
+from .world import AIRPORT, D1, D2, HUB, HUB2, T0, route
+
+
+def _plan() -> Plan:
+    detour = (HUB2.location, Point(31.21, 121.55), Point(31.20, 121.56))
+    out = Route(D2.id, HUB2.id, ("o2",), (Leg(HUB2.location, detour[-1], 2.0, detour),
+                                          Leg(detour[-1], HUB2.location, 1.5,
+                                              (detour[-1], HUB2.location))),
+                3.5, T0, (T0 + timedelta(minutes=2),))
+    return Plan((route(D1, T0, ["o1"]), out), (), T0)
 
 
 def _world() -> tuple[Plan, list[Hub], list[NoFlyZone]]:
-    hubs = [Hub("h1", "Jing'an hub", Point(31.23, 121.45)),
-            Hub("h2", "Pudong hub", Point(31.22, 121.54))]
-    zone = NoFlyZone("z1", "Hongqiao airport", (Point(31.18, 121.32), Point(31.18, 121.36),
-                                                Point(31.21, 121.36), Point(31.21, 121.32),
-                                                Point(31.18, 121.32)))
-    stop = Stop("o1", Point(31.25, 121.47), T0 + timedelta(minutes=5), T0 + timedelta(hours=1))
-    plan = Plan(routes=(
-        Route("d1", "h1", T0, T0 + timedelta(minutes=10), (stop,)),
-        Route("d2", "h2", T0, T0 + timedelta(minutes=12),
-              (Stop("o2", Point(31.20, 121.56), T0 + timedelta(minutes=6),
-                    T0 + timedelta(hours=1)),),
-              path=(Point(31.22, 121.54), Point(31.21, 121.55), Point(31.20, 121.56),
-                    Point(31.22, 121.54)))))
-    return plan, hubs, [zone]
+    return _plan(), [HUB, HUB2], [AIRPORT]
 
 
 def test_the_picture_is_written_as_png_and_svg_of_the_asked_size(tmp_path: Path) -> None:
@@ -39,7 +35,7 @@ def test_the_picture_is_written_as_png_and_svg_of_the_asked_size(tmp_path: Path)
         assert png.size == (1000, 700)
         assert len(png.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 20  # drawn
     svg = written[1].read_text()
-    for label in ("Jing'an hub", "Pudong hub", "Hongqiao airport", "drone d1", "drone d2",
+    for label in ("Jing'an hub", "Pudong hub", "Hongqiao airport", "drone drn_1", "drone drn_2",
                   "km east"):
         assert label in svg
     again = draw_routes(plan, hubs, zones, tmp_path / "again", size_px=(1000, 700))
@@ -47,7 +43,7 @@ def test_the_picture_is_written_as_png_and_svg_of_the_asked_size(tmp_path: Path)
 
 
 def test_an_empty_day_still_draws_a_picture(tmp_path: Path) -> None:
-    written = draw_routes(Plan(), [], [], tmp_path)
+    written = draw_routes(Plan((), (), T0), [], [], tmp_path)
     assert all(p.stat().st_size > 0 for p in written)
 
 
@@ -57,3 +53,8 @@ def test_the_projection_is_in_kilometres_around_the_centre() -> None:
     assert (xs[0], ys[0]) == (0.0, 0.0)
     assert abs(ys[1] - 111.2) < 0.1  # a degree of latitude
     assert abs(xs[2] - 111.2 * 0.857) < 0.2  # a degree of longitude at 31°N
+
+
+def test_a_route_is_drawn_along_its_detours_hub_to_hub() -> None:
+    line = flown_line(_plan().routes[1])
+    assert line == [HUB2.location, Point(31.21, 121.55), Point(31.20, 121.56), HUB2.location]

@@ -105,3 +105,11 @@ def test_flying_sets_the_clock_to_each_event_and_stops_at_until() -> None:
     rest = fly(events[len(flown):], clock, lambda e: seen.append((e, clock.now())))
     assert len(flown) + len(rest) == len(events)
     assert clock.now() == events[-1].at
+
+
+def test_every_event_carries_the_fields_the_warehouse_types() -> None:
+    from yunshang.analytics.schemas import SCHEMAS
+
+    for event in _day(4):
+        typed = {name for name, _ in SCHEMAS[event.kind.value]}
+        assert typed <= set(event.payload()), event.kind

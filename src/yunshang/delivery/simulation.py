@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from yunshang.kernel.clock import ManualClock
+from yunshang.kernel.db import Database
+from yunshang.kernel.events import DomainEvent
 
 from .domain import Drone, Parcel, Plan, Route
 
@@ -222,3 +224,21 @@ def carrier_of(plan: Plan, order_id: str, courier: Courier | None = None) -> str
     if any(order_id in r.stops for r in plan.routes):
         return DRONE
     return (courier or Courier()).carrier
+
+
+class FlightRecorder:
+    """Records flown events: each is published (``delivery.*``, at its simulated time)
+    in its own transaction, and a delivered parcel's order is then marked delivered
+    through ``deliver`` (commerce's facade: ``deliver_order`` with the merchant's
+    principal; the carrier was named when the order shipped)."""
+
+    def __init__(self, *, db: Database, tenant: str,
+                 deliver: Callable[[str], object]) -> None:
+        self.db, self.tenant, self.deliver = db, tenant, deliver
+
+    def __call__(self, event: FlightEvent) -> None:
+        with self.db.unit_of_work() as uow:
+            uow.publish(DomainEvent(event.kind.value, self.tenant, event.at, event.payload()))
+            uow.commit()
+        if event.kind is FlightKind.DELIVERED and event.order_id is not None:
+            self.deliver(event.order_id)

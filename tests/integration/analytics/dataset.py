@@ -7,8 +7,9 @@ Monday 2026-11-02, orders going created → paid → shipped (IMEIs, carriers ``
 some never paid), flash sales (one sells out within seconds), devices sold and
 activated, daily telemetry with OS versions changing mid-day, app installs and
 uninstalls, OTA reports that succeed or fail, ad impressions, clicks, QR scans and
-order attributions; most orders carry a delivery address. Timestamps carry microseconds. A few events are odd on purpose:
-a quantity of another type (reads NULL), a payload field missing, an unknown name.
+order attributions; most orders carry a delivery address. Timestamps carry
+microseconds. A few events are odd on purpose: a quantity of another type (reads
+NULL), a payload field missing, an unknown name.
 """
 
 from __future__ import annotations

@@ -17,7 +17,10 @@ from types import MappingProxyType
 
 _ORDER = (("order_id", "VARCHAR"), ("sale_id", "VARCHAR"), ("sku_id", "VARCHAR"),
           ("channel_id", "VARCHAR"), ("buyer_id", "VARCHAR"), ("quantity", "BIGINT"),
-          ("amount", "BIGINT"), ("currency", "VARCHAR"), ("status", "VARCHAR"))
+          ("amount", "BIGINT"), ("currency", "VARCHAR"), ("status", "VARCHAR"),
+          # the delivery address's fields, on orders placed with one (NULL otherwise)
+          ("province", "VARCHAR"), ("city", "VARCHAR"), ("district", "VARCHAR"),
+          ("lat", "DOUBLE"), ("lon", "DOUBLE"))
 _DEVICE = (("device_id", "VARCHAR"), ("imei", "VARCHAR"), ("model", "VARCHAR"),
            ("state", "VARCHAR"))
 _TELEMETRY = (("device_id", "VARCHAR"), ("imei", "VARCHAR"), ("model", "VARCHAR"),

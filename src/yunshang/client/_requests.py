@@ -125,10 +125,14 @@ def flash_sales(*, cursor: str | None = None,
 
 def place_flash_order(sale_id: str, buyer_id: str, quantity: int = 1, *,
                       channel_id: str | None = None,
-                      idempotency_key: str | None = None) -> Call[m.OrderRead]:
-    """Claims units of a flash sale for a buyer (a channel's checkout). Safe to retry:
-    the Idempotency-Key (one per call unless given) makes a retry the same order."""
-    body = {"buyer_id": buyer_id, "quantity": quantity, "channel_id": channel_id}
+                      idempotency_key: str | None = None,
+                      address: m.AddressCreate | Mapping[str, Any] | None = None
+                      ) -> Call[m.OrderRead]:
+    """Claims units of a flash sale for a buyer (a channel's checkout), delivered to
+    ``address`` if given. Safe to retry: the Idempotency-Key (one per call unless given)
+    makes a retry the same order."""
+    body = {"buyer_id": buyer_id, "quantity": quantity, "channel_id": channel_id,
+            **_address(address)}
     return Call("POST", f"/v1/flash-sales/{segment(sale_id)}/orders", model(m.OrderRead),
                 json=body, idempotency_key=_key(idempotency_key))
 
@@ -138,14 +142,26 @@ def place_flash_order(sale_id: str, buyer_id: str, quantity: int = 1, *,
 
 def checkout(buyer_id: str, lines: Sequence[tuple[str, int]], *,
              channel_id: str | None = None,
-             idempotency_key: str | None = None) -> Call[m.OrderRead]:
+             idempotency_key: str | None = None,
+             address: m.AddressCreate | Mapping[str, Any] | None = None) -> Call[m.OrderRead]:
     """An everyday order of one or more lines ((sku_id, quantity); each at the listing's
-    price on the channel), reserved all together or not at all. Safe to retry: the
-    Idempotency-Key (one per call unless given) makes a retry the same order."""
+    price on the channel), reserved all together or not at all, delivered to ``address``
+    if given. Safe to retry: the Idempotency-Key (one per call unless given) makes a
+    retry the same order."""
     body = {"buyer_id": buyer_id, "channel_id": channel_id,
-            "lines": [{"sku_id": sku, "quantity": qty} for sku, qty in lines]}
+            "lines": [{"sku_id": sku, "quantity": qty} for sku, qty in lines],
+            **_address(address)}
     return Call("POST", "/v1/orders", model(m.OrderRead), json=body,
                 idempotency_key=_key(idempotency_key))
+
+
+def _address(address: m.AddressCreate | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The body's ``address`` (left out when None, as older servers expect)."""
+    if address is None:
+        return {}
+    if isinstance(address, m.AddressCreate):
+        return {"address": address.model_dump(mode="json", exclude_none=True)}
+    return {"address": dict(address)}
 
 
 def get_order(order_id: str) -> Call[m.OrderRead]:

@@ -52,6 +52,39 @@ class Province(RootModel[str]):
     root: Annotated[str, Field(max_length=64, min_length=1, title="Province")]
 
 
+class District(RootModel[str]):
+    root: Annotated[str, Field(max_length=60, title="District")]
+
+
+class Street(RootModel[str]):
+    root: Annotated[str, Field(max_length=200, title="Street")]
+
+
+class AddressCreate(BaseModel):
+    """
+    Where the parcel goes: names as the buyer writes them, and the WGS-84 point.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    city: Annotated[str, Field(max_length=60, min_length=1, title="City")]
+    district: Annotated[District | None, Field(title="District")] = None
+    lat: Annotated[float, Field(ge=-90.0, le=90.0, title="Lat")]
+    lon: Annotated[float, Field(ge=-180.0, le=180.0, title="Lon")]
+    province: Annotated[str, Field(max_length=60, min_length=1, title="Province")]
+    street: Annotated[Street | None, Field(title="Street")] = None
+
+
+class AddressRead(BaseModel):
+    city: Annotated[str, Field(title="City")]
+    district: Annotated[str | None, Field(title="District")]
+    lat: Annotated[float, Field(title="Lat")]
+    lon: Annotated[float, Field(title="Lon")]
+    province: Annotated[str, Field(title="Province")]
+    street: Annotated[str | None, Field(title="Street")]
+
+
 class Category(RootModel[str]):
     root: Annotated[str, Field(max_length=10)]
 
@@ -438,6 +471,7 @@ class OrderCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
+    address: AddressCreate | None = None
     buyer_id: Annotated[
         str,
         Field(
@@ -1312,6 +1346,7 @@ class CheckoutCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
+    address: AddressCreate | None = None
     buyer_id: Annotated[
         str,
         Field(
@@ -1443,6 +1478,7 @@ class NotificationRead(BaseModel):
 
 
 class OrderRead(BaseModel):
+    address: AddressRead | None
     buyer_id: Annotated[str, Field(title="Buyer Id")]
     cancelled_at: Annotated[AwareDatetime | None, Field(title="Cancelled At")]
     carrier: Annotated[str | None, Field(title="Carrier")]

@@ -6,6 +6,7 @@ Other contexts use this facade only; they react to ``commerce.*`` events
 
 from __future__ import annotations
 
+from .address import DeliveryAddress
 from .domain import ChannelKind, OrderStatus, StockMode
 from .errors import (
     CommerceCode,
@@ -47,6 +48,7 @@ __all__ = [
     "ChannelKind",
     "CommerceCode",
     "CommerceService",
+    "DeliveryAddress",
     "EmbeddedEngine",
     "Inspection",
     "InsufficientStock",

@@ -32,6 +32,7 @@ from yunshang.web import (
 from yunshang.web.fastpath import FastRoute
 from yunshang.web.problems import JsonResponse
 
+from .address import MAX_REGION, MAX_STREET, DeliveryAddress
 from .domain import (
     MAX_CHECKOUT_LINES,
     Channel,
@@ -144,10 +145,34 @@ class FlashSaleRead(BaseModel):
     status: str
 
 
+Region = Annotated[str, Field(min_length=1, max_length=MAX_REGION)]
+
+
+class AddressCreate(Schema):
+    """Where the parcel goes: names as the buyer writes them, and the WGS-84 point."""
+
+    province: Region
+    city: Region
+    district: Annotated[str, Field(max_length=MAX_REGION)] | None = None
+    street: Annotated[str, Field(max_length=MAX_STREET)] | None = None
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+    def to_domain(self) -> DeliveryAddress:
+        return DeliveryAddress(province=self.province, city=self.city,
+                               district=self.district or None, street=self.street or None,
+                               lat=self.lat, lon=self.lon)
+
+
+def _address(body: AddressCreate | None) -> DeliveryAddress | None:
+    return body.to_domain() if body is not None else None
+
+
 class OrderCreate(Schema):
     buyer_id: BuyerId
     quantity: StrictInt = Field(ge=1, le=1000)
     channel_id: RefId | None = None
+    address: AddressCreate | None = None
 
 
 class CheckoutLineCreate(Schema):
@@ -159,6 +184,7 @@ class CheckoutCreate(Schema):
     buyer_id: BuyerId
     lines: list[CheckoutLineCreate] = Field(min_length=1, max_length=MAX_CHECKOUT_LINES)
     channel_id: RefId | None = None
+    address: AddressCreate | None = None
 
 
 class OrderLineRead(BaseModel):
@@ -167,6 +193,15 @@ class OrderLineRead(BaseModel):
     unit_price: MoneyOut
     total: MoneyOut
     listing_id: str | None
+
+
+class AddressRead(BaseModel):
+    province: str
+    city: str
+    district: str | None
+    street: str | None
+    lat: float
+    lon: float
 
 
 class OrderRead(BaseModel):
@@ -192,6 +227,7 @@ class OrderRead(BaseModel):
     tracking_number: str | None
     reason: str | None
     lines: list[OrderLineRead]
+    address: AddressRead | None
 
 
 class ShipCreate(Schema):
@@ -352,7 +388,7 @@ async def place_flash_order(sale_id: Id, body: OrderCreate, request: Request,
     idem = idempotent_request(who, idempotency_key, request, body.model_dump())
     future = platform.commerce.place_flash_order(
         who, sale_id, buyer_id=body.buyer_id, quantity=body.quantity,
-        channel_id=body.channel_id, idem=idem)
+        channel_id=body.channel_id, idem=idem, address=_address(body.address))
     stored = await awaited(future)
     return JsonResponse(stored.body, status_code=stored.status_code)
 
@@ -376,6 +412,7 @@ def checkout(body: CheckoutCreate, request: Request, platform: PlatformDep, who:
     idem = idempotent_request(who, idempotency_key, request, body.model_dump())
     stored = platform.commerce.checkout(
         who, buyer_id=body.buyer_id, channel_id=body.channel_id, idem=idem, render=order_view,
+        address=_address(body.address),
         lines=[CheckoutLine(sku_id=x.sku_id, quantity=x.quantity) for x in body.lines])
     return JsonResponse(stored.body, status_code=stored.status_code)
 

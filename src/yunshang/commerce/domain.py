@@ -20,6 +20,7 @@ from yunshang.kernel.ids import new_id
 from yunshang.kernel.imei import is_valid_imei
 from yunshang.kernel.money import Money
 
+from .address import DeliveryAddress, address_fields
 from .errors import (
     CommerceCode,
     InvalidTransition,
@@ -222,6 +223,7 @@ class Order(RecordsEvents):
     tracking_number: str | None = None
     reason: str | None = None
     checkout_lines: tuple[OrderLine, ...] = ()
+    address: DeliveryAddress | None = None
     events: list[DomainEvent] = field(default_factory=list)
 
     @classmethod
@@ -236,6 +238,7 @@ class Order(RecordsEvents):
         now: datetime,
         pay_within: timedelta,
         order_id: str | None = None,
+        address: DeliveryAddress | None = None,
     ) -> Order:
         order = cls(
             id=order_id or new_id("ord"),
@@ -249,6 +252,7 @@ class Order(RecordsEvents):
             status=OrderStatus.CREATED,
             created_at=now,
             expires_at=now + pay_within,
+            address=address,
         )
         order._record("commerce.order_created", now)
         return order
@@ -256,7 +260,8 @@ class Order(RecordsEvents):
     @classmethod
     def checkout(cls, *, tenant: str, channel_id: str, buyer_id: str,
                  lines: Sequence[OrderLine], now: datetime, pay_within: timedelta,
-                 order_id: str | None = None) -> Order:
+                 order_id: str | None = None,
+                 address: DeliveryAddress | None = None) -> Order:
         """An everyday order of one or more lines, each at its listing's price.
 
         The order's ``sku_id`` and ``unit_price`` are its first line's and its
@@ -286,6 +291,7 @@ class Order(RecordsEvents):
             created_at=now,
             expires_at=now + pay_within,
             checkout_lines=tuple(lines),
+            address=address,
         )
         order._record("commerce.order_created", now)
         return order
@@ -329,6 +335,8 @@ class Order(RecordsEvents):
                 {"sku_id": line.sku_id, "quantity": line.quantity,
                  "unit_amount": line.unit_price.amount, "listing_id": line.listing_id}
                 for line in self.checkout_lines]
+        if self.address is not None:  # orders without one keep their events as they were
+            payload.update(address_fields(self.address))
         return payload
 
     def imeis_by_line(self, imeis: Sequence[str]) -> list[tuple[OrderLine, int, tuple[str, ...]]]:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Connection,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +35,7 @@ from yunshang.kernel.sql import (
 )
 from yunshang.kernel.tenancy import owned_row
 
+from .address import MAX_REGION, MAX_STREET, DeliveryAddress
 from .domain import (
     Channel,
     ChannelKind,
@@ -155,6 +157,13 @@ orders = Table(
     Column("carrier", String(100)),
     Column("tracking_number", String(100)),
     Column("reason", String(200)),
+    # the delivery address (all null for an order placed without one)
+    Column("address_province", String(MAX_REGION)),
+    Column("address_city", String(MAX_REGION)),
+    Column("address_district", String(MAX_REGION)),
+    Column("address_street", String(MAX_STREET)),
+    Column("address_lat", Double),
+    Column("address_lon", Double),
     Index("ix_orders_tenant_id", "tenant", "id"),
     Index("ix_orders_status_expires", "status", "expires_at"),
     Index("ix_orders_status_delivered", "status", "delivered_at"),
@@ -290,7 +299,16 @@ def order_from_row(row: Any) -> Order:
         carrier=row.carrier,
         tracking_number=row.tracking_number,
         reason=row.reason,
+        address=_address(row),
     )
+
+
+def _address(row: Any) -> DeliveryAddress | None:
+    if row.address_province is None:
+        return None
+    return DeliveryAddress(province=row.address_province, city=row.address_city,
+                           district=row.address_district, street=row.address_street,
+                           lat=row.address_lat, lon=row.address_lon)
 
 
 def order_values(order: Order) -> dict[str, Any]:
@@ -317,7 +335,20 @@ def order_values(order: Order) -> dict[str, Any]:
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
         "reason": order.reason,
+        **_address_values(order.address),
     }
+
+
+def _address_values(address: DeliveryAddress | None) -> dict[str, Any]:
+    if address is None:
+        return dict.fromkeys(_ADDRESS_COLUMNS)
+    return {"address_province": address.province, "address_city": address.city,
+            "address_district": address.district, "address_street": address.street,
+            "address_lat": address.lat, "address_lon": address.lon}
+
+
+_ADDRESS_COLUMNS = ("address_province", "address_city", "address_district", "address_street",
+                    "address_lat", "address_lon")
 
 
 # --------------------------------------------------------------------------- repositories

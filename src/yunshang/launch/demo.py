@@ -37,6 +37,7 @@ from yunshang.kernel.money import Money
 from yunshang.kernel.settings import Settings
 from yunshang.platform import Platform
 
+from .addresses import buyer_address
 from .ads_day import AdsReport, ads_checks, crowd_order, play_ads, print_ads_reports
 from .analytics_day import AnalyticsReport, play_report, play_weeks
 from .devices_day import (
@@ -121,7 +122,8 @@ async def _rush(checkouts: dict[str, AsyncClient], clock: ManualClock, sale_id: 
     async def one(buyer: str, qty: int, channel_id: str) -> None:
         clock.set(opened + timedelta(seconds=time.perf_counter() - t0))
         try:
-            placed.append(await checkouts[channel_id].place_flash_order(sale_id, buyer, qty))
+            placed.append(await checkouts[channel_id].place_flash_order(
+                sale_id, buyer, qty, address=buyer_address(buyer)))
         except ApiError as exc:
             report.refused[exc.code or str(exc.status)] += 1
         finally:
@@ -210,7 +212,8 @@ def _play(console: Console, platform: Platform, clock: ManualClock, rng: random.
     with Client(url, channel_keys[first_channel]) as early:
         for i in range(5):
             try:
-                early.place_flash_order(sale.id, f"early-{i}", 1)
+                early.place_flash_order(sale.id, f"early-{i}", 1,
+                                        address=buyer_address(f"early-{i}"))
             except ApiError as exc:
                 report.refused[exc.code or str(exc.status)] += 1
     clock.set(opens)

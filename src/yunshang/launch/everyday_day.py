@@ -16,6 +16,8 @@ from yunshang.client import ApiError, Client
 from yunshang.client.models import OrderRead
 from yunshang.kernel.money import Money
 
+from .addresses import buyer_address
+
 
 @dataclass
 class EverydayReport:
@@ -43,7 +45,8 @@ def play_checkouts(console: Console, url: str, channel_keys: dict[str, str],
         lines = [(pro, 1)] if rng.random() < 0.6 else [(base, 1), (pro, 1)]
         with Client(url, channel_keys[channel_id]) as checkout:
             try:
-                order = checkout.checkout(f"shopper-{i:04d}", lines)
+                buyer = f"shopper-{i:04d}"
+                order = checkout.checkout(buyer, lines, address=buyer_address(buyer))
             except ApiError as exc:  # counted and shown: a short pool is a normal answer
                 key = exc.code or str(exc.status)
                 report.refused[key] = report.refused.get(key, 0) + 1

@@ -7,8 +7,9 @@ Monday 2026-11-02, orders going created → paid → shipped (IMEIs, carriers ``
 some never paid), flash sales (one sells out within seconds), devices sold and
 activated, daily telemetry with OS versions changing mid-day, app installs and
 uninstalls, OTA reports that succeed or fail, ad impressions, clicks, QR scans and
-order attributions. Timestamps carry microseconds. A few events are odd on purpose:
-a quantity of another type (reads NULL), a payload field missing, an unknown name.
+order attributions; most orders carry a delivery address. Timestamps carry
+microseconds. A few events are odd on purpose: a quantity of another type (reads
+NULL), a payload field missing, an unknown name.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ FILTER_VALUES: dict[str, str] = {
 #: a range that cuts through the history (orders, telemetry and sales on both sides)
 RANGE = (T0 + timedelta(days=3, hours=5, microseconds=250_000), T0 + timedelta(days=17))
 
+#: delivery addresses (province, city, lat, lon): orders carry one, except every fifth
+_PLACES = (("浙江", "杭州", 30.2741, 120.1551), ("上海", "上海", 31.2304, 121.4737),
+           ("广东", "深圳", 22.5431, 114.0579), ("广东", "珠海", 22.2710, 113.5767))
 _SKUS = {"ys-one": ("sku_1", "sku_2"), "ys-pro": ("sku_3",)}
 _PRICES = {"sku_1": 199_900, "sku_2": 219_900, "sku_3": 499_900, "sku_9": 9_900}
 
@@ -99,6 +103,10 @@ class _History:
             base = {"order_id": oid, "sale_id": sale_id, "sku_id": sku, "channel_id": channel,
                     "buyer_id": f"buy_{rng.randrange(20)}", "quantity": qty,
                     "amount": qty * price, "currency": "CNY" if n % 17 else "USD"}
+            if n % 5 != 4:  # derived from n, not drawn: the rest of the history stays as it was
+                province, city, lat, lon = _PLACES[n % len(_PLACES)]
+                base |= {"province": province, "city": city, "district": f"d{n % 3}",
+                         "lat": lat + n * 1e-4, "lon": lon - n * 1e-4}
             self.add("commerce.order_created", created, {**base, "status": "created"})
             if rng.random() < 0.12:
                 self.add("commerce.order_cancelled", created + timedelta(minutes=15),

@@ -70,8 +70,32 @@ def test_sales_by_sku_and_hour_and_range(sales: Platform) -> None:
         {"key": "chn_a", "currency": "CNY", "orders": 1, "units": 1, "gmv": 1500}]
 
 
-def test_sales_by_province_is_empty_until_events_carry_one(sales: Platform) -> None:
-    assert rows(sales, SalesBreakdown(), by="province") == []
+def test_sales_by_province_groups_paid_orders_by_their_address(make_platform) -> None:
+    platform = make_platform()
+
+    def addressed(name: str, oid: str, qty: int, amount: int, province: str | None,
+                  tenant: str = "acme"):
+        event = order(name, oid, "chn_a", "sku_1", qty, amount, at(10), tenant=tenant)
+        if province is not None:
+            event[3].update(province=province, city="c", district=None, lat=30.0, lon=120.0)
+        return event
+
+    emit(platform.db,
+         addressed("order_paid", "o1", 2, 2000, "浙江"),
+         addressed("order_paid", "o2", 1, 1500, "广东"),
+         addressed("order_paid", "o3", 3, 3000, "广东"),
+         addressed("order_paid", "o4", 1, 700, None),  # placed without an address
+         addressed("order_created", "o5", 4, 4000, "上海"),  # never paid
+         addressed("order_paid", "o9", 5, 9999, "北京", tenant="other"))
+    platform.ingestor.drain()
+    assert rows(platform, SalesBreakdown(), by="province") == [
+        {"key": "广东", "currency": "CNY", "orders": 2, "units": 4, "gmv": 4500},
+        {"key": "浙江", "currency": "CNY", "orders": 1, "units": 2, "gmv": 2000},
+        {"key": None, "currency": "CNY", "orders": 1, "units": 1, "gmv": 700},
+    ]
+    lat = platform.warehouse.query(
+        "SELECT lat, lon FROM ev_commerce_order_paid WHERE order_id = 'o1'")
+    assert lat == [{"lat": 30.0, "lon": 120.0}]
 
 
 def test_sell_through(make_platform) -> None:

@@ -25,6 +25,7 @@ from tests.factories import (
 from yunshang.app import create_app
 from yunshang.client import ApiError, AsyncClient, Client, NewSku, Retries
 from yunshang.client.models import (
+    AddressCreate,
     ChannelKind,
     FlashSaleRead,
     MoneyOut,
@@ -74,8 +75,16 @@ def test_orders_go_from_checkout_to_payment_to_confirmation(served) -> None:
     seeded = seed_sale(platform, quantity=5)
     with Client(url, seeded.channels[0].token) as checkout, \
             Client(url, seeded.merchant.token) as shop:
-        order = checkout.place_flash_order(seeded.sale.id, "buyer-1", 2)
+        zhuhai = AddressCreate(province="广东", city="珠海", lat=22.271, lon=113.5767)
+        order = checkout.place_flash_order(seeded.sale.id, "buyer-1", 2, address=zhuhai)
         assert isinstance(order, OrderRead)
+        assert order.address is not None
+        assert (order.address.city, order.address.lat, order.address.street) == (
+            "珠海", 22.271, None)
+        with pytest.raises(ApiError) as far:
+            checkout.place_flash_order(seeded.sale.id, "buyer-2", 1,
+                                       address={**zhuhai.model_dump(), "lat": 95})
+        assert (far.value.status, far.value.field) == (422, "address.lat")
         assert order.status is OrderStatus.created and order.total.amount == 2 * 349_900
         payment = checkout.start_payment(order.id)
         assert isinstance(payment, PaymentRead) and payment.status == "created"
@@ -101,7 +110,11 @@ def test_an_everyday_checkout_is_paid_shipped_and_partly_returned(served) -> Non
     phones = register_phones(platform, shop.merchant.principal, 2) + pro
     with Client(url, shop.channel.token) as checkout, \
             Client(url, shop.merchant.token) as merchant:
-        order = checkout.checkout("buyer-7", [(shop.shared_sku, 2), (shop.allocated_sku, 1)])
+        order = checkout.checkout("buyer-7", [(shop.shared_sku, 2), (shop.allocated_sku, 1)],
+                                  address={"province": "北京", "city": "北京",
+                                           "lat": 39.9042, "lon": 116.4074})
+        assert order.address is not None and order.address.province == "北京"
+        assert merchant.get_order(order.id).address == order.address
         assert [(line.sku_id, line.quantity) for line in order.lines] == [
             (shop.shared_sku, 2), (shop.allocated_sku, 1)]
         assert order.total.amount == 2 * 379_900 + 589_900

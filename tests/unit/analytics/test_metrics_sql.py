@@ -27,8 +27,12 @@ SALES_BY_HOUR = (
     "ORDER BY key, currency")
 
 SALES_BY_PROVINCE = (
-    "SELECT CAST(NULL AS VARCHAR) AS key, CAST(NULL AS VARCHAR) AS currency, "
-    "0 AS orders, 0 AS units, 0 AS gmv WHERE false")
+    "SELECT province AS key, currency, count(*) AS orders,\n"
+    "  CAST(sum(quantity) AS BIGINT) AS units, CAST(sum(amount) AS BIGINT) AS gmv\n"
+    "FROM ev_commerce_order_paid\n"
+    "WHERE tenant = 'acme' AND sku_id = 'sku_1'\n"
+    "GROUP BY key, currency\n"
+    "ORDER BY key, currency")
 
 SELL_THROUGH_SUMMARY = (
     "WITH sales AS (\n"
@@ -185,8 +189,9 @@ def test_sales_sql_snapshot() -> None:
     assert SalesBreakdown().to_query(params) == SALES_BY_HOUR
 
 
-def test_sales_by_province_is_an_empty_result_not_an_error() -> None:
-    assert SalesBreakdown().to_query(MetricParams("acme", by="province")) == SALES_BY_PROVINCE
+def test_sales_by_province_groups_on_the_paid_orders_typed_province() -> None:
+    params = MetricParams("acme", by="province", filters={"sku_id": "sku_1"})
+    assert SalesBreakdown().to_query(params) == SALES_BY_PROVINCE
 
 
 def test_sell_through_sql_snapshot() -> None:

@@ -11,22 +11,19 @@ from .base import Metric, MetricParams, lit
 class SalesBreakdown(Metric):
     """Units and GMV of paid orders (``commerce.order_paid``), grouped by channel, SKU,
     phone model (the product whose SKU it is, from ``commerce.product_created``) or hour
-    (UTC). Refunds are not netted out (see ``escrow``). ``by=province`` is accepted but
-    no event carries a province yet (addresses come with the delivery context): it
-    returns no groups."""
+    (UTC) or the delivery address's province (orders placed without an address count
+    under a null key). Refunds are not netted out (see ``escrow``)."""
 
     name = "sales"
     title = "Sales of paid orders"
     by_options = ("channel", "sku", "model", "hour", "province")
     filter_names = ("channel_id", "sku_id", "sale_id")
     _KEYS: ClassVar[dict[str, str]] = {"channel": "channel_id", "sku": "sku_id",
-                                       "hour": "date_trunc('hour', occurred_at)"}
+                                       "hour": "date_trunc('hour', occurred_at)",
+                                       "province": "province"}
 
     def to_query(self, params: MetricParams) -> str:
         by = self.by(self.check(params))
-        if by == "province":
-            return ("SELECT CAST(NULL AS VARCHAR) AS key, CAST(NULL AS VARCHAR) AS currency, "
-                    "0 AS orders, 0 AS units, 0 AS gmv WHERE false")
         if by == "model":
             # SKU → model from the products' SKU arrays; a SKU of no known product
             # counts under NULL rather than vanishing from the totals.

@@ -35,6 +35,7 @@ from yunshang.kernel.idempotency import (
 from yunshang.kernel.outbox import write_events
 from yunshang.kernel.tenancy import owned_row, tenant_scope
 
+from ..address import DeliveryAddress
 from ..domain import MAX_CHECKOUT_LINES, Listing, Order, OrderLine
 from ..errors import InsufficientStock, NotListed
 from ..stock import StockCounters, pool_left, take_units
@@ -74,7 +75,8 @@ class CheckoutService:
 
     def checkout(self, principal: Principal, *, buyer_id: str, lines: Sequence[CheckoutLine],
                  channel_id: str | None = None, idem: IdempotentRequest | None = None,
-                 render: Callable[[Order], Any]) -> StoredResponse:
+                 render: Callable[[Order], Any],
+                 address: DeliveryAddress | None = None) -> StoredResponse:
         """Reserves every line's units (all or none) and stores the order; the answer is
         ``render(order)`` with 201, or the stored answer of an earlier request with
         the same Idempotency-Key."""
@@ -91,7 +93,7 @@ class CheckoutService:
         found = self._listings_for(principal, channel, lines)
         order = Order.checkout(
             tenant=found[0].tenant, channel_id=channel, buyer_id=buyer_id, now=now,
-            pay_within=self.pay_within,
+            pay_within=self.pay_within, address=address,
             lines=[OrderLine(sku_id=x.sku_id, quantity=line.quantity, unit_price=x.price,
                              listing_id=x.id, stock_mode=x.stock_mode)
                    for x, line in zip(found, lines, strict=True)])

@@ -25,6 +25,7 @@ from yunshang.kernel.idempotency import IdempotentRequest, StoredResponse, looku
 from yunshang.kernel.pagination import Page, PageRequest
 from yunshang.kernel.tenancy import tenant_scope
 
+from ..address import DeliveryAddress
 from ..domain import Account, FlashSale, JournalEntry, Order, OrderStatus, presented
 from ..errors import NotShippable, SoldOut
 from ..reservations import Claim, ReservationEngine
@@ -74,6 +75,7 @@ def order_view(order: Order) -> dict[str, Any]:
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
         "reason": order.reason,
+        "address": order.address.view() if order.address is not None else None,
         "lines": [{"sku_id": line.sku_id, "quantity": line.quantity,
                    "unit_price": {"amount": line.unit_price.amount,
                                   "currency": line.unit_price.currency},
@@ -145,9 +147,11 @@ class OrderService:
     def place_flash_order(self, principal: Principal, sale_id: str, *, buyer_id: str,
                           quantity: int, channel_id: str | None = None,
                           idem: IdempotentRequest | None = None,
-                          render: Callable[[Order], Any] = order_view
+                          render: Callable[[Order], Any] = order_view,
+                          address: DeliveryAddress | None = None
                           ) -> Future[StoredResponse]:
-        """Claims units of a flash sale for a buyer; the future resolves after commit."""
+        """Claims units of a flash sale for a buyer, to be delivered at ``address`` (if
+        given); the future resolves after commit."""
         principal.require(*ORDER_PLACERS)
         sale = self._sale(sale_id)
         if not principal.can_see(sale.tenant):
@@ -175,7 +179,8 @@ class OrderService:
                     return replay
             raise
         order = Order.place(tenant=sale.tenant, sale=sale, channel_id=channel, buyer_id=buyer_id,
-                            quantity=quantity, now=now, pay_within=self.pay_within)
+                            quantity=quantity, now=now, pay_within=self.pay_within,
+                            address=address)
         return self.engine.submit(Claim(sale=sale, order=order, idem=idem, render=render))
 
     # ------------------------------------------------------------------ orders

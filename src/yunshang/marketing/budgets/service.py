@@ -132,10 +132,10 @@ class BudgetGuard(ABC):
         None when the engine cannot (its holds are durable when ``hold`` returns)."""
         return None
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 (a hook)
         """Settles what a crash left behind (the Redis engine); nothing to do embedded."""
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # noqa: B027 (a hook)
         """Nothing runs in the background here (the embedded engine's writer does)."""
 
     # ------------------------------------------------------------------ figures
@@ -155,13 +155,13 @@ class BudgetGuard(ABC):
     def _mutex(self) -> AbstractContextManager[object]:
         return nullcontext()
 
-    def _settled(self, hold_id: str) -> None:
+    def _settled(self, hold_id: str) -> None:  # noqa: B027 (a hook)
         """Waits for the hold's row if it is still being written (embedded engine)."""
 
-    def _charged(self, hold: HoldRow, amount_fen: int) -> None:
+    def _charged(self, hold: HoldRow, amount_fen: int) -> None:  # noqa: B027 (a hook)
         """The hold's row is charged (committed): move it from held to spent."""
 
-    def _released(self, hold: HoldRow) -> None:
+    def _released(self, hold: HoldRow) -> None:  # noqa: B027 (a hook)
         """The hold's row is released or expired (committed): free its amount and count."""
 
     def _write_hold(self, campaign: Campaign, hold_id: str, day: str, cost_fen: int,

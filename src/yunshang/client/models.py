@@ -212,6 +212,7 @@ class CampaignReportRead(BaseModel):
     orders: Annotated[int, Field(title="Orders")]
     revenue_fen: Annotated[int, Field(title="Revenue Fen")]
     roas: Annotated[float | None, Field(title="Roas")]
+    scans: Annotated[int, Field(title="Scans")]
     spend_fen: Annotated[int, Field(title="Spend Fen")]
 
 

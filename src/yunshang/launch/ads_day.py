@@ -381,7 +381,7 @@ def print_ads_reports(console: Console, platform: Platform, url: str, merchant_k
         rows = conn.execute(select(outbox.c.payload).where(
             outbox.c.name == "marketing.order_attributed")).scalars().all()
     report.attributed = [(str(p["order_id"]), str(p["campaign_id"])) for p in rows]
-    table = Table("campaign", "impressions", "clicks", "CTR", "orders", "CVR", "spend",
+    table = Table("campaign", "impressions", "clicks", "CTR", "scans", "orders", "CVR", "spend",
                   "budget", "cost/order", "revenue", "ROAS", title="Advertising, per campaign")
 
     def pct(x: float | None) -> str:
@@ -389,7 +389,8 @@ def print_ads_reports(console: Console, platform: Platform, url: str, merchant_k
 
     for r in report.reports:
         name, total = report.campaigns[r.campaign_id]
-        table.add_row(name, str(r.impressions), str(r.clicks), pct(r.ctr), str(r.orders),
+        table.add_row(name, str(r.impressions), str(r.clicks), pct(r.ctr), str(r.scans),
+                      str(r.orders),
                       pct(r.cvr), str(Money(r.spend_fen)), str(Money(total)),
                       "–" if r.cost_per_order_fen is None else str(Money(r.cost_per_order_fen)),
                       str(Money(r.revenue_fen)), "–" if r.roas is None else f"{r.roas:,.0f}×")

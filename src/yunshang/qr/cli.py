@@ -8,8 +8,6 @@ The CLI acts with the operator's rights: ``--tenant`` names the tenant a code is
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from yunshang.kernel.auth import PLATFORM_TENANT, Principal, Role
+from yunshang.cli_support import operator, platform_session
 from yunshang.kernel.errors import DomainError
 
 from .domain import TargetKind
@@ -37,27 +35,6 @@ console = Console()
 
 TenantOpt = Annotated[str | None, typer.Option(help="Only this tenant (default: every tenant).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _operator(tenant: str | None) -> Principal:
-    return Principal(key_id="cli", role=Role.ADMIN, tenant=tenant or PLATFORM_TENANT)
-
-
-@contextmanager
-def _platform() -> Iterator[Platform]:
-    from yunshang.kernel.settings import Settings
-    from yunshang.platform import Platform
-
-    platform = Platform(Settings())
-    platform.migrate()
-    try:
-        yield platform
-    except DomainError as exc:
-        field = exc.data.get("field")
-        console.print(f"[red]refused:[/] {exc.message}" + (f" ({field})" if field else ""))
-        raise typer.Exit(1) from None
-    finally:
-        platform.db.dispose()
 
 
 def _view(platform: Platform, code: Any) -> dict[str, Any]:
@@ -90,8 +67,8 @@ def create(
     if expires is not None and expires.tzinfo is None:
         console.print("[red]refused:[/] --expires needs a timezone (e.g. +08:00)")
         raise typer.Exit(2)
-    with _platform() as platform:
-        code = platform.qr.create(_operator(tenant), target_kind=TargetKind(kind),
+    with platform_session(console) as platform:
+        code = platform.qr.create(operator(tenant), target_kind=TargetKind(kind),
                                   target=value, label=label, campaign_id=campaign,
                                   channel_id=channel, advertiser_id=advertiser,
                                   expires_at=expires)
@@ -103,11 +80,11 @@ def list_codes(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Every code (of a tenant) with its scan counts."""
     from yunshang.kernel.pagination import page_request
 
-    with _platform() as platform:
+    with platform_session(console) as platform:
         rows: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            page = platform.qr.list(_operator(tenant), page_request(cursor, 200))
+            page = platform.qr.list(operator(tenant), page_request(cursor, 200))
             rows += [_view(platform, c) for c in page.items]
             if page.next_cursor is None:
                 break
@@ -127,24 +104,24 @@ def list_codes(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
 @codes_app.command("show")
 def show(code_id: str, tenant: TenantOpt = None) -> None:
     """One code with its scan counts (total, unique, last)."""
-    with _platform() as platform:
-        code = platform.qr.get(_operator(tenant), code_id)
+    with platform_session(console) as platform:
+        code = platform.qr.get(operator(tenant), code_id)
         typer.echo(json.dumps(_view(platform, code), indent=2, ensure_ascii=False))
 
 
 @codes_app.command("disable")
 def disable(code_id: str, tenant: TenantOpt = None) -> None:
     """Switches a code off: its scans land on a page saying so, uncounted."""
-    with _platform() as platform:
-        code = platform.qr.set_enabled(_operator(tenant), code_id, False)
+    with platform_session(console) as platform:
+        code = platform.qr.set_enabled(operator(tenant), code_id, False)
         typer.echo(f"{code.id} ({code.code}) disabled")
 
 
 @codes_app.command("enable")
 def enable(code_id: str, tenant: TenantOpt = None) -> None:
     """Switches a disabled code back on."""
-    with _platform() as platform:
-        code = platform.qr.set_enabled(_operator(tenant), code_id, True)
+    with platform_session(console) as platform:
+        code = platform.qr.set_enabled(operator(tenant), code_id, True)
         typer.echo(f"{code.id} ({code.code}) enabled")
 
 

@@ -137,8 +137,7 @@ def test_segments_and_ctr_come_from_the_warehouse(make_platform: PlatformFactory
          app("uninstalled", "dev_gone", old + timedelta(hours=1)),
          *[("marketing.impression_served", t, now - timedelta(hours=1), touch)] * 40,
          *[("marketing.ad_clicked", t, now - timedelta(hours=1), touch)] * 4)
-    while platform.ingestor.run_once():
-        pass
+    platform.ingestor.drain()
     assert platform.refresh_ad_audience()
     seg = platform.ad_segments.segments_of
     assert seg(t, "alice") == {BOUGHT_PHONE_30D}

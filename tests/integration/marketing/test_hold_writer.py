@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
@@ -75,12 +76,8 @@ def test_a_failed_commit_refuses_the_hold_and_gives_its_budget_back(
             raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
     guard.writer.db = Down()  # type: ignore[assignment]
-    try:
+    with pytest.raises(OperationalError):  # a hold whose row was not written is not granted
         guard.hold(campaign, 60, "u1", now)
-    except OperationalError:
-        pass
-    else:
-        raise AssertionError("a hold whose row was not written was granted")
     guard.writer.db = real
     # neither the 60 fen nor u1's one impression a day were kept for the lost hold
     assert guard.hold(campaign, 100, "u1", now) is not None

@@ -76,3 +76,7 @@ def test_report_ratios_are_none_until_their_denominator_is_positive() -> None:
     r = CampaignReport("cmp_1", impressions=1000, clicks=30, orders=3, spend_fen=1000,
                        revenue_fen=1_199_700)
     assert (r.ctr, r.cvr, r.cost_per_order_fen, r.roas) == (0.03, 0.1, 334, 1199.7)
+    # orders are credited to clicks and to QR scans: CVR is per touch (it once read 790 %)
+    scanned = CampaignReport("cmp_1", impressions=1000, clicks=10, orders=8, spend_fen=1000,
+                             revenue_fen=0, scans=70)
+    assert scanned.cvr == 0.1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -55,7 +56,7 @@ def _deferring() -> Iterator[list[Future[None]]]:
         _DEFERRED.reset(token)
 
 
-class BudgetGuard:
+class BudgetGuard(ABC):
     """A :class:`~yunshang.marketing.SpendGuard` plus spend figures; see the module doc."""
 
     name = "base"
@@ -70,9 +71,11 @@ class BudgetGuard:
         self.burst_fraction = burst_fraction
 
     # ------------------------------------------------------------------ the port
+    @abstractmethod
     def hold(self, campaign: Campaign, cost_fen: int, user_key: str | None,
              now: datetime) -> str | None:
-        raise NotImplementedError
+        """Holds ``cost_fen`` for ``campaign`` if its budgets, pacing and ``user_key``'s
+        frequency cap allow it, atomically for every process: the hold id, or None."""
 
     def charge(self, hold_id: str, cost_fen: int, now: datetime) -> bool:
         """Spends ``cost_fen`` (at most the hold) on the hold's campaign and day, once:
@@ -129,11 +132,11 @@ class BudgetGuard:
         None when the engine cannot (its holds are durable when ``hold`` returns)."""
         return None
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 (a hook)
         """Settles what a crash left behind (the Redis engine); nothing to do embedded."""
 
-    def stop(self) -> None:
-        pass
+    def stop(self) -> None:  # noqa: B027 (a hook)
+        """Nothing runs in the background here (the embedded engine's writer does)."""
 
     # ------------------------------------------------------------------ figures
     def spent_fen(self, campaign_id: str, now: datetime | None = None) -> tuple[int, int]:
@@ -152,13 +155,13 @@ class BudgetGuard:
     def _mutex(self) -> AbstractContextManager[object]:
         return nullcontext()
 
-    def _settled(self, hold_id: str) -> None:
+    def _settled(self, hold_id: str) -> None:  # noqa: B027 (a hook)
         """Waits for the hold's row if it is still being written (embedded engine)."""
 
-    def _charged(self, hold: HoldRow, amount_fen: int) -> None:
+    def _charged(self, hold: HoldRow, amount_fen: int) -> None:  # noqa: B027 (a hook)
         """The hold's row is charged (committed): move it from held to spent."""
 
-    def _released(self, hold: HoldRow) -> None:
+    def _released(self, hold: HoldRow) -> None:  # noqa: B027 (a hook)
         """The hold's row is released or expired (committed): free its amount and count."""
 
     def _write_hold(self, campaign: Campaign, hold_id: str, day: str, cost_fen: int,

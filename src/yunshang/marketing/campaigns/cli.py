@@ -7,8 +7,7 @@ tenant; without it, lists and look-ups see every tenant.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,11 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from yunshang.kernel.auth import PLATFORM_TENANT, Principal, Role
-from yunshang.kernel.errors import DomainError
+from yunshang.cli_support import operator, platform_session
 
 if TYPE_CHECKING:
-    from yunshang.platform import Platform
+    pass
 
 ads_app = typer.Typer(help="Advertising: advertisers, campaigns, creatives.",
                       no_args_is_help=True)
@@ -35,27 +33,6 @@ console = Console()
 
 TenantOpt = Annotated[str | None, typer.Option(help="Only this tenant (default: every tenant).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON, one object a line.")]
-
-
-def _operator(tenant: str | None) -> Principal:
-    return Principal(key_id="cli", role=Role.ADMIN, tenant=tenant or PLATFORM_TENANT)
-
-
-@contextmanager
-def _platform() -> Iterator[Platform]:
-    from yunshang.kernel.settings import Settings
-    from yunshang.platform import Platform
-
-    platform = Platform(Settings())
-    platform.migrate()
-    try:
-        yield platform
-    except DomainError as exc:
-        field = exc.data.get("field")
-        console.print(f"[red]refused:[/] {exc.message}" + (f" ({field})" if field else ""))
-        raise typer.Exit(1) from None
-    finally:
-        platform.db.dispose()
 
 
 def _print(doc: dict[str, Any]) -> None:
@@ -101,9 +78,9 @@ def advertiser_create(
     """Create an advertiser; bind an advertiser key to it with `keys create --subject`."""
     from .api import advertiser_view
 
-    with _platform() as p:
+    with platform_session(console) as p:
         _print(advertiser_view(p.campaigns.create_advertiser(
-            _operator(tenant), name=name, domains=domain, categories=category or [])))
+            operator(tenant), name=name, domains=domain, categories=category or [])))
 
 
 @advertisers_app.command("list")
@@ -111,9 +88,9 @@ def advertiser_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """List advertisers."""
     from .api import advertiser_view
 
-    with _platform() as p:
+    with platform_session(console) as p:
         rows = [advertiser_view(a) for a in _all(
-            lambda req: p.campaigns.list_advertisers(_operator(tenant), req))]
+            lambda req: p.campaigns.list_advertisers(operator(tenant), req))]
     _table("Advertisers", ("id", "name", "domains"), rows, as_json)
 
 
@@ -122,8 +99,8 @@ def advertiser_show(advertiser_id: str) -> None:
     """Show one advertiser."""
     from .api import advertiser_view
 
-    with _platform() as p:
-        _print(advertiser_view(p.campaigns.get_advertiser(_operator(None), advertiser_id)))
+    with platform_session(console) as p:
+        _print(advertiser_view(p.campaigns.get_advertiser(operator(None), advertiser_id)))
 
 
 # ---------------------------------------------------------------- campaigns
@@ -162,12 +139,12 @@ def campaign_create(
     except ValueError:
         console.print("[red]refused:[/] pricing is cpm or cpc (pricing)")
         raise typer.Exit(2) from None
-    with _platform() as p:
+    with platform_session(console) as p:
         targeting = make_targeting(provinces=province or (), cities=city or (),
                                    models=model or (), os_min=os_min, os_max=os_max,
                                    installed_apps=app or (), segments=segment or ())
         _print(campaign_view(p.campaigns.create_campaign(
-            _operator(None), advertiser_id=advertiser, name=name, pricing=how, bid_fen=bid_fen,
+            operator(None), advertiser_id=advertiser, name=name, pricing=how, bid_fen=bid_fen,
             total_budget_fen=total_budget_fen, daily_budget_fen=daily_budget_fen,
             starts_at=starts if starts.tzinfo else starts.replace(tzinfo=UTC),
             ends_at=ends if ends.tzinfo else ends.replace(tzinfo=UTC),
@@ -181,9 +158,9 @@ def campaign_list(tenant: TenantOpt = None,
     """List campaigns."""
     from .api import campaign_view
 
-    with _platform() as p:
+    with platform_session(console) as p:
         rows = [campaign_view(c) for c in _all(lambda req: p.campaigns.list_campaigns(
-            _operator(tenant), req, advertiser_id=advertiser))]
+            operator(tenant), req, advertiser_id=advertiser))]
     _table("Campaigns", ("id", "advertiser_id", "name", "status", "pricing", "bid_fen"), rows,
            as_json)
 
@@ -193,16 +170,16 @@ def campaign_show(campaign_id: str) -> None:
     """Show one campaign and its creatives."""
     from .api import campaign_view, creative_view
 
-    with _platform() as p:
-        c = p.campaigns.get_campaign(_operator(None), campaign_id)
+    with platform_session(console) as p:
+        c = p.campaigns.get_campaign(operator(None), campaign_id)
         _print({**campaign_view(c), "creatives": [creative_view(x) for x in c.creatives]})
 
 
 def _move(action: str, campaign_id: str) -> None:
     from .api import campaign_view
 
-    with _platform() as p:
-        _print(campaign_view(getattr(p.campaigns, action)(_operator(None), campaign_id)))
+    with platform_session(console) as p:
+        _print(campaign_view(getattr(p.campaigns, action)(operator(None), campaign_id)))
 
 
 @campaigns_app.command("activate")
@@ -252,12 +229,12 @@ def creative_create(
                       "app:… or qr:…")
         raise typer.Exit(2) from None
     media = "image/png" if image.suffix.lower() == ".png" else "image/jpeg"
-    with _platform() as p:
-        cmp = p.campaigns.get_campaign(_operator(None), campaign)
-        sha256, _info = p.campaigns.upload_image(_operator(cmp.tenant), image.read_bytes(),
+    with platform_session(console) as p:
+        cmp = p.campaigns.get_campaign(operator(None), campaign)
+        sha256, _info = p.campaigns.upload_image(operator(cmp.tenant), image.read_bytes(),
                                                  media)
         _print(creative_view(p.campaigns.create_creative(
-            _operator(cmp.tenant), campaign_id=cmp.id, format=how, image_sha256=sha256,
+            operator(cmp.tenant), campaign_id=cmp.id, format=how, image_sha256=sha256,
             title=title, text=text, landing_kind=where, landing_target=target,
             adomain=adomain, categories=category or [])))
 
@@ -269,9 +246,9 @@ def creative_list(tenant: TenantOpt = None,
     """List creatives."""
     from .api import creative_view
 
-    with _platform() as p:
+    with platform_session(console) as p:
         rows = [creative_view(c) for c in _all(lambda req: p.campaigns.list_creatives(
-            _operator(tenant), req, campaign_id=campaign))]
+            operator(tenant), req, campaign_id=campaign))]
     _table("Creatives", ("id", "campaign_id", "format", "width", "height", "image_url"), rows,
            as_json)
 
@@ -281,5 +258,5 @@ def creative_show(creative_id: str) -> None:
     """Show one creative."""
     from .api import creative_view
 
-    with _platform() as p:
-        _print(creative_view(p.campaigns.get_creative(_operator(None), creative_id)))
+    with platform_session(console) as p:
+        _print(creative_view(p.campaigns.get_creative(operator(None), creative_id)))

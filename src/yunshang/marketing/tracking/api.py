@@ -41,8 +41,9 @@ class CampaignReportRead(BaseModel):
     impressions: int
     clicks: int
     ctr: float | None  # clicks / impressions
-    orders: int  # attributed orders
-    cvr: float | None  # orders / clicks
+    scans: int  # QR scans of the campaign's codes
+    orders: int  # attributed orders (to a click or a scan)
+    cvr: float | None  # orders / (clicks + scans)
     spend_fen: int
     cost_per_order_fen: int | None
     revenue_fen: int  # attributed orders' totals
@@ -52,7 +53,8 @@ class CampaignReportRead(BaseModel):
 
 def report_view(r: CampaignReport) -> dict[str, Any]:
     return {"campaign_id": r.campaign_id, "impressions": r.impressions, "clicks": r.clicks,
-            "ctr": r.ctr, "orders": r.orders, "cvr": r.cvr, "spend_fen": r.spend_fen,
+            "ctr": r.ctr, "scans": r.scans, "orders": r.orders, "cvr": r.cvr,
+            "spend_fen": r.spend_fen,
             "cost_per_order_fen": r.cost_per_order_fen, "revenue_fen": r.revenue_fen,
             "roas": r.roas, "currency": "CNY"}
 

@@ -41,8 +41,9 @@ def _fen(value: int | None) -> str:
 def report_rows(r: CampaignReport) -> list[tuple[str, str]]:
     """The report as (figure, value) lines, as the CLI prints them."""
     return [("impressions", str(r.impressions)), ("clicks", str(r.clicks)),
-            ("CTR", _ratio(r.ctr, True)), ("orders attributed", str(r.orders)),
-            ("CVR (orders/clicks)", _ratio(r.cvr, True)), ("spend", _fen(r.spend_fen)),
+            ("CTR", _ratio(r.ctr, True)), ("QR scans", str(r.scans)),
+            ("orders attributed", str(r.orders)),
+            ("CVR (orders/(clicks+scans))", _ratio(r.cvr, True)), ("spend", _fen(r.spend_fen)),
             ("cost per order", _fen(r.cost_per_order_fen)),
             ("revenue", _fen(r.revenue_fen)), ("ROAS (revenue/spend)", _ratio(r.roas, False))]
 

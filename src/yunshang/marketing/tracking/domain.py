@@ -136,7 +136,7 @@ def last_touch(touches: Iterable[TouchPoint], ordered_at: datetime,
 
 @dataclass(frozen=True, slots=True)
 class CampaignReport:
-    """A campaign's figures: counted from the impressions, clicks and orders tracked."""
+    """A campaign's figures: counted from the impressions, clicks, scans and orders tracked."""
 
     campaign_id: str
     impressions: int
@@ -144,6 +144,7 @@ class CampaignReport:
     orders: int
     spend_fen: int
     revenue_fen: int
+    scans: int = 0  # QR scans of the campaign's codes: touches that win orders too
 
     @staticmethod
     def _ratio(num: int, den: int) -> float | None:
@@ -156,8 +157,8 @@ class CampaignReport:
 
     @property
     def cvr(self) -> float | None:
-        """Attributed orders per click."""
-        return self._ratio(self.orders, self.clicks)
+        """Attributed orders per touch (click or QR scan): orders are credited to either."""
+        return self._ratio(self.orders, self.clicks + self.scans)
 
     @property
     def cost_per_order_fen(self) -> int | None:

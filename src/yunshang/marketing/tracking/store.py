@@ -145,6 +145,10 @@ def campaign_report(conn: Connection, campaign_id: str) -> CampaignReport:
     att = ad_attributions.c
     orders = conn.execute(select(func.count(), func.coalesce(func.sum(att.amount_fen), 0))
                           .where(att.campaign_id == campaign_id)).one()
+    touch = ad_touches.c
+    scans = conn.execute(select(func.count()).where(touch.campaign_id == campaign_id,
+                                                    touch.touch == "scan")).scalar_one()
     return CampaignReport(campaign_id=campaign_id, impressions=int(counts[0]),
                           clicks=int(counts[1]), orders=int(orders[0]),
-                          spend_fen=int(counts[2]), revenue_fen=int(orders[1]))
+                          spend_fen=int(counts[2]), revenue_fen=int(orders[1]),
+                          scans=int(scans))

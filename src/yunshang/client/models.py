@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -321,6 +322,29 @@ class DeviceState(StrEnum):
     activated = "activated"
 
 
+class DroneCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    hub_id: Annotated[
+        str,
+        Field(max_length=40, min_length=3, pattern="^[A-Za-z0-9_-]+$", title="Hub Id"),
+    ]
+    payload_kg: Annotated[float, Field(gt=0.0, le=1000.0, title="Payload Kg")]
+    range_km: Annotated[float, Field(gt=0.0, le=10000.0, title="Range Km")]
+    speed_kmh: Annotated[float, Field(gt=0.0, le=1000.0, title="Speed Kmh")]
+    swap_min: Annotated[float | None, Field(ge=0.0, le=1440.0, title="Swap Min")] = 0.0
+
+
+class DroneRead(BaseModel):
+    hub_id: Annotated[str, Field(title="Hub Id")]
+    id: Annotated[str, Field(title="Id")]
+    payload_kg: Annotated[float, Field(title="Payload Kg")]
+    range_km: Annotated[float, Field(title="Range Km")]
+    speed_kmh: Annotated[float, Field(title="Speed Kmh")]
+    swap_min: Annotated[float, Field(title="Swap Min")]
+
+
 class FileRead(BaseModel):
     length: Annotated[int, Field(title="Length")]
     target: Annotated[str, Field(title="Target")]
@@ -517,6 +541,11 @@ class PageReadChannelRead(BaseModel):
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 
+class PageReadDroneRead(BaseModel):
+    items: Annotated[list[DroneRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
 class PageReadInstallRead(BaseModel):
     items: Annotated[list[InstallRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
@@ -559,6 +588,32 @@ class PaymentRead(BaseModel):
     status: Annotated[str, Field(title="Status")]
     token: Annotated[str, Field(title="Token")]
     trade_no: Annotated[str | None, Field(title="Trade No")]
+
+
+class PointIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    lat: Annotated[float, Field(ge=-90.0, le=90.0, title="Lat")]
+    lon: Annotated[float, Field(ge=-180.0, le=180.0, title="Lon")]
+
+
+class PointRead(BaseModel):
+    lat: Annotated[float, Field(title="Lat")]
+    lon: Annotated[float, Field(title="Lon")]
+
+
+class PolygonIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    coordinates: Annotated[list[list[list[float]]], Field(title="Coordinates")]
+    type: Annotated[str | None, Field(title="Type")] = "Polygon"
+
+
+class PolygonRead(BaseModel):
+    coordinates: Annotated[list[list[list[float]]], Field(title="Coordinates")]
+    type: Annotated[str, Field(title="Type")]
 
 
 class Pricing(StrEnum):
@@ -1205,6 +1260,24 @@ class VersionRead(BaseModel):
     version_name: Annotated[str | None, Field(title="Version Name")]
 
 
+class ZoneCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    geometry: PolygonIn
+    name: Annotated[str, Field(max_length=120, min_length=1, title="Name")]
+
+
+class ZoneRead(BaseModel):
+    geometry: PolygonRead
+    id: Annotated[str, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+
+
+class ZonesImported(BaseModel):
+    items: Annotated[list[ZoneRead], Field(title="Items")]
+
+
 class YunshangDevicesOtaApiImageRead(BaseModel):
     length: Annotated[int, Field(title="Length")]
     sha256: Annotated[str, Field(title="Sha256")]
@@ -1422,6 +1495,24 @@ class FlashSaleRead(BaseModel):
     status: Annotated[str, Field(title="Status")]
 
 
+class HubCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    closes: Annotated[time, Field(title="Closes")]
+    location: PointIn
+    name: Annotated[str, Field(max_length=120, min_length=1, title="Name")]
+    opens: Annotated[time, Field(title="Opens")]
+
+
+class HubRead(BaseModel):
+    closes: Annotated[str, Field(title="Closes")]
+    id: Annotated[str, Field(title="Id")]
+    location: PointRead
+    name: Annotated[str, Field(title="Name")]
+    opens: Annotated[str, Field(title="Opens")]
+
+
 class LandingIn(BaseModel):
     """
     Where a click goes, only inside the platform: a listing (``lst_…`` of the tenant),
@@ -1529,6 +1620,11 @@ class PageReadFlashSaleRead(BaseModel):
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 
+class PageReadHubRead(BaseModel):
+    items: Annotated[list[HubRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
 class PageReadListingRead(BaseModel):
     items: Annotated[list[ListingRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
@@ -1561,6 +1657,11 @@ class PageReadScanRead(BaseModel):
 
 class PageReadVersionRead(BaseModel):
     items: Annotated[list[VersionRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class PageReadZoneRead(BaseModel):
+    items: Annotated[list[ZoneRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 

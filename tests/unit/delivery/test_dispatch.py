@@ -130,14 +130,42 @@ def test_a_round_over_capacity_falls_back_for_the_rest() -> None:
     assert [f.reason for f in plan.fallbacks] == [FallbackReason.NO_CAPACITY] * 3
 
 
-def test_a_walled_in_order_is_unreachable() -> None:
+def test_an_order_behind_a_zone_is_served_by_a_detour_round_it() -> None:
     ring = NoFlyZone("nfz_2", "t", "ring", (Point(31.17, 121.56), Point(31.17, 121.60),
                                             Point(31.23, 121.60), Point(31.23, 121.56),
                                             Point(31.17, 121.56)))
-    # a square hole would make it walled in; a point past a zone's far side is reachable
+    # the straight line from the hub crosses the zone; the order just past its far side
     plan = dispatch([parcel("ord_behind", 31.20, 121.605)], [HUB], drones(1, range_km=30.0),
                     [ring], NOW, **FAST)
     assert plan.fallbacks == () and plan.routes[0].stops == ("ord_behind",)
+    assert len(plan.routes[0].legs[0].path) > 2  # flown round the zone, not straight
+
+
+def bar(name: str, south: float, west: float, north: float, east: float) -> NoFlyZone:
+    return NoFlyZone(name, "t", name, (Point(south, west), Point(south, east), Point(north, east),
+                                       Point(north, west), Point(south, west)))
+
+
+# four bars overlapping at their ends: a square wall, 2.2 km wide, north of the hub
+WALL = [bar("nfz_n", 31.258, 121.49, 31.26, 121.51), bar("nfz_s", 31.24, 121.49, 31.242, 121.51),
+        bar("nfz_w", 31.24, 121.49, 31.26, 121.492), bar("nfz_e", 31.24, 121.508, 31.26, 121.51)]
+
+
+def test_an_order_walled_in_by_zones_falls_back_unreachable() -> None:
+    inside_walls = Point(31.25, 121.50)
+    assert not any(z.contains(inside_walls) for z in WALL)  # in no zone itself
+    space = Airspace(WALL, HUB.location)
+    assert not space.inside(inside_walls) and space.leg(HUB.location, inside_walls) is None
+    walled = parcel("ord_walled", 31.25, 121.50)
+    plan = dispatch([walled], [HUB], drones(1, range_km=30.0), WALL, NOW, **FAST)
+    assert plan.routes == ()
+    assert [(f.order_id, f.reason) for f in plan.fallbacks] == [
+        ("ord_walled", FallbackReason.UNREACHABLE)]
+    # the walls are the reason: with the east one gone, the same order is flown in by the gap
+    opened = dispatch([walled], [HUB], drones(1, range_km=30.0), WALL[:3], NOW, **FAST)
+    assert opened.fallbacks == () and opened.routes[0].stops == ("ord_walled",)
+    for leg in opened.routes[0].legs:
+        assert all(p.lon > 121.508 for p in leg.path[1:-1])  # round the east side
 
 
 def test_the_same_input_gives_the_same_plan() -> None:

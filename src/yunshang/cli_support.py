@@ -14,6 +14,7 @@ from yunshang.kernel.auth import PLATFORM_TENANT, Principal, Role
 from yunshang.kernel.errors import DomainError
 
 if TYPE_CHECKING:
+    from yunshang.kernel.clock import Clock
     from yunshang.platform import Platform
 
 
@@ -23,13 +24,13 @@ def operator(tenant: str | None) -> Principal:
 
 
 @contextmanager
-def platform_session(console: Console) -> Iterator[Platform]:
-    """A migrated platform on the settings in force; a refusal is printed (naming its
-    field) and exits 1."""
+def platform_session(console: Console, clock: Clock | None = None) -> Iterator[Platform]:
+    """A migrated platform on the settings in force (and ``clock``: a simulated one for
+    the commands that simulate); a refusal is printed (naming its field) and exits 1."""
     from yunshang.kernel.settings import Settings
     from yunshang.platform import Platform
 
-    platform = Platform(Settings())
+    platform = Platform(Settings(), clock)
     platform.migrate()
     try:
         yield platform

@@ -19,7 +19,7 @@ from yunshang.commerce import (
     build_engine,
     payment_providers,
 )
-from yunshang.delivery import FleetService
+from yunshang.delivery import Courier, DispatchService, FleetService
 from yunshang.devices import (
     DEV_ROOT_WARNING,
     ApkSandbox,
@@ -167,6 +167,13 @@ class Platform:
         #: Drone delivery's fleet: hubs, drones, no-fly zones, parcel weights.
         self.fleet = FleetService(db=self.db, clock=self.clock,
                                   parcel_kg=self.settings.delivery_parcel_kg)
+        #: Dispatch rounds over paid orders, their (simulated) flights, parcel tracking.
+        self.delivery = DispatchService(
+            db=self.db, clock=self.clock, fleet=self.fleet, orders=self.commerce,
+            promise=timedelta(minutes=self.settings.delivery_promise_min),
+            round_every=timedelta(minutes=self.settings.delivery_round_min),
+            courier=Courier(carrier=self.settings.delivery_courier,
+                            promise=timedelta(hours=self.settings.delivery_courier_hours)))
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._ingester: threading.Thread | None = None

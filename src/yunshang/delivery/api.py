@@ -1,5 +1,6 @@
 """The fleet under ``/v1/delivery``: hubs, drones and no-fly zones (the tenant's merchant,
-and admins; other roles get 403).
+and admins; other roles get 403); dispatch rounds and their route maps (the same); and
+``GET /v1/orders/{id}/delivery``, tracking a parcel for whoever may read its order.
 
 Zones are GeoJSON: ``POST /v1/delivery/zones`` takes one named ``Polygon``;
 ``POST /v1/delivery/zones/import`` a ``FeatureCollection`` (or a ``Feature``, ``Polygon``,
@@ -11,14 +12,23 @@ a hub inside a zone (``location``).
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from yunshang.platform import Platform
-from yunshang.web import ID_PATTERN, PageDep, PageRead, PlatformDep, PrincipalDep, Schema, page_view
+from yunshang.web import (
+    ID_PATTERN,
+    PageDep,
+    PageRead,
+    PlatformDep,
+    PrincipalDep,
+    Schema,
+    page_view,
+    problems,
+)
 from yunshang.web.problems import JsonResponse
 
 from .domain import (
@@ -26,12 +36,15 @@ from .domain import (
     MAX_RANGE_KM,
     MAX_SPEED_KMH,
     MAX_SWAP_MIN,
+    DispatchRound,
     Drone,
     Hub,
     NoFlyZone,
+    ParcelTracking,
     Point,
 )
 from .service import FleetService
+from .service.rounds import DEFAULT_RUNTIME_S, MAX_RUNTIME_S
 
 router = APIRouter(tags=["delivery"])
 
@@ -205,5 +218,133 @@ def get_zone(zone_id: Id, platform: PlatformDep, who: PrincipalDep) -> JsonRespo
     return JsonResponse(zone_view(fleet_of(platform).zone(who, zone_id)))
 
 
-__all__ = ["DroneCreate", "DroneRead", "HubCreate", "HubRead", "ZoneCreate", "ZoneRead",
-           "router"]
+# --------------------------------------------------------------------------- rounds, tracking
+
+
+class RoundCreate(Schema):
+    #: the round's search budget (s), shared among its hubs
+    runtime_s: Annotated[float, Field(gt=0, le=MAX_RUNTIME_S, allow_inf_nan=False)] = \
+        DEFAULT_RUNTIME_S
+    #: the solver's seed: the same orders, fleet and seed give the same plan
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 1
+
+
+class RouteRead(BaseModel):
+    drone_id: str
+    hub_id: str
+    #: order ids in the order the drone reaches them
+    stops: list[str]
+    km: float
+    depart_at: datetime
+    #: planned arrival at each stop
+    arrivals: list[datetime]
+
+
+class CourierRead(BaseModel):
+    order_id: str
+    #: why no drone takes it: too_heavy, too_far, unreachable, no_capacity, hub_closed,
+    #: no_address, no_fleet
+    reason: str
+
+
+class RoundRead(BaseModel):
+    id: str
+    status: str  # planned | flying | flown
+    round_at: datetime
+    routes: list[RouteRead]
+    couriers: list[CourierRead]
+    #: orders the round's drones had no room for; the next round offers them again
+    waiting: list[str]
+
+
+class DeliveryRead(BaseModel):
+    order_id: str
+    round_id: str
+    #: waiting | planned | in_flight | with_courier | delivered
+    status: str
+    #: "drone" or the courier's name; null while waiting
+    carrier: str | None
+    reason: str | None
+    hub_id: str | None
+    drone_id: str | None
+    weight_kg: float
+    ready_at: datetime
+    #: the promise
+    due_at: datetime
+    #: the planned arrival at the door
+    eta: datetime | None
+    departed_at: datetime | None
+    delivered_at: datetime | None
+    late: bool | None
+
+
+def round_view(r: DispatchRound) -> dict[str, Any]:
+    return {"id": r.id, "status": r.status.value, "round_at": r.plan.round_at.isoformat(),
+            "routes": [{"drone_id": x.drone_id, "hub_id": x.hub_id, "stops": list(x.stops),
+                        "km": round(x.km, 3), "depart_at": x.depart_at.isoformat(),
+                        "arrivals": [a.isoformat() for a in x.arrivals]}
+                       for x in r.plan.routes],
+            "couriers": [{"order_id": f.order_id, "reason": f.reason.value}
+                         for f in r.plan.fallbacks],
+            "waiting": list(r.waiting)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def delivery_view(t: ParcelTracking) -> dict[str, Any]:
+    return {"order_id": t.order_id, "round_id": t.round_id, "status": t.status.value,
+            "carrier": t.carrier, "reason": t.reason.value if t.reason else None,
+            "hub_id": t.hub_id, "drone_id": t.drone_id, "weight_kg": t.weight_kg,
+            "ready_at": t.ready_at.isoformat(), "due_at": t.due_at.isoformat(),
+            "eta": _iso(t.eta), "departed_at": _iso(t.departed_at),
+            "delivered_at": _iso(t.delivered_at), "late": t.late}
+
+
+@router.post("/v1/delivery/rounds", status_code=201, response_model=RoundRead,
+             responses=problems(409))
+def run_round(platform: PlatformDep, who: PrincipalDep,
+              body: RoundCreate | None = None) -> JsonResponse:
+    """One dispatch round over the tenant's paid orders not yet dispatched: drone routes
+    per hub (PyVRP; payload, range, the promise; no leg through a no-fly zone), courier
+    fallbacks with their reason, and the orders left waiting for the next round. Ship each
+    order with the carrier its delivery names (``GET /v1/orders/{id}/delivery``). Run it
+    every ``YUNSHANG_DELIVERY_ROUND_MIN`` minutes; 409 if another round took the same
+    orders at the same time."""
+    body = body or RoundCreate()
+    found = platform.delivery.run_round(who, runtime_s=body.runtime_s, seed=body.seed)
+    return JsonResponse(round_view(found), status_code=201)
+
+
+@router.get("/v1/delivery/rounds", response_model=PageRead[RoundRead])
+def list_rounds(platform: PlatformDep, who: PrincipalDep, page: PageDep) -> JsonResponse:
+    return JsonResponse(page_view(platform.delivery.rounds(who, page), round_view))
+
+
+@router.get("/v1/delivery/rounds/{round_id}", response_model=RoundRead)
+def get_round(round_id: Id, platform: PlatformDep, who: PrincipalDep) -> JsonResponse:
+    return JsonResponse(round_view(platform.delivery.round(who, round_id)))
+
+
+@router.get("/v1/delivery/rounds/{round_id}/map.svg", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}},
+                             "description": "The round's routes, hubs and no-fly zones"}})
+def round_map(round_id: Id, platform: PlatformDep, who: PrincipalDep,
+              hub_id: Annotated[str | None, Query(min_length=3, max_length=40,
+                                                  pattern=ID_PATTERN)] = None) -> Response:
+    """The round's routes drawn over its hubs and no-fly zones (SVG, no map tiles);
+    ``hub_id`` draws one hub's routes and the zones near it."""
+    svg = platform.delivery.picture(who, round_id, hub_id=hub_id)
+    return Response(svg, media_type="image/svg+xml")
+
+
+@router.get("/v1/orders/{order_id}/delivery", response_model=DeliveryRead)
+def track_order(order_id: Id, platform: PlatformDep, who: PrincipalDep) -> JsonResponse:
+    """Where the order's parcel is: for whoever may read the order (its buyer, its
+    channel, the merchant); 404 until a dispatch round has taken it."""
+    return JsonResponse(delivery_view(platform.delivery.track(who, order_id)))
+
+
+__all__ = ["DeliveryRead", "DroneCreate", "DroneRead", "HubCreate", "HubRead", "RoundCreate",
+           "RoundRead", "ZoneCreate", "ZoneRead", "router"]

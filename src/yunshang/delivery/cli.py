@@ -1,6 +1,7 @@
 """``yunshang delivery …``: the drone fleet from the server's shell — ``hubs add|list``,
 ``drones add|list``, ``zones import|list`` (GeoJSON files) and ``weights set`` (a SKU's
-parcel weight).
+parcel weight) — and its work: ``dispatch`` (one round), ``simulate`` (fly the rounds in
+simulated time) and ``track`` (one order's parcel).
 
 The CLI acts with the operator's rights: ``--tenant`` names the tenant the fleet belongs
 to (required to add; lists without it see every tenant).
@@ -9,24 +10,23 @@ to (required to add; lists without it see every tenant).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import time
+from collections import Counter
+from datetime import time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from yunshang.kernel.auth import PLATFORM_TENANT, Principal, Role
-from yunshang.kernel.errors import DomainError, InvalidInput
+from yunshang.cli_support import operator, platform_session
+from yunshang.kernel.errors import InvalidInput
 from yunshang.kernel.pagination import PageRequest
 
-from .domain import Point
+from .domain import Point, RoundStatus
 
-if TYPE_CHECKING:
-    from yunshang.platform import Platform
+#: ``simulate --picture`` draws at most this many of the latest flown rounds
+PICTURES = 20
 
 delivery_app = typer.Typer(help="Drone delivery: hubs, drones, no-fly zones.",
                            no_args_is_help=True)
@@ -43,27 +43,6 @@ console = Console()
 Tenant = Annotated[str, typer.Option(help="The tenant the fleet belongs to.")]
 TenantOpt = Annotated[str | None, typer.Option(help="Only this tenant (default: every tenant).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _operator(tenant: str | None) -> Principal:
-    return Principal(key_id="cli", role=Role.ADMIN, tenant=tenant or PLATFORM_TENANT)
-
-
-@contextmanager
-def _platform() -> Iterator[Platform]:
-    from yunshang.kernel.settings import Settings
-    from yunshang.platform import Platform
-
-    platform = Platform(Settings())
-    platform.migrate()
-    try:
-        yield platform
-    except DomainError as exc:
-        field = exc.data.get("field")
-        console.print(f"[red]refused:[/] {exc.message}" + (f" ({field})" if field else ""))
-        raise typer.Exit(1) from None
-    finally:
-        platform.db.dispose()
 
 
 def _print(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, ...]) -> None:
@@ -105,8 +84,8 @@ def hubs_add(name: Annotated[str, typer.Argument(help="The hub's name.")],
     """Add a hub (not inside a no-fly zone)."""
     from .api import hub_view
 
-    with _platform() as platform:
-        hub = platform.fleet.create_hub(_operator(tenant), name=name,
+    with platform_session(console) as platform:
+        hub = platform.fleet.create_hub(operator(tenant), name=name,
                                         location=Point(lat=lat, lon=lon),
                                         opens=_clock(opens, "opens"),
                                         closes=_clock(closes, "closes"))
@@ -117,8 +96,8 @@ def hubs_add(name: Annotated[str, typer.Argument(help="The hub's name.")],
 def hubs_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     from .api import hub_view
 
-    with _platform() as platform:
-        who = _operator(tenant)
+    with platform_session(console) as platform:
+        who = operator(tenant)
         _print([hub_view(h) for h in _all(lambda p: platform.fleet.hubs(who, p))], as_json,
                ("id", "name", "location", "opens", "closes"))
 
@@ -136,8 +115,8 @@ def drones_add(hub_id: Annotated[str, typer.Argument(help="The drone's hub (hub_
     """Add drones at a hub."""
     from .api import drone_view
 
-    with _platform() as platform:
-        made = [platform.fleet.add_drone(_operator(tenant), hub_id=hub_id,
+    with platform_session(console) as platform:
+        made = [platform.fleet.add_drone(operator(tenant), hub_id=hub_id,
                                          payload_kg=payload_kg, range_km=range_km,
                                          speed_kmh=speed_kmh, swap_min=swap_min)
                 for _ in range(count)]
@@ -151,8 +130,8 @@ def drones_list(tenant: TenantOpt = None,
                 as_json: JsonOpt = False) -> None:
     from .api import drone_view
 
-    with _platform() as platform:
-        who = _operator(tenant)
+    with platform_session(console) as platform:
+        who = operator(tenant)
         drones = _all(lambda p: platform.fleet.drones(who, p, hub_id=hub_id))
         _print([drone_view(d) for d in drones], as_json,
                ("id", "hub_id", "payload_kg", "range_km", "speed_kmh", "swap_min"))
@@ -168,16 +147,16 @@ def zones_import(path: Annotated[Path, typer.Argument(help="A GeoJSON file.", ex
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         console.print(f"[red]refused:[/] {path} is not a JSON file ({exc})")
         raise typer.Exit(1) from None
-    with _platform() as platform:
-        zones = platform.fleet.import_zones(_operator(tenant), document)
+    with platform_session(console) as platform:
+        zones = platform.fleet.import_zones(operator(tenant), document)
         _print([{"id": z.id, "name": z.name, "corners": len(z.ring) - 1} for z in zones],
                as_json, ("id", "name", "corners"))
 
 
 @zones_app.command("list")
 def zones_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
-    with _platform() as platform:
-        who = _operator(tenant)
+    with platform_session(console) as platform:
+        who = operator(tenant)
         zones = _all(lambda p: platform.fleet.zones(who, p))
         _print([{"id": z.id, "name": z.name, "corners": len(z.ring) - 1} for z in zones],
                as_json, ("id", "name", "corners"))
@@ -188,9 +167,97 @@ def weights_set(sku_id: Annotated[str, typer.Argument(help="The SKU (sku_…).")
                 weight_kg: Annotated[float, typer.Argument(help="Its parcel's weight (kg).")],
                 tenant: Tenant) -> None:
     """Set a SKU's parcel weight (the default is YUNSHANG_DELIVERY_PARCEL_KG)."""
-    with _platform() as platform:
-        kg = platform.fleet.set_parcel_weight(_operator(tenant), sku_id, weight_kg)
+    with platform_session(console) as platform:
+        kg = platform.fleet.set_parcel_weight(operator(tenant), sku_id, weight_kg)
         console.print(f"{sku_id}: {kg:g} kg")
+
+
+# --------------------------------------------------------------------------- rounds, flights
+
+
+@delivery_app.command("dispatch")
+def dispatch_round(tenant: Tenant,
+                   runtime_s: Annotated[float, typer.Option(
+                       min=0.1, max=30.0, help="The round's search budget (s).")] = 5.0,
+                   seed: Annotated[int, typer.Option(min=0, help="The solver's seed.")] = 1,
+                   as_json: JsonOpt = False) -> None:
+    """Run one dispatch round over the tenant's paid orders not yet dispatched: drone
+    routes per hub, courier fallbacks with their reason, the orders left waiting."""
+    from .api import round_view
+
+    with platform_session(console) as platform:
+        found = platform.delivery.run_round(operator(tenant), runtime_s=runtime_s, seed=seed)
+        view = round_view(found)
+        if as_json:
+            typer.echo(json.dumps(view, ensure_ascii=False, indent=2))
+            return
+        _print([{"drone": r["drone_id"], "hub": r["hub_id"], "stops": len(r["stops"]),
+                 "km": f"{r['km']:.1f}", "departs": r["depart_at"][11:19]}
+                for r in view["routes"]], False, ("drone", "hub", "stops", "km", "departs"))
+        reasons = Counter(c["reason"] for c in view["couriers"])
+        console.print(f"round {found.id}: {sum(len(r['stops']) for r in view['routes'])} by "
+                      f"drone on {len(view['routes'])} routes, {len(view['couriers'])} by "
+                      "courier" + (f" ({', '.join(f'{k} {v}' for k, v in reasons.items())})"
+                                   if reasons else "")
+                      + f", {len(found.waiting)} waiting for the next round")
+
+
+@delivery_app.command("simulate")
+def simulate(tenant: Tenant,
+             hours: Annotated[float, typer.Option(
+                 min=0.0, max=24 * 14,
+                 help="Fly this many simulated hours from now (couriers take a day).")] = 30.0,
+             seed: Annotated[int, typer.Option(min=0, help="The weather's seed.")] = 1,
+             picture: Annotated[Path | None, typer.Option(
+                 help="Write each flown round's route picture (PNG, SVG) here.",
+                 file_okay=False)] = None,
+             as_json: JsonOpt = False) -> None:
+    """Fly the tenant's dispatched rounds in simulated time: departures, deliveries (the
+    orders marked delivered through commerce, at their simulated times) and returns,
+    planned against actual, each recorded once. Ship the rounds' orders first."""
+    from yunshang.kernel.clock import ManualClock
+
+    clock = ManualClock()
+    with platform_session(console, clock) as platform:
+        who = operator(tenant)
+        report = platform.delivery.fly(who, clock.now() + timedelta(hours=hours), seed=seed)
+        if picture is not None:  # the last rounds that have flown, newest last
+            flown = [r for r in _all(lambda p: platform.delivery.rounds(who, p))
+                     if r.status is not RoundStatus.PLANNED]
+            for r in flown[-PICTURES:]:
+                platform.delivery.picture(who, r.id, folder=picture)
+        s = report.summary
+        late = [e.order_id for e in report.events if e.late]
+        figures = {"events": len(report.events), "flights": s.flights,
+                   "by_drone": s.by_drone, "by_courier": s.by_courier,
+                   "on_time_rate": s.on_time_rate, "courier_reasons": s.reasons,
+                   "late": late,
+                   "rounds_flown": report.rounds_flown, "rounds_left": report.rounds_left,
+                   "simulated_until": clock.now().isoformat()}
+        if as_json:
+            typer.echo(json.dumps(figures, ensure_ascii=False, indent=2))
+            return
+        rate = "—" if s.on_time_rate is None else f"{s.on_time_rate:.1%}"
+        console.print(f"{s.flights} flights; {s.by_drone} parcels by drone, {s.by_courier} "
+                      f"by courier; on time {rate}; {len(late)} late; "
+                      f"{report.rounds_flown} rounds flown, {report.rounds_left} still "
+                      f"flying (simulated until {clock.now():%Y-%m-%d %H:%M} UTC)")
+
+
+@delivery_app.command("track")
+def track(order_id: Annotated[str, typer.Argument(help="The order (ord_…).")],
+          tenant: Tenant, as_json: JsonOpt = False) -> None:
+    """Where an order's parcel is."""
+    from .api import delivery_view
+
+    with platform_session(console) as platform:
+        view = delivery_view(platform.delivery.track(operator(tenant), order_id))
+        if as_json:
+            typer.echo(json.dumps(view, ensure_ascii=False, indent=2))
+            return
+        _print([{k: view[k] for k in ("order_id", "status", "carrier", "eta", "delivered_at",
+                                      "late")}], False,
+               ("order_id", "status", "carrier", "eta", "delivered_at", "late"))
 
 
 __all__ = ["delivery_app"]

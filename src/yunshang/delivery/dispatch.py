@@ -5,7 +5,8 @@ every few minutes with the parcels that arrived and the drones' ``free_at`` time
 (rolling rounds); a parcel a round cannot fit falls back with ``NO_CAPACITY`` and the
 caller may offer it again next round.
 
-Per parcel, in this order: no coordinates → ``NO_ADDRESS``; heavier than every drone's
+Per parcel, in this order: no coordinates → ``NO_ADDRESS``; no drones at all →
+``NO_FLEET``; heavier than every drone's
 payload → ``TOO_HEAVY``; inside a no-fly zone → ``UNREACHABLE``; otherwise the nearest
 open hub (by the out-and-back leg lengths, detours included) with a drone that can carry
 it and fly there and back on one charge. None such: ``HUB_CLOSED`` if a closed hub could,
@@ -96,6 +97,9 @@ def dispatch(parcels: Sequence[Parcel], hubs: Sequence[Hub], drones: Sequence[Dr
     for parcel in sorted(parcels, key=lambda p: p.order_id):
         if parcel.destination is None:
             fallbacks.append(Fallback(parcel.order_id, FallbackReason.NO_ADDRESS))
+            continue
+        if not drones:
+            fallbacks.append(Fallback(parcel.order_id, FallbackReason.NO_FLEET))
             continue
         job = _Job(parcel, parcel.destination, grams(parcel.weight_kg))
         if job.grams > heaviest:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from yunshang.kernel.errors import InvalidInput
@@ -215,6 +215,7 @@ class FallbackReason(StrEnum):
     NO_CAPACITY = "no_capacity"  # the round's drones are full
     HUB_CLOSED = "hub_closed"  # no hub in reach is open
     NO_ADDRESS = "no_address"  # the order carries no coordinates
+    NO_FLEET = "no_fleet"  # the tenant has no drones at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,24 @@ class Fallback:
     reason: FallbackReason
 
 
+class ParcelStatus(StrEnum):
+    """Where a dispatched order's parcel is (``GET /v1/orders/{id}/delivery``)."""
+
+    WAITING = "waiting"  # its round's drones were full; offered again next round
+    PLANNED = "planned"  # on a drone's route, not yet taken off
+    IN_FLIGHT = "in_flight"  # its drone has taken off
+    WITH_COURIER = "with_courier"  # handed to the courier (the fallback reason says why)
+    DELIVERED = "delivered"
+
+
+def keeps_waiting(reason: FallbackReason, now: datetime, due_by: datetime,
+                  round_every: timedelta) -> bool:
+    """Whether a parcel that fell back for ``reason`` should wait for the next round
+    rather than go by courier now: only a full round (``NO_CAPACITY``) is temporary, and
+    only while the next round still comes before the promise."""
+    return reason is FallbackReason.NO_CAPACITY and now + round_every < due_by
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What one dispatch round at ``round_at`` decided."""
@@ -232,3 +251,43 @@ class Plan:
     routes: tuple[Route, ...]
     fallbacks: tuple[Fallback, ...]
     round_at: datetime
+
+
+class RoundStatus(StrEnum):
+    PLANNED = "planned"  # planned; nothing flown yet
+    FLYING = "flying"  # its timeline is fixed and being flown
+    FLOWN = "flown"  # every event of its timeline is recorded
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRound:
+    """A stored dispatch round (``rnd_…``): its plan, and the orders left waiting for the
+    next round (their round's drones were full and the promise can still be kept)."""
+
+    id: str
+    tenant: str
+    status: RoundStatus
+    plan: Plan
+    waiting: tuple[str, ...]
+    flown_events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelTracking:
+    """Where one order's parcel is, for its buyer: ``eta`` is the planned arrival at the
+    door (drone) or the courier's planned delivery; ``late`` is known once delivered."""
+
+    order_id: str
+    round_id: str
+    status: ParcelStatus
+    carrier: str | None
+    reason: FallbackReason | None
+    hub_id: str | None
+    drone_id: str | None
+    weight_kg: float
+    ready_at: datetime
+    due_at: datetime
+    eta: datetime | None
+    departed_at: datetime | None
+    delivered_at: datetime | None
+    late: bool | None

@@ -8,6 +8,11 @@ InvalidInput (422)
 └── HubInZone     a hub would lie inside a no-fly zone: a new hub inside a zone
                   (``location``), or a new zone around a hub (the zone's coordinates);
                   ``hub_id`` and ``zone_id`` say which
+
+Conflict (409), in ``service/rounds.py``
+├── NotShippedYet          a round cannot fly before all its orders shipped
+├── SimulatedClockNeeded   flights are simulated: only on a simulated clock
+└── (ROUND_RACED)          two dispatch rounds took the same orders at the same time
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from yunshang.kernel.errors import InvalidInput
 class DeliveryErrorCode(StrEnum):
     ZONE_INVALID = "delivery_zone_invalid"
     HUB_IN_ZONE = "delivery_hub_in_zone"
+    NOT_SHIPPED = "delivery_not_shipped"  # a round flies only once its orders shipped
+    SIMULATION_ONLY = "delivery_simulation_only"  # flights need the simulated clock
+    ROUND_RACED = "delivery_round_raced"  # two rounds took the same orders at once
 
 
 class ZoneInvalid(InvalidInput):

@@ -57,6 +57,14 @@ class Courier:
     carrier: str = "SF Express"
     promise: timedelta = timedelta(hours=24)
 
+    def planned(self, handed: datetime) -> datetime:
+        """When a parcel handed over at ``handed`` is planned at the door: three quarters
+        into the promise (couriers keep most of theirs)."""
+        return handed + self.promise * 0.75
+
+    def due(self, handed: datetime) -> datetime:
+        return handed + self.promise
+
 
 @dataclass(frozen=True)
 class FlightEvent:
@@ -107,34 +115,37 @@ def _seconds(actual: datetime, planned: datetime | None) -> int | None:
 
 
 def flight_timeline(plans: Sequence[Plan], *, parcels: Mapping[str, Parcel],
-                    drones: Mapping[str, Drone], seed: int, wind: Wind | None = None,
-                    courier: Courier | None = None) -> list[FlightEvent]:
+                    drones: Mapping[str, Drone], seed: int | str, wind: Wind | None = None,
+                    courier: Courier | None = None,
+                    ready: Mapping[str, datetime] | None = None) -> list[FlightEvent]:
     """Every event of flying ``plans`` (the day's dispatch rounds), in time order (ties
     keep the plans' order). The same plans and seed give the same events.
 
     ``parcels`` (by order id) give each stop its promise; ``drones`` (by id) their
     speed, for the flight home, and their battery-swap time. A courier parcel is handed
     over when it is ready (its round's time when it is not among ``parcels``).
+    ``ready`` (drone → time) says when drones still busy from earlier flights have their
+    fresh battery in; a route never departs before it.
     """
     wind, courier = wind or Wind(), courier or Courier()
     routes = [r for plan in plans for r in plan.routes]
     events: list[FlightEvent] = []
-    ready: dict[str, datetime] = {}  # drone → when its fresh battery is in
+    ready_at: dict[str, datetime] = dict(ready or {})  # drone → when its fresh battery is in
     for no in sorted(range(len(routes)), key=lambda i: (routes[i].depart_at, i)):
         route, drone = routes[no], drones[routes[no].drone_id]
-        departs = max(route.depart_at, ready.get(drone.id, route.depart_at))
+        departs = max(route.depart_at, ready_at.get(drone.id, route.depart_at))
         flown = _fly_route(route, no, departs, drone, parcels, random.Random(f"{seed}:{no}"),
                            wind)
         events.extend(flown)
-        ready[drone.id] = flown[-1].at + timedelta(minutes=drone.swap_min)
+        ready_at[drone.id] = flown[-1].at + timedelta(minutes=drone.swap_min)
     handed = [(f, parcels[f.order_id].ready_at if f.order_id in parcels else plan.round_at)
               for plan in plans for f in plan.fallbacks]
     for n, (fallback, start) in enumerate(handed):
         rng = random.Random(f"{seed}:courier:{n}")
-        planned = start + courier.promise * 0.75
+        planned = courier.planned(start)
         events.append(FlightEvent(
             FlightKind.DELIVERED, start + (planned - start) * wind.factor(rng), None, None,
-            order_id=fallback.order_id, planned_at=planned, due_at=start + courier.promise,
+            order_id=fallback.order_id, planned_at=planned, due_at=courier.due(start),
             carrier=courier.carrier, reason=str(fallback.reason)))
     return sorted(events, key=lambda e: e.at)
 

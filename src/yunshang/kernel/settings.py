@@ -62,6 +62,20 @@ class Settings(BaseSettings):
     delivery_parcel_kg: float = Field(
         default=0.34, gt=0, le=1000,
         description="A parcel's weight (kg) when its SKU has none set: one boxed phone.")
+    delivery_promise_min: int = Field(
+        default=60, ge=5, le=24 * 60,
+        description="Minutes from payment within which a drone delivery is promised; a "
+                    "parcel a round cannot fit waits for the next round while this can "
+                    "still be kept, else it goes by courier.")
+    delivery_round_min: int = Field(
+        default=10, ge=1, le=24 * 60,
+        description="Minutes between dispatch rounds (the waiting rule above counts on it).")
+    delivery_courier: str = Field(
+        default="SF Express", min_length=1, max_length=40,
+        description="The courier orders fall back to (the shipment's carrier).")
+    delivery_courier_hours: int = Field(
+        default=24, ge=1, le=24 * 14,
+        description="Hours from hand-over within which the courier promises delivery.")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
     qr_image_max_bytes: int = Field(
         default=1_000_000, ge=1024, le=8_000_000,

@@ -26,7 +26,7 @@ from yunshang.kernel.ids import new_id
 from yunshang.kernel.pagination import Page, PageRequest
 from yunshang.kernel.tenancy import owned_page, owned_row, tenant_scope
 
-from .domain import (
+from ..domain import (
     Drone,
     Hub,
     NoFlyZone,
@@ -36,8 +36,8 @@ from .domain import (
     check_name,
     check_weight,
 )
-from .errors import HubInZone
-from .store import (
+from ..errors import HubInZone
+from ..store import (
     clock_text,
     delivery_drones,
     delivery_hubs,
@@ -48,7 +48,7 @@ from .store import (
     ring_json,
     zone_from_row,
 )
-from .zones import ZoneShape, parse_zones, refuse_hubs_inside, zone_holding
+from ..zones import ZoneShape, parse_zones, refuse_hubs_inside, zone_holding
 
 #: Who manages the fleet (admins always pass).
 MANAGERS = (Role.MERCHANT,)

@@ -28,7 +28,8 @@ _TELEMETRY = (("device_id", "VARCHAR"), ("imei", "VARCHAR"), ("model", "VARCHAR"
               ("duration_ms", "BIGINT"), ("attrs", "JSON"), ("received_at", "TIMESTAMPTZ"))
 _INSTALL = (*_DEVICE, ("api_level", "BIGINT"), ("install_id", "VARCHAR"), ("app_id", "VARCHAR"),
             ("package", "VARCHAR"), ("developer", "VARCHAR"), ("version_code", "BIGINT"))
-_FLIGHT = (("hub_id", "VARCHAR"), ("drone_id", "VARCHAR"), ("route_no", "BIGINT"),
+_FLIGHT = (("round_id", "VARCHAR"), ("hub_id", "VARCHAR"), ("drone_id", "VARCHAR"),
+           ("route_no", "BIGINT"),
            ("planned_at", "TIMESTAMPTZ"), ("actual_at", "TIMESTAMPTZ"), ("delay_s", "BIGINT"))
 #: The marketing (ad exchange) and QR contexts have not landed yet. Their events are
 #: declared here with the fields the funnel reads, so the funnel's first steps exist
@@ -94,6 +95,9 @@ SCHEMAS: MappingProxyType[str, tuple[tuple[str, str], ...]] = MappingProxyType({
     "marketing.order_attributed": (("order_id", "VARCHAR"), ("campaign_id", "VARCHAR"),
                                    ("channel_id", "VARCHAR"), ("touch", "VARCHAR")),
     # drone delivery (yunshang.delivery): flights as the simulation flies them
+    "delivery.round_planned": (("round_id", "VARCHAR"), ("routes", "BIGINT"),
+                               ("by_drone", "BIGINT"), ("by_courier", "BIGINT"),
+                               ("waiting", "BIGINT"), ("km", "DOUBLE")),
     "delivery.drone_departed": _FLIGHT,
     "delivery.drone_returned": _FLIGHT,
     "delivery.parcel_delivered": (*_FLIGHT, ("order_id", "VARCHAR"), ("carrier", "VARCHAR"),

@@ -10,8 +10,9 @@ courier's promise, perturbed the same way, their fallback reason carried along.
 
 :func:`fly` then walks the timeline on an injectable clock (kernel/clock.py
 ``ManualClock``): the clock is set to each event's time before the event is handed to
-the caller's ``record`` (which publishes it and marks the order delivered through
-commerce's facade), so everything recorded carries the simulated time.
+the caller's ``record`` (``service/rounds.py`` marks the order delivered through
+commerce's facade, then publishes it with the parcel's new state), so everything recorded
+carries the simulated time.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from yunshang.kernel.clock import ManualClock
-from yunshang.kernel.db import Database
-from yunshang.kernel.events import DomainEvent
 
 from .domain import Drone, Parcel, Plan, Route
 
@@ -91,10 +90,10 @@ class FlightEvent:
     def by_drone(self) -> bool:
         return self.carrier == DRONE
 
-    def payload(self) -> dict[str, object]:
-        """The event's fields as docs/events.md lists them."""
-        body: dict[str, object] = {"hub_id": self.hub_id, "drone_id": self.drone_id,
-                                   "route_no": self.route_no}
+    def payload(self, round_id: str | None = None) -> dict[str, object]:
+        """The event's fields as docs/events.md lists them (``round_id``: its round's)."""
+        body: dict[str, object] = {"round_id": round_id, "hub_id": self.hub_id,
+                                   "drone_id": self.drone_id, "route_no": self.route_no}
         if self.kind is FlightKind.DELIVERED:
             body |= {"order_id": self.order_id, "carrier": self.carrier,
                      "planned_at": _iso(self.planned_at), "actual_at": _iso(self.at),
@@ -227,29 +226,3 @@ class FlightSummary:
                    on_time=sum(not e.late for e in delivered),
                    flights=sum(e.kind is FlightKind.DEPARTED for e in events),
                    reasons=reasons)
-
-
-def carrier_of(plan: Plan, order_id: str, courier: Courier | None = None) -> str:
-    """The carrier an order is shipped with under ``plan``: ``drone`` when a route
-    carries it, else the courier's name."""
-    if any(order_id in r.stops for r in plan.routes):
-        return DRONE
-    return (courier or Courier()).carrier
-
-
-class FlightRecorder:
-    """Records flown events: each is published (``delivery.*``, at its simulated time)
-    in its own transaction, and a delivered parcel's order is then marked delivered
-    through ``deliver`` (commerce's facade: ``deliver_order`` with the merchant's
-    principal; the carrier was named when the order shipped)."""
-
-    def __init__(self, *, db: Database, tenant: str,
-                 deliver: Callable[[str], object]) -> None:
-        self.db, self.tenant, self.deliver = db, tenant, deliver
-
-    def __call__(self, event: FlightEvent) -> None:
-        with self.db.unit_of_work() as uow:
-            uow.publish(DomainEvent(event.kind.value, self.tenant, event.at, event.payload()))
-            uow.commit()
-        if event.kind is FlightKind.DELIVERED and event.order_id is not None:
-            self.deliver(event.order_id)

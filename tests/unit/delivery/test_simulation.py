@@ -14,7 +14,6 @@ from yunshang.delivery.simulation import (
     FlightKind,
     FlightSummary,
     Wind,
-    carrier_of,
     flight_timeline,
     fly,
 )
@@ -89,8 +88,6 @@ def test_courier_fallbacks_are_delivered_by_the_courier_with_their_reason() -> N
     summary = FlightSummary.of(events)
     assert (summary.by_drone, summary.by_courier, summary.flights) == (6, 2, 3)
     assert summary.reasons == {"too_heavy": 1, "unreachable": 1}
-    assert carrier_of(plan(), "o5") == DRONE
-    assert carrier_of(plan(), "o7", courier) == "JD Logistics"
 
 
 def test_flying_sets_the_clock_to_each_event_and_stops_at_until() -> None:

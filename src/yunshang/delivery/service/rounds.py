@@ -305,8 +305,9 @@ class DispatchService:
                      if any(distance_km(p, hub.location) <= reach for p in z.ring)]
         title = f"Drone routes of round {found.id}"
         if folder is not None:
-            draw_routes(plan, hubs, zones, folder, name=name or f"delivery-{found.id}",
-                        title=title)
+            written = draw_routes(plan, hubs, zones, folder,
+                                  name=name or f"delivery-{found.id}", title=title)
+            return next(p for p in written if p.suffix == ".svg").read_bytes()
         with tempfile.TemporaryDirectory(prefix="yunshang-map-") as tmp:
             [svg] = draw_routes(plan, hubs, zones, Path(tmp), title=title, formats=("svg",))
             return svg.read_bytes()
@@ -410,7 +411,7 @@ class DispatchService:
                     t.order_id == event.order_id).values(
                     status=ParcelStatus.DELIVERED.value, delivered_at=now, late=event.late,
                     updated_at=now))
-            uow.publish(DomainEvent(event.kind.value, tenant, now, event.payload()))
+            uow.publish(DomainEvent(event.kind.value, tenant, now, event.payload(round_id)))
             uow.commit()
 
     # ------------------------------------------------------------------ tracking

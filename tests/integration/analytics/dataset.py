@@ -138,6 +138,8 @@ class _History:
             delivered = shipped + timedelta(hours=rng.choice((3, 20, 47, 50, 80))) \
                 + _jitter(rng, 1800)
             self.add("commerce.order_delivered", delivered, {**base, "status": "delivered"})
+            if carrier == "drone":  # flown: the delivery context's events (no draw: the
+                self.flight(oid, n, shipped, delivered)  # rest of the history stays put)
             outcome = rng.random()
             if outcome < 0.65:
                 self.add("commerce.order_completed", delivered + timedelta(days=10),
@@ -162,6 +164,27 @@ class _History:
                 self.add("marketing.order_attributed", created + timedelta(seconds=1),
                          {"order_id": oid, "campaign_id": rng.choice(CAMPAIGNS),
                           "channel_id": channel, "touch": rng.choice(("click", "scan"))})
+
+    def flight(self, oid: str, n: int, departed: datetime, delivered: datetime) -> None:
+        """A one-stop drone route: the round that planned it, take-off, the landing at the
+        door (late after the hour's promise) and the return."""
+        flight = {"round_id": f"rnd_{n}", "hub_id": "hub_1", "drone_id": f"drn_{n % 3}",
+                  "route_no": 0}
+        due = departed + timedelta(hours=1)
+        self.add("delivery.round_planned", departed - timedelta(minutes=5),
+                 {"round_id": f"rnd_{n}", "routes": 1, "by_drone": 1, "by_courier": 0,
+                  "waiting": 0, "km": 4.5})
+        self.add("delivery.drone_departed", departed,
+                 {**flight, "planned_at": departed.isoformat(), "actual_at": departed.isoformat(),
+                  "delay_s": 0})
+        self.add("delivery.parcel_delivered", delivered,
+                 {**flight, "order_id": oid, "carrier": "drone", "planned_at": due.isoformat(),
+                  "actual_at": delivered.isoformat(), "due_at": due.isoformat(),
+                  "late": delivered > due, "delay_s": int((delivered - due).total_seconds()),
+                  "reason": None})
+        self.add("delivery.drone_returned", delivered + timedelta(minutes=6),
+                 {**flight, "planned_at": None,
+                  "actual_at": (delivered + timedelta(minutes=6)).isoformat(), "delay_s": None})
 
     def usage(self, device: str, imei: str, model: str, since: datetime) -> None:
         rng = self.rng

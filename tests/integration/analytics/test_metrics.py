@@ -317,3 +317,21 @@ def test_delivery(money: Platform) -> None:
     assert rows(money, Delivery(), by="total") == [
         {"key": "all", "shipped": 4, "delivered": 3, "on_time": 2, "on_time_rate": 0.6667,
          "share": 1.0, "median_hours": 24.0}]
+
+
+def test_delivery_judges_a_flown_parcel_by_its_own_promise(money: Platform) -> None:
+    # o2 went by drone and took 24 h: within the 48 h window, but its flight says it
+    # landed after its one-hour promise; o1's courier flight says it was on time
+    flight = {"round_id": "rnd_1", "hub_id": None, "drone_id": None, "route_no": None,
+              "planned_at": None, "actual_at": None, "delay_s": None, "due_at": None,
+              "reason": None}
+    emit(money.db,
+         ("delivery.parcel_delivered", "acme", datetime(2026, 11, 8, 10, tzinfo=UTC),
+          {**flight, "order_id": "o2", "carrier": "drone", "late": True}),
+         ("delivery.parcel_delivered", "acme", datetime(2026, 11, 2, 8, tzinfo=UTC),
+          {**flight, "order_id": "o5", "carrier": "courier", "late": False}))
+    money.ingestor.drain()
+    by = {r["key"]: r for r in rows(money, Delivery())}
+    assert (by["drone"]["on_time"], by["drone"]["on_time_rate"]) == (0, 0.0)
+    # o5 took 72 h by the window, but its own promise was kept: o1 and o5 on time
+    assert (by["courier"]["on_time"], by["courier"]["on_time_rate"]) == (2, 1.0)

@@ -14,8 +14,10 @@ it and fly there and back on one charge. None such: ``HUB_CLOSED`` if a closed h
 
 Per hub, a PyVRP model: the hub is the depot, each parcel a client with its weight as
 delivery demand (grams), a release time (``ready_at``), a 60 s hand-over and a time
-window closing at ``due_by`` (or at the earliest possible arrival when the promise can no
-longer be kept — the route then reports it late, see :func:`lateness`); each drone a
+window closing at ``due_by`` (or, when the promise can no longer be kept, a window of
+``LATE_WINDOW_S`` — the parcel is then served as the routes allow and reported late, see
+:func:`lateness`; closing it at the earliest possible arrival instead would allow it only
+as a route's first stop); each drone a
 vehicle with capacity = payload (grams), maximum distance = range (metres, the detour
 legs' lengths in the matrix) and its own earliest start. Travel times use the hub's
 slowest drone. Clients are optional with a prize above any route's length, so the solver
@@ -52,6 +54,8 @@ from .geometry import Airspace
 
 #: Seconds a drone spends over a stop lowering the parcel.
 HANDOVER_S = 60
+#: The time window (s) of a parcel whose promise can no longer be kept: a working day.
+LATE_WINDOW_S = 12 * 3600
 #: The distance (metres) standing in for a leg with no path; no drone's range reaches it.
 NO_PATH_M = 10**9
 
@@ -175,7 +179,8 @@ def _solve_hub(hub: Hub, drones: list[Drone], jobs: list[_Job], space: Airspace,
         due = _seconds(job.parcel.due_by - now)
         earliest = release + dur[0][k]
         model.add_client(locs[k], delivery=[job.grams], service_duration=HANDOVER_S,
-                         tw_late=max(due, earliest), release_time=release,
+                         tw_late=due if due >= earliest else earliest + LATE_WINDOW_S,
+                         release_time=release,
                          prize=10 * longest + 1, required=False, name=job.parcel.order_id)
     ordered = sorted(drones, key=lambda d: d.id)
     for d in ordered:

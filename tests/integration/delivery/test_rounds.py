@@ -228,3 +228,50 @@ def test_rounds_are_the_merchants_and_a_round_map_is_svg(platform: Platform) -> 
         bad = client.post("/v1/delivery/rounds", headers=bearer(world.shop.merchant.token),
                           json={"runtime_s": 0})
         assert_problem(bad, 422, "invalid_input", "runtime_s")
+
+
+def test_the_cli_dispatches_simulates_and_tracks(make_platform: Any, tmp_path: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from yunshang.cli import app as cli
+
+    platform = make_platform()
+    world = _world(platform)
+    tenant = world.shop.tenant
+    monkeypatch.setenv("YUNSHANG_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("YUNSHANG_DATABASE_URL", raising=False)
+    monkeypatch.delenv("YUNSHANG_REDIS_URL", raising=False)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["delivery", "dispatch", "--tenant", tenant, "--runtime-s", "1",
+                               "--json"])
+    assert made.exit_code == 0, made.output
+    plan = json.loads(made.output)
+    # the shell's clock is today's: these orders were paid weeks ago (the fixture's clock),
+    # so no promise can be kept — the two the drones had no room for go by courier now
+    assert sum(len(r["stops"]) for r in plan["routes"]) == 4
+    assert Counter(c["reason"] for c in plan["couriers"]) == {
+        "no_capacity": 2, "too_heavy": 1, "too_far": 1, "unreachable": 1, "no_address": 1}
+    assert plan["waiting"] == []
+    refused = runner.invoke(cli, ["delivery", "simulate", "--tenant", tenant])
+    assert refused.exit_code == 1 and "not shipped" in refused.output
+    _ship(platform, world, list(world.orders))
+    pictures = tmp_path / "maps"
+    flown = runner.invoke(cli, ["delivery", "simulate", "--tenant", tenant, "--json",
+                                "--picture", str(pictures)])
+    assert flown.exit_code == 0, flown.output
+    figures = json.loads(flown.output)
+    assert (figures["by_drone"], figures["by_courier"]) == (4, 6)
+    assert len(figures["late"]) == 4  # every drone parcel: its promise was long gone
+    assert figures["rounds_left"] == 0
+    assert sorted(p.suffix for p in pictures.iterdir()) == [".png", ".svg"]
+    drone_order = plan["routes"][0]["stops"][0]
+    tracked = runner.invoke(cli, ["delivery", "track", drone_order, "--tenant", tenant,
+                                  "--json"])
+    assert tracked.exit_code == 0, tracked.output
+    assert json.loads(tracked.output)["status"] == "delivered"
+    text = runner.invoke(cli, ["delivery", "dispatch", "--tenant", tenant],
+                         env={"COLUMNS": "200"})
+    assert text.exit_code == 0 and "0 by drone on 0 routes" in text.output, text.output

@@ -275,3 +275,69 @@ def test_the_cli_dispatches_simulates_and_tracks(make_platform: Any, tmp_path: A
     text = runner.invoke(cli, ["delivery", "dispatch", "--tenant", tenant],
                          env={"COLUMNS": "200"})
     assert text.exit_code == 0 and "0 by drone on 0 routes" in text.output, text.output
+
+
+def test_rounds_racing_for_the_same_orders_never_both_take_one(platform: Platform) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import func
+
+    from yunshang.delivery.store import delivery_parcels
+
+    world = _world(platform)
+    who = world.shop.merchant.principal
+
+    def one(_: int) -> object:
+        try:
+            return platform.delivery.run_round(who, runtime_s=0.5)
+        except Conflict as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(one, range(4)))
+    rounds = [o for o in outcomes if not isinstance(o, str)]
+    assert rounds and all(o == "delivery_round_raced" for o in outcomes
+                          if isinstance(o, str))
+    taken: list[str] = []
+    for r in rounds:
+        taken += [o for route in r.plan.routes for o in route.stops]
+        taken += [f.order_id for f in r.plan.fallbacks]
+    assert len(taken) == len(set(taken))  # no order on two rounds
+    with platform.db.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(delivery_parcels).where(
+            delivery_parcels.c.tenant == world.shop.tenant)).scalar_one()
+    assert stored == len(world.orders)  # one parcel per order, nothing half-written
+
+
+def test_a_flight_interrupted_after_the_delivery_is_recorded_once_on_the_next_run(
+        platform: Platform, clock: ManualClock) -> None:
+    world = _world(platform)
+    who = world.shop.merchant.principal
+    found = platform.delivery.run_round(who, runtime_s=1)
+    taken = [o for r in found.plan.routes for o in r.stops] + \
+        [f.order_id for f in found.plan.fallbacks]
+    name_of = {oid: name for name, oid in world.orders.items()}
+    _ship(platform, world, [name_of[o] for o in taken])
+    record, calls = platform.delivery._record, []
+
+    def crash_on_first_delivery(tenant: str, round_id: str, index: int, total: int,
+                                event: Any) -> None:
+        if event.kind.value == "delivery.parcel_delivered" and not calls:
+            calls.append(event.order_id)
+            raise RuntimeError("the process died here")  # after commerce delivered it
+        record(tenant, round_id, index, total, event)
+
+    platform.delivery._record = crash_on_first_delivery  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        platform.delivery.fly(who, clock.now() + timedelta(hours=30))
+    assert platform.commerce.get_order(who, calls[0]).status is OrderStatus.DELIVERED
+    assert platform.delivery.track(who, calls[0]).status.value != "delivered"
+    platform.delivery._record = record  # type: ignore[method-assign]
+    report = platform.delivery.fly(who, clock.now() + timedelta(hours=30))
+    assert report.rounds_left == 0
+    assert platform.delivery.track(who, calls[0]).status.value == "delivered"
+    with platform.db.read() as conn:
+        payloads = conn.execute(select(outbox.c.payload).where(
+            outbox.c.name == "delivery.parcel_delivered")).scalars().all()
+    landed = Counter(p["order_id"] for p in payloads)
+    assert set(landed) == set(taken) and set(landed.values()) == {1}

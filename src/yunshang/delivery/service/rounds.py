@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import IntegrityError
 
 from yunshang.commerce import OrderStatus
 from yunshang.kernel.auth import Principal, Role
@@ -250,6 +251,8 @@ class DispatchService:
                 "reason": fallback.reason.value, "planned_at": courier.planned(now),
                 "due_at": courier.due(now)}
         t = delivery_parcels.c
+        raced = Conflict("another dispatch round took some of these orders at the same "
+                         "time; run the round again", code=DeliveryErrorCode.ROUND_RACED)
         with self.db.unit_of_work() as uow:
             before = set(uow.conn.execute(select(t.order_id).where(
                 t.order_id.in_(list(rows)))).scalars()) if rows else set()
@@ -257,11 +260,12 @@ class DispatchService:
                 gone = uow.conn.execute(delivery_parcels.delete().where(
                     t.order_id.in_(before), t.status == ParcelStatus.WAITING.value)).rowcount
                 if gone != len(before):  # another round took some of them meanwhile
-                    raise Conflict("another dispatch round took some of these orders at the "
-                                   "same time; run the round again",
-                                   code=DeliveryErrorCode.ROUND_RACED)
+                    raise raced
             if rows:
-                uow.conn.execute(delivery_parcels.insert(), list(rows.values()))
+                try:
+                    uow.conn.execute(delivery_parcels.insert(), list(rows.values()))
+                except IntegrityError:  # a concurrent round stored one of them first
+                    raise raced from None
             uow.conn.execute(delivery_rounds.insert().values(
                 id=found.id, tenant=found.tenant, round_at=plan.round_at,
                 status=found.status.value, routes=len(plan.routes), parcels=len(rows),

@@ -18,7 +18,6 @@ from tests.factories import SEEDED_MODEL, Shop, pay_over_http, register_phones, 
 from tests.http_support import assert_problem, bearer, open_client
 from yunshang.commerce import OrderStatus
 from yunshang.delivery import NotShippedYet, Point
-from yunshang.kernel.auth import Role
 from yunshang.kernel.clock import ManualClock, SystemClock
 from yunshang.kernel.errors import Conflict
 from yunshang.kernel.outbox import outbox
@@ -141,7 +140,7 @@ def test_a_round_plans_drones_and_couriers_and_the_flights_deliver_the_orders(
     # and its drones leave once back and swapped
     next_round = clock.now() + timedelta(minutes=10)
     meanwhile = platform.delivery.fly(who, next_round)
-    assert 0 < len(meanwhile.events) and meanwhile.rounds_left == 1
+    assert len(meanwhile.events) > 0 and meanwhile.rounds_left == 1
     clock.set(next_round)
     second = platform.delivery.run_round(who, runtime_s=1)
     assert sorted(name_of[o] for r in second.plan.routes for o in r.stops) == waiting
@@ -229,3 +228,8 @@ def test_rounds_are_the_merchants_and_a_round_map_is_svg(platform: Platform) -> 
         bad = client.post("/v1/delivery/rounds", headers=bearer(world.shop.merchant.token),
                           json={"runtime_s": 0})
         assert_problem(bad, 422, "invalid_input", "runtime_s")
+        # a boolean is not a seed, nor a string a budget: refused, not taken as 1
+        for body, name in (({"seed": True}, "seed"), ({"runtime_s": "1"}, "runtime_s")):
+            bad = client.post("/v1/delivery/rounds", json=body,
+                              headers=bearer(world.shop.merchant.token))
+            assert_problem(bad, 422, "invalid_input", name)

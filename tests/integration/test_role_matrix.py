@@ -29,6 +29,7 @@ from tests.conftest import PlatformFactory
 from tests.factories import pay_via_provider, random_tenant, seed_sale
 from tests.http_support import PROBLEM, TestClient, api_routes, bearer, open_client
 from yunshang.app import create_app
+from yunshang.commerce import DeliveryAddress
 from yunshang.delivery import Point
 from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.imei import make_imei
@@ -320,6 +321,15 @@ MATRIX: dict[str, Row] = {
         names_object=False, order=1),
     "GET /v1/delivery/zones": Row(MERCHANT, names_object=False),
     "GET /v1/delivery/zones/{zone_id}": Row(MERCHANT),
+    # ---------------------------------------------------------------- dispatch, tracking
+    # another tenant's merchant runs a round over its own (empty) orders: allowed
+    "POST /v1/delivery/rounds": Row(MERCHANT, body=lambda w: {"runtime_s": 1},
+                                    names_object=False, order=1),
+    "GET /v1/delivery/rounds": Row(MERCHANT, names_object=False),
+    "GET /v1/delivery/rounds/{round_id}": Row(MERCHANT),
+    "GET /v1/delivery/rounds/{round_id}/map.svg": Row(MERCHANT),
+    # the seeded round took the seeded order: whoever may read the order tracks its parcel
+    "GET /v1/orders/{order_id}/delivery": Row(roles("merchant", "channel", "buyer")),
     # ---------------------------------------------------------------- analytics, ops
     "GET /v1/analytics": Row(MERCHANT, names_object=False),
     "GET /v1/analytics/{metric}": Row(MERCHANT, path="/v1/analytics/sales",
@@ -364,10 +374,21 @@ def _world(platform: Platform) -> World:
     platform.registry.import_batch(merchant, "imei,model,serial,os_version,api_level\n"
                                    f"{imei},{MODEL},SN1,1.0.0,34\n"
                                    f"{returned},{MODEL},SN2,1.0.0,34\n")
+    hub = platform.fleet.create_hub(merchant, name="Hub", location=Point(lat=31.1, lon=121.1),
+                                    opens=time(8), closes=time(20))
+    drone = platform.fleet.add_drone(merchant, hub_id=hub.id, payload_kg=2, range_km=20,
+                                     speed_kmh=54, swap_min=3)
+    zone = platform.fleet.import_zones(merchant, {"type": "Polygon", "coordinates": [
+        [[121.5, 31.5], [121.6, 31.5], [121.6, 31.6], [121.5, 31.5]]]})[0]
     order = svc.place_flash_order(buyer.principal, seeded.sale.id, buyer_id="alice",
-                                  quantity=1, channel_id=channel_x).result(10)
+                                  quantity=1, channel_id=channel_x, address=DeliveryAddress(
+                                      province="Shanghai", city="Shanghai", district=None,
+                                      street=None, lat=31.11, lon=121.11)).result(10)
     order_id = str(order.body["id"])
     pay_via_provider(platform, buyer.principal, order_id)
+    # a dispatch round takes the paid order: a drone flies it
+    dispatched = platform.delivery.run_round(merchant, runtime_s=1)
+    assert [r.stops for r in dispatched.plan.routes] == [(order_id,)]
     svc.ship_order(merchant, order_id, imeis=[imei], carrier=None, tracking_number=None)
     # a delivered order of alice's whose return waits for the merchant
     second = str(svc.place_flash_order(buyer.principal, seeded.sale.id, buyer_id="alice",
@@ -397,12 +418,6 @@ def _world(platform: Platform) -> World:
     listing_id = svc.list_listings(merchant, page_request(None, 1)).items[0].id
     qr = platform.qr.create(merchant, target_kind=TargetKind.LISTING, target=listing_id,
                             campaign_id=campaign.id)
-    hub = platform.fleet.create_hub(merchant, name="Hub", location=Point(lat=31.1, lon=121.1),
-                                    opens=time(8), closes=time(20))
-    drone = platform.fleet.add_drone(merchant, hub_id=hub.id, payload_kg=2, range_km=20,
-                                     speed_kmh=54, swap_min=3)
-    zone = platform.fleet.import_zones(merchant, {"type": "Polygon", "coordinates": [
-        [[121.5, 31.5], [121.6, 31.5], [121.6, 31.6], [121.5, 31.5]]]})[0]
     issued = {
         "admin": keys.create(role=Role.ADMIN, tenant=tenant),
         "merchant": seeded.merchant,
@@ -421,7 +436,8 @@ def _world(platform: Platform) -> World:
            "return_id": return_id, "advertiser_id": advertiser.id,
            "campaign_id": campaign.id, "creative_id": creative.id, "image": f"{sha256}.png",
            "listing_id": listing_id, "code_id": qr.id, "code": qr.code,
-           "hub_id": hub.id, "drone_id": drone.id, "zone_id": zone.id}
+           "hub_id": hub.id, "drone_id": drone.id, "zone_id": zone.id,
+           "round_id": dispatched.id}
     return World(platform=platform, keys={r: bearer(k.token) for r, k in issued.items()},
                  ids=ids, buyer_token=buyer.token, device=device.principal)
 

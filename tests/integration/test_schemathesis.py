@@ -1,11 +1,12 @@
 """Schemathesis against the ASGI app, once per role: every check it has, none turned off.
 
 A seeded world (a tenant with a product, listings, a flash sale, orders, a phone
-with its device key, a release and its rollout, an app in the store) gives the
-path parameters real ids as OpenAPI examples, so generated requests reach 2xx
-answers and not only 404s. Each role's run is bounded (a few examples per
-operation, a fixed seed, derandomised) so it stays lean; the full matrix of roles
-is ``slow`` (CI runs it) and the default run keeps two roles.
+with its device key, a release and its rollout, an app in the store, a drone fleet
+and a dispatch round that took the paid order) gives the path parameters real ids
+as OpenAPI examples, so generated requests reach 2xx answers and not only 404s. Each
+role's run is bounded (a few examples per operation, a fixed seed, derandomised) so it
+stays lean; the full matrix of roles is ``slow`` (CI runs it) and the default run keeps
+two roles.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.conftest import sqlite_settings
 from tests.factories import pay_via_provider, random_tenant, seed_sale
 from tests.http_support import bearer
 from yunshang.app import create_app
+from yunshang.commerce import DeliveryAddress
 from yunshang.delivery import Point
 from yunshang.kernel.auth import PLATFORM_TENANT, Role
 from yunshang.kernel.clock import ManualClock
@@ -63,9 +65,13 @@ def build_world(platform: Platform) -> ContractWorld:
     phones = [make_imei("86451207", n) for n in (1, 2)]
     platform.registry.import_batch(merchant, "imei,model,serial,os_version,api_level\n" + "".join(
         f"{i},{MODEL},SN{n},1.0.0,34\n" for n, i in enumerate(phones)))
+    # the paid one (orders[1]) goes to an address a drone of the hub below reaches
+    near_hub = DeliveryAddress(province="Shanghai", city="Shanghai", district=None,
+                               street=None, lat=31.11, lon=121.11)
     orders = [str(svc.place_flash_order(buyer.principal, seeded.sale.id, buyer_id="alice",
-                                        quantity=1, channel_id=channel.principal.subject)
-                  .result(10).body["id"]) for _ in range(3)]
+                                        quantity=1, channel_id=channel.principal.subject,
+                                        address=near_hub if n == 1 else None)
+                  .result(10).body["id"]) for n in range(3)]
     pay_via_provider(platform, buyer.principal, orders[1])
     pay_via_provider(platform, buyer.principal, orders[2])
     svc.ship_order(merchant, orders[2], imeis=[phones[0]], carrier=None, tracking_number=None)
@@ -104,6 +110,9 @@ def build_world(platform: Platform) -> ContractWorld:
                                      speed_kmh=54, swap_min=3)
     zone = platform.fleet.import_zones(merchant, {"type": "Polygon", "coordinates": [
         [[121.5, 31.5], [121.6, 31.5], [121.6, 31.6], [121.5, 31.5]]]})[0]
+    # a dispatch round takes the paid order: its parcel is tracked, the round has a map
+    dispatched = platform.delivery.run_round(merchant, runtime_s=1)
+    assert [r.stops for r in dispatched.plan.routes] == [(orders[1],)]
     issued = {
         "admin": keys.create(role=Role.ADMIN, tenant=PLATFORM_TENANT),
         "merchant": seeded.merchant,
@@ -123,7 +132,7 @@ def build_world(platform: Platform) -> ContractWorld:
            "advertiser_id": advertiser.id, "campaign_id": campaign.id,
            "creative_id": creative.id, "image": f"{sha256}.png",
            "code_id": qr.id, "code": qr.code, "hub_id": hub.id, "drone_id": drone.id,
-           "zone_id": zone.id}
+           "zone_id": zone.id, "round_id": dispatched.id}
     return ContractWorld(platform=platform, keys={r: k.token for r, k in issued.items()},
                          ids=ids)
 

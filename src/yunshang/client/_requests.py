@@ -403,3 +403,44 @@ def request_ad(slot_id: str, formats: Sequence[tuple[m.AdFormat | str, int, int]
         "province": province, "city": city, "imei": imei}
     return Call("POST", "/v1/ads/requests", _ad_or_none,
                 json={k: v for k, v in body.items() if v is not None})
+
+
+# ---------------------------------------------------------------- drone delivery
+
+
+def run_delivery_round(runtime_s: float | None = None,
+                       seed: int | None = None) -> Call[m.RoundRead]:
+    """One dispatch round over the tenant's paid orders not yet dispatched (merchant):
+    drone routes, courier fallbacks with their reason, the orders left waiting.
+    ``runtime_s`` is the search budget (s; the server's default if None); the same
+    orders, fleet and ``seed`` give the same plan."""
+    body = {k: v for k, v in (("runtime_s", runtime_s), ("seed", seed)) if v is not None}
+    return Call("POST", "/v1/delivery/rounds", model(m.RoundRead), json=body)
+
+
+def delivery_rounds(*, cursor: str | None = None,
+                    limit: int = PAGE_SIZE) -> Call[m.PageReadRoundRead]:
+    """The tenant's dispatch rounds."""
+    return Call("GET", "/v1/delivery/rounds", model(m.PageReadRoundRead), _page(cursor, limit))
+
+
+def get_delivery_round(round_id: str) -> Call[m.RoundRead]:
+    """One dispatch round: its routes, couriers and waiting orders."""
+    return Call("GET", f"/v1/delivery/rounds/{segment(round_id)}", model(m.RoundRead))
+
+
+def _content(response: httpx.Response) -> bytes:
+    return response.content
+
+
+def delivery_round_map(round_id: str, hub_id: str | None = None) -> Call[bytes]:
+    """The round's routes over its hubs and no-fly zones, as SVG bytes; ``hub_id`` draws
+    one hub's routes and the zones near it."""
+    return Call("GET", f"/v1/delivery/rounds/{segment(round_id)}/map.svg", _content,
+                {"hub_id": hub_id})
+
+
+def track_order(order_id: str) -> Call[m.DeliveryRead]:
+    """Where an order's parcel is (its buyer, its channel, the merchant): carrier, drone,
+    ETA, delivery. 404 (:class:`~yunshang.client.ApiError`) until a round took it."""
+    return Call("GET", f"/v1/orders/{segment(order_id)}/delivery", model(m.DeliveryRead))

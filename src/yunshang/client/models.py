@@ -290,6 +290,11 @@ class CodeState(StrEnum):
     expired = "expired"
 
 
+class CourierRead(BaseModel):
+    order_id: Annotated[str, Field(title="Order Id")]
+    reason: Annotated[str, Field(title="Reason")]
+
+
 class AdomainItem(RootModel[str]):
     root: Annotated[str, Field(max_length=253)]
 
@@ -301,6 +306,23 @@ class Adomain(RootModel[list[AdomainItem]]):
 class Format(StrEnum):
     banner = "banner"
     native = "native"
+
+
+class DeliveryRead(BaseModel):
+    carrier: Annotated[str | None, Field(title="Carrier")]
+    delivered_at: Annotated[AwareDatetime | None, Field(title="Delivered At")]
+    departed_at: Annotated[AwareDatetime | None, Field(title="Departed At")]
+    drone_id: Annotated[str | None, Field(title="Drone Id")]
+    due_at: Annotated[AwareDatetime, Field(title="Due At")]
+    eta: Annotated[AwareDatetime | None, Field(title="Eta")]
+    hub_id: Annotated[str | None, Field(title="Hub Id")]
+    late: Annotated[bool | None, Field(title="Late")]
+    order_id: Annotated[str, Field(title="Order Id")]
+    ready_at: Annotated[AwareDatetime, Field(title="Ready At")]
+    reason: Annotated[str | None, Field(title="Reason")]
+    round_id: Annotated[str, Field(title="Round Id")]
+    status: Annotated[str, Field(title="Status")]
+    weight_kg: Annotated[float, Field(title="Weight Kg")]
 
 
 class DeltaFileRead(BaseModel):
@@ -821,6 +843,23 @@ class RolloutState(StrEnum):
     paused = "paused"
     halted = "halted"
     completed = "completed"
+
+
+class RoundCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    runtime_s: Annotated[float | None, Field(gt=0.0, le=30.0, title="Runtime S")] = 5.0
+    seed: Annotated[int | None, Field(ge=0, le=2147483647, title="Seed")] = 1
+
+
+class RouteRead(BaseModel):
+    arrivals: Annotated[list[AwareDatetime], Field(title="Arrivals")]
+    depart_at: Annotated[AwareDatetime, Field(title="Depart At")]
+    drone_id: Annotated[str, Field(title="Drone Id")]
+    hub_id: Annotated[str, Field(title="Hub Id")]
+    km: Annotated[float, Field(title="Km")]
+    stops: Annotated[list[str], Field(title="Stops")]
 
 
 class Bundle(RootModel[str]):
@@ -1779,6 +1818,15 @@ class RolloutRead(BaseModel):
     to_version: Annotated[str, Field(title="To Version")]
 
 
+class RoundRead(BaseModel):
+    couriers: Annotated[list[CourierRead], Field(title="Couriers")]
+    id: Annotated[str, Field(title="Id")]
+    round_at: Annotated[AwareDatetime, Field(title="Round At")]
+    routes: Annotated[list[RouteRead], Field(title="Routes")]
+    status: Annotated[str, Field(title="Status")]
+    waiting: Annotated[list[str], Field(title="Waiting")]
+
+
 class RtbApp(BaseModel):
     bundle: Annotated[Bundle | None, Field(title="Bundle")] = None
     ext: Annotated[dict[str, Any] | None, Field(title="Ext")] = None
@@ -1958,6 +2006,11 @@ class PageReadReturnRead(BaseModel):
 
 class PageReadRolloutRead(BaseModel):
     items: Annotated[list[RolloutRead], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class PageReadRoundRead(BaseModel):
+    items: Annotated[list[RoundRead], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 

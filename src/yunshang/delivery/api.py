@@ -16,7 +16,7 @@ from datetime import datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from yunshang.platform import Platform
 from yunshang.web import (
@@ -223,10 +223,11 @@ def get_zone(zone_id: Id, platform: PlatformDep, who: PrincipalDep) -> JsonRespo
 
 class RoundCreate(Schema):
     #: the round's search budget (s), shared among its hubs
-    runtime_s: Annotated[float, Field(gt=0, le=MAX_RUNTIME_S, allow_inf_nan=False)] = \
+    runtime_s: Annotated[StrictFloat, Field(gt=0, le=MAX_RUNTIME_S, allow_inf_nan=False)] = \
         DEFAULT_RUNTIME_S
-    #: the solver's seed: the same orders, fleet and seed give the same plan
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 1
+    #: the solver's seed: the same orders, fleet and seed give the same plan (an integer,
+    #: not a boolean or a float)
+    seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] = 1
 
 
 class RouteRead(BaseModel):

@@ -228,6 +228,11 @@ def test_rounds_are_the_merchants_and_a_round_map_is_svg(platform: Platform) -> 
         bad = client.post("/v1/delivery/rounds", headers=bearer(world.shop.merchant.token),
                           json={"runtime_s": 0})
         assert_problem(bad, 422, "invalid_input", "runtime_s")
+        # a boolean is not a seed, nor a string a budget: refused, not taken as 1
+        for body, name in (({"seed": True}, "seed"), ({"runtime_s": "1"}, "runtime_s")):
+            bad = client.post("/v1/delivery/rounds", json=body,
+                              headers=bearer(world.shop.merchant.token))
+            assert_problem(bad, 422, "invalid_input", name)
 
 
 def test_the_cli_dispatches_simulates_and_tracks(make_platform: Any, tmp_path: Any,

@@ -173,3 +173,30 @@ def test_the_same_input_gives_the_same_plan() -> None:
     runs: list[Plan] = [dispatch(parcels, [HUB], drones(5), [ZONE], NOW, **FAST)
                         for _ in range(2)]
     assert runs[0] == runs[1]
+
+
+def test_parcels_whose_promise_is_gone_still_share_a_route() -> None:
+    # paid long ago: no window can be kept, yet one drone takes both on one trip (a window
+    # closing at the earliest arrival would allow each only as a first stop)
+    gone = [parcel("ord_a", 31.185, 121.49, due=-timedelta(hours=2)),
+            parcel("ord_b", 31.186, 121.491, due=-timedelta(hours=2))]
+    plan = dispatch(gone, [HUB], drones(1), [ZONE], NOW, **FAST)
+    assert plan.fallbacks == ()
+    assert [sorted(r.stops) for r in plan.routes] == [["ord_a", "ord_b"]]
+    assert set(lateness(plan, gone)) == {"ord_a", "ord_b"}
+
+
+def test_no_drones_at_all_is_its_own_reason() -> None:
+    plan = dispatch(scattered(3), [HUB], [], [ZONE], NOW, **FAST)
+    assert {f.reason for f in plan.fallbacks} == {FallbackReason.NO_FLEET}
+
+
+def test_only_a_full_round_waits_and_only_while_the_promise_holds() -> None:
+    from yunshang.delivery.domain import keeps_waiting
+
+    every = timedelta(minutes=10)
+    due = NOW + timedelta(minutes=30)
+    assert keeps_waiting(FallbackReason.NO_CAPACITY, NOW, due, every)
+    assert not keeps_waiting(FallbackReason.NO_CAPACITY, NOW + timedelta(minutes=25), due,
+                             every)
+    assert not keeps_waiting(FallbackReason.TOO_FAR, NOW, due, every)

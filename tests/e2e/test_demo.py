@@ -88,3 +88,20 @@ def test_launch_day_passes_every_check_and_writes_the_report(tmp_path, monkeypat
                   "scans in the funnel match the scans made",
                   "orders credited to a scan are paid orders of buyers who scanned"):
         assert f"✓ qr: {check}" in text
+
+    # Delivery: the trial cities' drones and the courier for the rest; every shipped order
+    # delivered, routes checked against payload, range and the zones, pictures written,
+    # and the warehouse's delivery metric agreeing with the flights.
+    delivered = flat.split("✓ delivered ")[1]
+    by_drone = int(delivered.split(" by drone (")[0].rsplit(" ", 1)[-1])
+    assert by_drone > 0 and "too_far" in delivered
+    for city in ("zhuhai", "shenzhen", "hangzhou"):
+        assert (report / f"delivery-routes-{city}.png").stat().st_size > 2_000
+        assert (report / f"delivery-routes-{city}.svg").exists()
+    assert (report / "delivery.png").stat().st_size > 2_000
+    for check in ("no drone route over payload or range, no leg through a no-fly zone",
+                  "couriers took the orders no drone could, each with its reason",
+                  "a buyer's channel tracks a drone parcel over HTTP: delivered",
+                  "delivery metric: drone deliveries and on-time as flown"):
+        assert check in flat
+    assert f"every shipped order delivered: {by_drone} by drone" in flat

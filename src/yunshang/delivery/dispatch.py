@@ -90,6 +90,8 @@ def dispatch(parcels: Sequence[Parcel], hubs: Sequence[Hub], drones: Sequence[Dr
              airspace: Airspace | None = None) -> Plan:
     """Plan one round at ``now``; ``runtime_s`` is the round's search budget, shared among
     the hubs with parcels. Pass ``airspace`` to reuse its leg cache across rounds."""
+    if len({p.order_id for p in parcels}) != len(parcels):
+        raise ValueError("an order is offered twice to one round")
     space = airspace or Airspace(zones, centre(hubs))
     fleet: dict[str, list[Drone]] = defaultdict(list)
     for d in drones:

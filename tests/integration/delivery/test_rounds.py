@@ -346,3 +346,15 @@ def test_a_flight_interrupted_after_the_delivery_is_recorded_once_on_the_next_ru
             outbox.c.name == "delivery.parcel_delivered")).scalars().all()
     landed = Counter(p["order_id"] for p in payloads)
     assert set(landed) == set(taken) and set(landed.values()) == {1}
+
+
+def test_a_round_reads_every_page_of_paid_orders_once(platform: Platform,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from yunshang.delivery.service import rounds
+
+    world = _world(platform)
+    monkeypatch.setattr(rounds, "ORDERS_PAGE", 3)  # 10 paid orders: four pages
+    found = platform.delivery.run_round(world.shop.merchant.principal, runtime_s=0.5)
+    taken = [o for r in found.plan.routes for o in r.stops] + \
+        [f.order_id for f in found.plan.fallbacks] + list(found.waiting)
+    assert sorted(taken) == sorted(world.orders.values())

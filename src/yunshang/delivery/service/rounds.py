@@ -82,6 +82,8 @@ from .fleet import MANAGERS, FleetService
 
 #: The most orders one round takes (oldest payments first); the rest wait for the next.
 MAX_ROUND_PARCELS = 5000
+#: Paid orders read from commerce per page.
+ORDERS_PAGE = 500
 #: A round's search budget (s) when the caller names none, and the most it may name.
 DEFAULT_RUNTIME_S = 5.0
 MAX_RUNTIME_S = 30.0
@@ -172,7 +174,7 @@ class DispatchService:
                 delivery_parcels.c.status != ParcelStatus.WAITING.value)).scalars())
         weights: dict[str, float] = {}
         parcels: list[Parcel] = []
-        req = PageRequest(limit=500)
+        req = PageRequest(limit=ORDERS_PAGE)
         while len(parcels) < MAX_ROUND_PARCELS:
             page = self.orders.list_orders(principal, req, status=OrderStatus.PAID)
             for order in page.items:
@@ -181,9 +183,10 @@ class DispatchService:
                 parcels.append(self._parcel(order, now, weights))
                 if len(parcels) == MAX_ROUND_PARCELS:
                     break
-            if page.next_cursor is None:
+            if page.next_cursor is None or not page.items:
                 break
-            req = PageRequest(after=page.next_cursor, limit=500)
+            # a service page's cursor is the last id (the API encodes it for clients)
+            req = PageRequest(after=page.items[-1].id, limit=ORDERS_PAGE)
         return parcels
 
     def _parcel(self, order: Any, now: datetime, weights: dict[str, float]) -> Parcel:

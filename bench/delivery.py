@@ -49,15 +49,18 @@ from yunshang.delivery.dispatch import HANDOVER_S, centre, dispatch
 from yunshang.delivery.domain import (
     Drone,
     Fallback,
-    FallbackReason,
     Hub,
     NoFlyZone,
     Parcel,
     Plan,
     Point,
+    keeps_waiting,
 )
 from yunshang.delivery.geometry import Airspace
 from yunshang.delivery.simulation import FlightKind, FlightSummary, flight_timeline
+
+#: the rounds' rhythm (YUNSHANG_DELIVERY_ROUND_MIN's default)
+ROUND_EVERY = timedelta(minutes=10)
 
 BEGIN, END = "<!-- bench:delivery:begin -->", "<!-- bench:delivery:end -->"
 #: The seed of the simulated flight's wind.
@@ -132,8 +135,8 @@ def city(runtime_s: float, orders: int = 1000) -> dict[str, Any]:
     rounds: list[tuple[Plan, list[Fallback], list[Fallback]]] = []
     now = start
     while now <= start + timedelta(hours=3):
-        now += timedelta(minutes=10)
-        pending += [p for p in parcels if now - timedelta(minutes=10) < p.ready_at <= now]
+        now += ROUND_EVERY
+        pending += [p for p in parcels if now - ROUND_EVERY < p.ready_at <= now]
         if not pending:
             continue
         t0 = time.perf_counter()
@@ -151,7 +154,7 @@ def city(runtime_s: float, orders: int = 1000) -> dict[str, Any]:
         by_courier: list[Fallback] = []
         for f in plan.fallbacks:
             p = due[f.order_id]
-            if f.reason is FallbackReason.NO_CAPACITY and p.due_by - now > timedelta(minutes=25):
+            if keeps_waiting(f.reason, now, p.due_by, ROUND_EVERY):  # the service's rule
                 retry.append(f)
             else:
                 by_courier.append(f)

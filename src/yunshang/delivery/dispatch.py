@@ -14,10 +14,10 @@ it and fly there and back on one charge. None such: ``HUB_CLOSED`` if a closed h
 
 Per hub, a PyVRP model: the hub is the depot, each parcel a client with its weight as
 delivery demand (grams), a release time (``ready_at``), a 60 s hand-over and a time
-window closing at ``due_by`` (or, when the promise can no longer be kept, a window of
-``LATE_WINDOW_S`` — the parcel is then served as the routes allow and reported late, see
-:func:`lateness`; closing it at the earliest possible arrival instead would allow it only
-as a route's first stop); each drone a
+window closing at ``due_by`` (or, when the promise can no longer be kept, closing
+``LATE_WINDOW_S`` after the earliest possible arrival — it is reported late, see
+:func:`lateness`; closing it at that arrival itself would allow it only as a route's first
+stop); each drone a
 vehicle with capacity = payload (grams), maximum distance = range (metres, the detour
 legs' lengths in the matrix) and its own earliest start. Travel times use the hub's
 slowest drone. Clients are optional with a prize above any route's length, so the solver
@@ -54,8 +54,9 @@ from .geometry import Airspace
 
 #: Seconds a drone spends over a stop lowering the parcel.
 HANDOVER_S = 60
-#: The time window (s) of a parcel whose promise can no longer be kept: a working day.
-LATE_WINDOW_S = 12 * 3600
+#: How late (s) past its earliest possible arrival a parcel whose promise can no longer
+#: be kept may still be planned: it may share a route, but not wait at its end.
+LATE_WINDOW_S = 30 * 60
 #: The distance (metres) standing in for a leg with no path; no drone's range reaches it.
 NO_PATH_M = 10**9
 

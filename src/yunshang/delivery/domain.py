@@ -236,12 +236,18 @@ class ParcelStatus(StrEnum):
     DELIVERED = "delivered"
 
 
+#: What a parcel's flight from its hub may take when the next round sends it: a city
+#: trial's drone covers its ~15 km reach in a quarter of an hour.
+FLIGHT_MARGIN = timedelta(minutes=15)
+
+
 def keeps_waiting(reason: FallbackReason, now: datetime, due_by: datetime,
                   round_every: timedelta) -> bool:
     """Whether a parcel that fell back for ``reason`` should wait for the next round
     rather than go by courier now: only a full round (``NO_CAPACITY``) is temporary, and
-    only while the next round still comes before the promise."""
-    return reason is FallbackReason.NO_CAPACITY and now + round_every < due_by
+    only while the next round can still fly it there before the promise."""
+    return reason is FallbackReason.NO_CAPACITY and \
+        now + round_every + FLIGHT_MARGIN <= due_by
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,8 +65,8 @@ class Settings(BaseSettings):
     delivery_promise_min: int = Field(
         default=60, ge=5, le=24 * 60,
         description="Minutes from payment within which a drone delivery is promised; a "
-                    "parcel a round cannot fit waits for the next round while this can "
-                    "still be kept, else it goes by courier.")
+                    "parcel a round cannot fit waits for the next round while that round "
+                    "can still fly it there in time, else it goes by courier.")
     delivery_round_min: int = Field(
         default=10, ge=1, le=24 * 60,
         description="Minutes between dispatch rounds (the waiting rule above counts on it).")

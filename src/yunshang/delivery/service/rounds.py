@@ -8,8 +8,8 @@ from the order's address, ready now, due ``YUNSHANG_DELIVERY_PROMISE_MIN`` after
 — and plans them with :func:`~..dispatch.dispatch` on the tenant's fleet, the drones
 still away from earlier rounds starting when they are back with a fresh battery. Orders
 on a route are planned for the drone; those that fall back go to the courier with the
-reason recorded, except a full round's (``no_capacity``) while the next round still
-comes before the promise: those wait. The round, its plan and every parcel are stored in
+reason recorded, except a full round's (``no_capacity``) while the next round can still
+fly them there before the promise (``domain.keeps_waiting``): those wait. The round, its plan and every parcel are stored in
 one transaction; two rounds racing for the same orders cannot both store them.
 
 The merchant then ships each order with the carrier its parcel names (``drone`` or the

@@ -259,4 +259,4 @@ def test_json_fields_are_extracted_as_json_in_a_second_parse() -> None:
     sql = fill_sql("commerce.order_shipped")
     assert "json_extract(payload, ['$.imeis']) AS j" in sql
     assert "j[1] AS imeis" in sql
-    assert "s[10] AS carrier" in sql  # the 9 order fields, then carrier
+    assert "s[15] AS carrier" in sql  # the 9 order fields, the 5 address ones, then carrier

@@ -9,8 +9,9 @@ from the order's address, ready now, due ``YUNSHANG_DELIVERY_PROMISE_MIN`` after
 still away from earlier rounds starting when they are back with a fresh battery. Orders
 on a route are planned for the drone; those that fall back go to the courier with the
 reason recorded, except a full round's (``no_capacity``) while the next round can still
-fly them there before the promise (``domain.keeps_waiting``): those wait. The round, its plan and every parcel are stored in
-one transaction; two rounds racing for the same orders cannot both store them.
+fly them there before the promise (``domain.keeps_waiting``): those wait. The round, its
+plan and every parcel are stored in one transaction; two rounds racing for the same
+orders cannot both store them.
 
 The merchant then ships each order with the carrier its parcel names (``drone`` or the
 courier). ``fly`` (the simulation: ``yunshang delivery simulate``, the launch day) flies

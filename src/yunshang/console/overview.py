@@ -191,7 +191,7 @@ async def flash_sale_events(read: Callable[[], Awaitable[FlashSale]],
         sale = await read()
         if sale.sold != last:
             last = sale.sold
-            yield _event("sold", str(sale.sold)) + _event("left", str(sale.left))
+            yield _event("sold", f"{sale.sold:,}") + _event("left", f"{sale.left:,}")
         if sale.left <= 0 or now() >= sale.ends_at:
             yield _event("done", "sold out" if sale.left <= 0 else "ended")
             return

@@ -72,6 +72,8 @@ class Figure:
     rows: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
     as_of: datetime | None = None
+    #: False: the figure is not for this key, or cannot be had now (``note`` says why).
+    available: bool = True
 
 
 def day_start(platform: Platform) -> tuple[datetime, str]:
@@ -93,13 +95,15 @@ def today_sales(platform: Platform, principal: Principal) -> Figure:
     """Paid orders and GMV since today's start, per currency (the ``sales`` metric)."""
     if principal.is_platform_admin:
         return Figure(note="Sales are counted per tenant: sign in with a merchant key of the "
-                           "tenant to see its day.")
+                           "tenant to see its day.", available=False)
+    if principal.role not in (Role.ADMIN, Role.MERCHANT):
+        return Figure(note="Sales are shown to merchant and admin keys.", available=False)
     start, zone = day_start(platform)
     as_of = platform.analytics_as_of
     try:
         rows = _metric(platform, principal, "sales", start=start)
     except DomainError as exc:
-        return Figure(note=f"Not available: {exc.message}")
+        return Figure(note=f"Not available: {exc.message}", available=False)
     totals: dict[str, dict[str, Any]] = {}
     for row in rows:
         total = totals.setdefault(row["currency"], {"currency": row["currency"], "orders": 0,
@@ -117,17 +121,17 @@ def escrow(platform: Platform, principal: Principal) -> Figure:
         try:
             report = platform.commerce.ledger_balances(principal)
         except DomainError as exc:
-            return Figure(note=f"Not available: {exc.message}")
+            return Figure(note=f"Not available: {exc.message}", available=False)
         return Figure(rows=[{"tenant": b.tenant, "currency": b.currency, "held": b.balance}
                             for b in report.balances if b.account.value == "escrow"],
                       note="From the ledger's escrow accounts.")
     if principal.role is not Role.MERCHANT:
-        return Figure(note="Escrow is shown to merchant and admin keys.")
+        return Figure(note="Escrow is shown to merchant and admin keys.", available=False)
     as_of = platform.analytics_as_of
     try:
         rows = _metric(platform, principal, "escrow", by="total")
     except DomainError as exc:
-        return Figure(note=f"Not available: {exc.message}")
+        return Figure(note=f"Not available: {exc.message}", available=False)
     return Figure(rows=[{"tenant": principal.tenant, "currency": r["currency"],
                          "held": int(r["held"] or 0)} for r in rows], as_of=as_of,
                   note="Paid, less released and refunded, over all time (the escrow metric).")

@@ -195,3 +195,19 @@ def test_a_sale_that_has_ended_is_not_live(make_platform: PlatformFactory, clock
         page = client.get("/").text
     assert seeded.sale.id not in page
     assert "No flash sale is open or scheduled." in page
+
+
+def test_a_developer_sees_no_sales_and_a_bad_url_is_a_page_naming_the_field(
+        make_platform: PlatformFactory) -> None:
+    platform = make_platform()
+    developer = platform.keys.create(role=Role.DEVELOPER, tenant="acme")
+    with open_client(platform) as client:
+        sign_in(client, developer.token)
+        page = client.get("/")
+        assert page.status_code == 200
+        assert "Sales are shown to merchant and admin keys." in page.text
+        assert "Escrow is shown to merchant and admin keys." in page.text
+        r = client.get("/live/flash-sales/x'y")
+        assert r.status_code == 422
+        assert r.headers["content-type"].startswith("text/html")
+        assert "sale_id" in r.text

@@ -131,12 +131,12 @@ def test_each_ops_page_shows_the_merchants_own_data(world: tuple[Platform, World
         detail = client.get(f"/products/{product_id.group(1)}")
         assert detail.status_code == 200
         assert w.shop.shared_sku in detail.text and "Black" in detail.text
-        assert "3,799.00 CNY" not in detail.text and "3,999.00 CNY" in detail.text
+        assert "CNY 3,799.00" not in detail.text and "CNY 3,999.00" in detail.text
 
         listings = client.get("/listings")
         assert listings.text.count("<tr><td>lst_") == 3  # two on Tmall, one on Taobao
         taobao = client.get("/listings", params={"channel": w.second_channel})
-        assert taobao.text.count("<tr><td>lst_") == 1 and "3,899.00 CNY" in taobao.text
+        assert taobao.text.count("<tr><td>lst_") == 1 and "CNY 3,899.00" in taobao.text
 
         orders = client.get("/orders")
         for oid in (w.alice_order, w.bob_order, w.carol_order):
@@ -154,7 +154,7 @@ def test_each_ops_page_shows_the_merchants_own_data(world: tuple[Platform, World
 
         order = client.get(f"/orders/{w.alice_order}")
         assert order.status_code == 200
-        for shown in ("shipped", "SF Express", "SF1001", w.imeis[0], "3,799.00 CNY"):
+        for shown in ("shipped", "SF Express", "SF1001", w.imeis[0], "CNY 3,799.00"):
             assert shown in order.text
 
         devices = client.get("/devices")

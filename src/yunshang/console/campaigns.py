@@ -20,7 +20,10 @@ from .figures import console_page, percent, times, when, yuan
 from .pages import ConsoleUser, NavItem, add_nav, platform_of, render
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from yunshang.marketing import Campaign
+    from yunshang.marketing.budgets import Pacing
     from yunshang.platform import Platform
 
 router = APIRouter()
@@ -31,13 +34,13 @@ add_nav(NavItem("Campaigns", "/campaigns", frozenset({Role.MERCHANT, Role.ADVERT
 CampaignId = Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def pace_words(spent: int, even: int, daily: int) -> str:
+def pace_words(campaign: Campaign, pacing: Pacing, now: datetime) -> str:
     """Today's spend against the even line, in words (never colour alone)."""
-    if daily <= 0:
-        return "no daily budget"
-    if even <= 0:
-        return "not running now" if spent == 0 else "spent before its hours"
-    ratio = spent / even
+    if not campaign.runs_at(now):
+        return f"not running ({campaign.status.value})"
+    if pacing.even_now <= 0:
+        return "just started"
+    ratio = pacing.spent_today / pacing.even_now
     if ratio > 1.1:
         return "ahead of pace"
     if ratio < 0.9:
@@ -58,7 +61,7 @@ def campaign_figures(platform: Platform, who: Principal, campaign: Campaign) -> 
         "budget": f"{yuan(campaign.total_budget_fen)} ({yuan(campaign.daily_budget_fen)}/day)",
         "spent": yuan(report.spend_fen),
         "pacing": (f"{yuan(today)} of {yuan(pacing.even_now)} by now — "
-                   f"{pace_words(today, pacing.even_now, pacing.daily_budget)}"),
+                   f"{pace_words(campaign, pacing, platform.clock.now())}"),
         "held_today": yuan(pacing.held_today),
         "allowed_now": yuan(pacing.allowed_now),
         "impressions": f"{report.impressions:,}",

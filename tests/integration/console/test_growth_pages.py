@@ -219,7 +219,8 @@ def test_a_qr_code_made_from_a_picture_decodes_to_the_data(world: Any) -> None:
                        files={"picture": ("logo.png", picture, "image/png")})
     assert made.status_code == 200, made.text
     uri = re.search(r'<img id="qr-png" src="data:image/png;base64,([^"]+)"', made.text)
-    assert uri and f'href="data:image/png;base64,{uri.group(1)}" download="qr-code.png"' in made.text
+    assert uri, made.text
+    assert f'href="data:image/png;base64,{uri.group(1)}" download="qr-code.png"' in made.text
     png = base64.b64decode(uri.group(1))
     assert png.startswith(b"\x89PNG")
     read = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("RGB"))

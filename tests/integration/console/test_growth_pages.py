@@ -20,6 +20,7 @@ from PIL import Image
 from tests.conftest import PlatformFactory, sqlite_settings
 from tests.factories import Shop, pay_over_http, seed_shop
 from tests.http_support import TestClient, bearer, open_client
+from tests.integration.console.support import form_token, sign_in
 from yunshang.delivery import Point
 from yunshang.kernel.auth import Role
 from yunshang.marketing import Pricing
@@ -27,23 +28,6 @@ from yunshang.platform import Platform
 from yunshang.qr import TargetKind
 
 HUB = Point(22.2710, 113.5767)  # Zhuhai
-
-
-def sign_in(client: TestClient, token: str) -> None:
-    """Signs ``client`` in through the form, as a person does (the session cookie stays)."""
-    client.cookies.clear()
-    form = client.get("/sign-in")
-    pre = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert pre, form.text
-    done = client.post("/sign-in", data={"api_key": token, "csrf_token": pre.group(1),
-                                         "next": "/"}, follow_redirects=False)
-    assert done.status_code == 303, done.text
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, page
-    return found.group(1)
 
 
 def _near(km_east: float, km_north: float) -> dict[str, Any]:
@@ -173,7 +157,7 @@ def test_another_tenant_opens_none_of_it_by_url_and_lists_none_of_it(world: Any)
                                 a.shop.channel_id)):
         r = client.get(path)
         assert r.status_code == 200 and mine in r.text and theirs not in r.text, path
-    made = client.post("/qr/make", data={"csrf_token": csrf_of(client.get("/qr/make").text),
+    made = client.post("/qr/make", data={"csrf_token": form_token(client.get("/qr/make").text),
                                          "code_id": a.code_id, "data": "", "ecc": "M"})
     assert made.status_code == 422 and 'id="code_id-error"' in made.text
     assert "data:image/png" not in made.text and a.code not in made.text
@@ -214,7 +198,7 @@ def test_a_qr_code_made_from_a_picture_decodes_to_the_data(world: Any) -> None:
     data = "https://www.meizu.com/22?from=console"
     picture = _picture()
     assert len(picture) < 4096
-    made = client.post("/qr/make", data={"csrf_token": csrf_of(form.text), "data": data,
+    made = client.post("/qr/make", data={"csrf_token": form_token(form.text), "data": data,
                                          "ecc": "M"},
                        files={"picture": ("logo.png", picture, "image/png")})
     assert made.status_code == 200, made.text
@@ -227,7 +211,7 @@ def test_a_qr_code_made_from_a_picture_decodes_to_the_data(world: Any) -> None:
     assert [r.text for r in read] == [data]
 
     # a short code picked instead of typed data: the code carries its scan address
-    by_code = client.post("/qr/make", data={"csrf_token": csrf_of(form.text),
+    by_code = client.post("/qr/make", data={"csrf_token": form_token(form.text),
                                             "code_id": a.code_id, "data": "", "ecc": "M"})
     assert by_code.status_code == 200, by_code.text
     png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"',
@@ -239,7 +223,7 @@ def test_a_qr_code_made_from_a_picture_decodes_to_the_data(world: Any) -> None:
 def test_the_make_form_refuses_without_csrf_and_names_each_refused_field(world: Any) -> None:
     _, client, a, _ = world
     sign_in(client, a.token)
-    token = csrf_of(client.get("/qr/make").text)
+    token = form_token(client.get("/qr/make").text)
     refused = client.post("/qr/make", data={"data": "https://www.meizu.com"},
                           files={"picture": ("logo.png", _picture(), "image/png")})
     assert refused.status_code == 403 and "data:image/png" not in refused.text

@@ -294,6 +294,17 @@ class DispatchService:
             row = owned_row(conn, delivery_rounds, round_id, tenant_scope(principal), "round")
             return _round_from_row(conn, row)
 
+    def latest_round(self, principal: Principal) -> DispatchRound | None:
+        """The tenant's most recent round (ids sort by time), or None before the first."""
+        principal.require(*MANAGERS)
+        stmt = select(delivery_rounds).order_by(delivery_rounds.c.id.desc()).limit(1)
+        scope = tenant_scope(principal)
+        if scope is not None:
+            stmt = stmt.where(delivery_rounds.c.tenant == scope)
+        with self.db.read() as conn:
+            row = conn.execute(stmt).first()
+            return None if row is None else _round_from_row(conn, row)
+
     def picture(self, principal: Principal, round_id: str, *, hub_id: str | None = None,
                 folder: Path | None = None, name: str | None = None) -> bytes:
         """The round's routes over its hubs and no-fly zones, as SVG (and, with ``folder``,

@@ -63,7 +63,7 @@ class TargetKind(StrEnum):
 DEFAULT_TARGET_URLS: Mapping[str, str] = {
     TargetKind.LISTING.value: "/shop/listings/{target}",
     TargetKind.APP.value: "/store/apps/{target}",
-    TargetKind.CAMPAIGN.value: "/campaigns/{target}",
+    TargetKind.CAMPAIGN.value: "/promo/campaigns/{target}",  # not the console's /campaigns
     TargetKind.DEVICE.value: "/setup/{target}",
 }
 

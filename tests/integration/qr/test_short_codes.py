@@ -105,7 +105,7 @@ def lite(make_platform: PlatformFactory) -> Iterator[Shop]:
 def test_every_kind_of_code_redirects_to_its_stored_target(shop: Shop) -> None:
     targets = {
         "listing": (shop.listing_id, f"{PUBLIC}/shop/listings/{shop.listing_id}"),
-        "campaign": (shop.campaign_id, f"{PUBLIC}/campaigns/{shop.campaign_id}"),
+        "campaign": (shop.campaign_id, f"{PUBLIC}/promo/campaigns/{shop.campaign_id}"),
         "device": (shop.imei, f"{PUBLIC}/setup/{shop.imei}"),
         "url": ("https://www.MEIZU.com/22?from=poster", "https://www.meizu.com/22?from=poster"),
     }

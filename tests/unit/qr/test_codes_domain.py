@@ -86,7 +86,7 @@ def test_platform_targets_of_the_wrong_shape_are_refused(kind: TargetKind, targe
 @pytest.mark.parametrize(("kind", "target", "url"), [
     (TargetKind.LISTING, "lst_1", "https://ys.example.cn/shop/listings/lst_1"),
     (TargetKind.APP, "com.meizu.flyme", "https://ys.example.cn/store/apps/com.meizu.flyme"),
-    (TargetKind.CAMPAIGN, "cmp_1", "https://ys.example.cn/campaigns/cmp_1"),
+    (TargetKind.CAMPAIGN, "cmp_1", "https://ys.example.cn/promo/campaigns/cmp_1"),
     (TargetKind.DEVICE, "864512050000014", "https://ys.example.cn/setup/864512050000014"),
     (TargetKind.URL, "https://meizu.com/22", "https://meizu.com/22"),
 ])

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Where a QR code scan of a campaign or a device box lands: a URL "
                     "template with {target} (the campaign id, the phone's IMEI); one "
-                    "starting with / is under public_url. Unset kinds: /campaigns/{target}, "
+                    "starting with / is under public_url. Unset kinds: /promo/campaigns/{target}, "
                     "/setup/{target}. Listing and app codes land as ad clicks do "
                     "(ads_landing_urls).")
     ads_exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")],

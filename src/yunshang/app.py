@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -122,10 +122,26 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
+        if _wants_html(scope):  # a browser's form (the console): a page, not a problem
+            await HTMLResponse(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<title>Too large</title></head><body><main><h1>Too large</h1>"
+                f"<p>What this form sent is over the {limit:,} bytes a request may carry: "
+                "nothing was changed. Go back and send a smaller file.</p></main></body>"
+                "</html>", status_code=413)(scope, _no_receive, send)
+            return
         response = problem(413, "body_too_large", f"request bodies are limited to {limit} "
                            "bytes", scope.get("path", ""), request_id=request_id_of(scope),
                            field="body")
         await response(scope, _no_receive, send)
+
+
+def _wants_html(scope: Scope) -> bool:
+    """Whether the client asked for HTML first (a browser), not JSON (the API's clients)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            return value.split(b",", 1)[0].strip().startswith(b"text/html")
+    return False
 
 
 async def _no_receive() -> Message:

@@ -268,3 +268,18 @@ def test_the_chart_json_answers_what_the_api_answers(world: Any) -> None:
     bad = client.get("/analytics/sales/chart.json", params={"by": "planet"})
     assert bad.status_code == 422
     assert client.get("/analytics/churn").status_code == 404
+
+
+def test_a_form_over_the_request_limit_gets_a_page_and_the_api_a_problem(
+        make_platform: Any) -> None:
+    platform = make_platform()
+    limit = platform.settings.max_body_bytes
+    with open_client(platform) as client:
+        big = b"x" * (limit + 1)
+        page = client.post("/qr/make", content=big, headers={
+            "Accept": "text/html,application/xhtml+xml", "Content-Type": "multipart/form-data"})
+        assert page.status_code == 413 and page.headers["content-type"].startswith("text/html")
+        assert "nothing was changed" in page.text
+        api = client.post("/v1/qr/render", content=big, headers={"Accept": "application/json"})
+        assert api.status_code == 413
+        assert api.headers["content-type"].startswith("application/problem+json")

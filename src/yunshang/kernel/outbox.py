@@ -215,6 +215,17 @@ def read_positions(
     return len(positions), (positions[-1].txid, positions[-1].seq), events
 
 
+def events_naming(conn: Connection, *, tenant: str, field: str, value: str,
+                  limit: int) -> list[StoredEvent]:
+    """``tenant``'s events whose payload's ``field`` is ``value`` (an object's history, e.g.
+    every event naming one ``order_id``), oldest first, at most ``limit``.
+
+    Reads the whole tenant's outbox: fine for one object's page on the embedded store's
+    volumes; an expression index on the payload field is the way at scale."""
+    named = outbox.c.payload[field].as_string() == value
+    stmt = (select(outbox).where(outbox.c.tenant == tenant, named)
+            .order_by(outbox.c.occurred_at, outbox.c.seq).limit(limit))
+    return _stored(conn.execute(stmt))
 
 
 def read_event(conn: Connection, event_id: str) -> StoredEvent | None:

@@ -115,12 +115,15 @@ class CatalogService:
         with self.db.read() as conn:
             return load_product(conn, product_id, tenant_scope(principal))
 
-    def list_products(self, principal: Principal, req: PageRequest) -> Page[Product]:
+    def list_products(self, principal: Principal, req: PageRequest, *,
+                      name: str | None = None) -> Page[Product]:
+        """The catalogue, oldest first; ``name``: only products whose name holds it (any case)."""
         principal.require(*CATALOG_READERS)
+        filters = [products.c.name.icontains(name, autoescape=True)] if name else []
         with self.db.read() as conn:
             return paged(conn, products, tenant_scope(principal), req, lambda r: product_from_rows(
                 r, conn.execute(select(skus).where(skus.c.product_id == r.id)
-                                .order_by(skus.c.id)).all()))
+                                .order_by(skus.c.id)).all()), *filters)
 
     def restock(self, principal: Principal, sku_id: str, quantity: int) -> Sku:
         """Adds received (or returned) units to a SKU's stock, its shared pool: the one
@@ -204,11 +207,15 @@ class CatalogService:
             return conn.execute(select(listings.c.id).where(
                 listings.c.id == listing_id, listings.c.tenant == tenant)).first() is not None
 
-    def list_listings(self, principal: Principal, req: PageRequest) -> Page[Listing]:
-        """The tenant's listings; a channel key's own channel's only (unless for all)."""
+    def list_listings(self, principal: Principal, req: PageRequest, *,
+                      channel_id: str | None = None) -> Page[Listing]:
+        """The tenant's listings; a channel key's own channel's only (unless for all);
+        ``channel_id``: only that channel's."""
         principal.require(*CHANNEL_READERS)
         only = channel_limit(principal)
         filters = [listings.c.channel_id == only] if only is not None else []
+        if channel_id:
+            filters.append(listings.c.channel_id == channel_id)
         with self.db.read() as conn:
             return paged(conn, listings, tenant_scope(principal), req, listing_from_row,
                          *filters)

@@ -21,7 +21,9 @@ from yunshang.kernel.auth import Principal, Role
 from yunshang.kernel.clock import Clock
 from yunshang.kernel.db import Database, UnitOfWork
 from yunshang.kernel.errors import DomainError, Forbidden, NotFound
+from yunshang.kernel.events import DomainEvent
 from yunshang.kernel.idempotency import IdempotentRequest, StoredResponse, lookup
+from yunshang.kernel.outbox import events_naming
 from yunshang.kernel.pagination import Page, PageRequest
 from yunshang.kernel.tenancy import tenant_scope
 
@@ -49,6 +51,10 @@ from ..store import (
 )
 from ..units import UnitRegistry
 from .access import ORDER_PLACERS, check_order_party, order_party, ordering_channel
+
+#: The most events :meth:`OrderService.order_history` reads of one order (a few dozen at most
+#: in practice: placed, paid, shipped, delivered, parcels, returns).
+MAX_ORDER_HISTORY = 500
 
 
 def order_view(order: Order) -> dict[str, Any]:
@@ -193,14 +199,29 @@ class OrderService:
         check_order_party(principal, order)
         return order
 
+    def order_history(self, principal: Principal, order_id: str) -> list[DomainEvent]:
+        """The events naming an order (placed, paid, shipped, delivered, refunds, parcels...),
+        oldest first: for whoever may read the order (see ``access``)."""
+        order = self.get_order(principal, order_id)
+        with self.db.read() as conn:
+            stored = events_naming(conn, tenant=order.tenant, field="order_id", value=order.id,
+                                   limit=MAX_ORDER_HISTORY)
+        return [s.event for s in stored]
+
     def list_orders(self, principal: Principal, req: PageRequest, *, sale_id: str | None = None,
-                    status: OrderStatus | None = None) -> Page[Order]:
-        """The orders the caller may see (see ``access``), oldest first."""
+                    status: OrderStatus | None = None, channel_id: str | None = None,
+                    buyer_id: str | None = None) -> Page[Order]:
+        """The orders the caller may see (see ``access``), oldest first; ``channel_id`` and
+        ``buyer_id`` narrow them further (never widen a bound key's view)."""
         filters = order_party(principal).filters(orders.c.channel_id, orders.c.buyer_id)
         if sale_id:
             filters.append(orders.c.sale_id == sale_id)
         if status:
             filters.append(orders.c.status == status.value)
+        if channel_id:
+            filters.append(orders.c.channel_id == channel_id)
+        if buyer_id:
+            filters.append(orders.c.buyer_id == buyer_id)
         with self.db.read() as conn:
             page = paged(conn, orders, tenant_scope(principal), req, order_from_row, *filters)
             with_lines(conn, page.items)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from yunshang.kernel.auth import KeyStore, Principal, Role
 from yunshang.kernel.clock import Clock
@@ -122,6 +122,19 @@ class RegistryService:
         with self.db.read() as conn:
             return owned_page(conn, stmt, devices, tenant_scope(principal), req,
                               device_from_row)
+
+    def count_by_state(self, principal: Principal) -> dict[DeviceState, int]:
+        """How many of the device records the caller may read are in each state."""
+        only = readable_devices(principal)
+        stmt = select(devices.c.state, func.count()).group_by(devices.c.state)
+        if only is not None:
+            stmt = stmt.where(only)
+        tenant = tenant_scope(principal)
+        if tenant is not None:
+            stmt = stmt.where(devices.c.tenant == tenant)
+        with self.db.read() as conn:
+            counts = {str(state): int(n) for state, n in conn.execute(stmt)}
+        return {state: counts.get(state.value, 0) for state in DeviceState}
 
     # ------------------------------------------------------------------ sold → activated
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .access import FILTERS, metric_info, metric_request, readable_metrics
 from .ingest import Ingestor, lake_as_of, lake_glob
 from .metrics import (
     METRICS,
@@ -41,7 +42,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["METRICS", "SCHEMAS", "Activation", "ActiveDevices", "Apps", "Delivery", "Escrow",
-           "Funnel", "Ingestor", "LakeReplica", "Metric", "MetricParams", "OtaAdoption",
-           "Report", "Retention", "SalesBreakdown", "SellThrough", "Warehouse", "build_report",
-           "lake_as_of", "lake_glob", "print_report", "view_name", "write_charts"]
+__all__ = ["FILTERS", "METRICS", "SCHEMAS", "Activation", "ActiveDevices", "Apps", "Delivery",
+           "Escrow", "Funnel", "Ingestor", "LakeReplica", "Metric", "MetricParams",
+           "OtaAdoption", "Report", "Retention", "SalesBreakdown", "SellThrough", "Warehouse",
+           "build_report", "lake_as_of", "lake_glob", "metric_info", "metric_request",
+           "print_report", "readable_metrics", "view_name", "write_charts"]

@@ -9,14 +9,13 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from yunshang.kernel.auth import Role
-from yunshang.kernel.errors import Forbidden, NotFound
 from yunshang.web import PlatformDep, PrincipalDep, UtcDatetime
 from yunshang.web.problems import JsonResponse
 
-from .metrics import METRICS, MetricParams
+from .access import metric_info, metric_request, readable_metrics
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
+
 
 class MetricInfoRead(BaseModel):
     name: str
@@ -54,12 +53,7 @@ IdQuery = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[A
 @router.get("/analytics", response_model=MetricListRead)
 async def list_metrics(who: PrincipalDep) -> JsonResponse:
     """The metrics, with what each takes (by, view, filters, numeric options)."""
-    who.require(Role.MERCHANT)
-    return JsonResponse({"items": [
-        {"name": m.name, "title": m.title, "description": " ".join((m.__doc__ or "").split()),
-         "by": list(m.by_options), "view": list(m.view_options),
-         "filters": list(m.filter_names), "options": m.numeric_defaults}
-        for m in METRICS.values()]})
+    return JsonResponse({"items": [metric_info(m) for m in readable_metrics(who)]})
 
 
 @router.get("/analytics/{metric}", response_model=MetricResultRead)
@@ -82,21 +76,12 @@ async def run_metric(
     bucket_ms: Annotated[int | None, Query(ge=1, le=3_600_000)] = None,
 ) -> JsonResponse:
     """Runs one metric over the caller's tenant (``GET /v1/analytics`` lists them)."""
-    runner = METRICS.get(metric)
-    if runner is None:
-        raise NotFound("metric", metric, field="metric")
-    who.require(Role.MERCHANT)
-    scope = tenant or who.tenant
-    if not who.can_see(scope):
-        raise Forbidden("a key sees only its own tenant's analytics", field="tenant")
-    filters = {k: v for k, v in (("channel_id", channel_id), ("sku_id", sku_id),
-                                 ("sale_id", sale_id)) if v is not None}
-    params = MetricParams(tenant=scope, start=start, end=end, by=by, view=view, filters=filters,
-                          window_hours=window_hours, periods=periods, limit=limit,
-                          bucket_ms=bucket_ms)
-    runner.to_query(params)  # validates before touching the warehouse
+    runner, params = metric_request(
+        who, metric, tenant=tenant, start=start, end=end, by=by, view=view,
+        filters={"channel_id": channel_id, "sku_id": sku_id, "sale_id": sale_id},
+        window_hours=window_hours, periods=periods, limit=limit, bucket_ms=bucket_ms)
     as_of = platform.analytics_as_of  # read first: the rows are at least this fresh
     rows = await run_in_threadpool(lambda: runner.run(platform.analytics, params))
     stamp = as_of.isoformat() if as_of else None
-    return JsonResponse({"metric": metric, "tenant": scope, "as_of": stamp, "items": rows},
-                        headers={AS_OF_HEADER: stamp} if stamp else None)
+    return JsonResponse({"metric": metric, "tenant": params.tenant, "as_of": stamp,
+                         "items": rows}, headers={AS_OF_HEADER: stamp} if stamp else None)

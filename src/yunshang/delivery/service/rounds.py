@@ -9,8 +9,9 @@ from the order's address, ready now, due ``YUNSHANG_DELIVERY_PROMISE_MIN`` after
 still away from earlier rounds starting when they are back with a fresh battery. Orders
 on a route are planned for the drone; those that fall back go to the courier with the
 reason recorded, except a full round's (``no_capacity``) while the next round can still
-fly them there before the promise (``domain.keeps_waiting``): those wait. The round, its plan and every parcel are stored in
-one transaction; two rounds racing for the same orders cannot both store them.
+fly them there before the promise (``domain.keeps_waiting``): those wait. The round, its
+plan and every parcel are stored in one transaction; two rounds racing for the same
+orders cannot both store them.
 
 The merchant then ships each order with the carrier its parcel names (``drone`` or the
 courier). ``fly`` (the simulation: ``yunshang delivery simulate``, the launch day) flies
@@ -292,6 +293,17 @@ class DispatchService:
         with self.db.read() as conn:
             row = owned_row(conn, delivery_rounds, round_id, tenant_scope(principal), "round")
             return _round_from_row(conn, row)
+
+    def latest_round(self, principal: Principal) -> DispatchRound | None:
+        """The tenant's most recent round (ids sort by time), or None before the first."""
+        principal.require(*MANAGERS)
+        stmt = select(delivery_rounds).order_by(delivery_rounds.c.id.desc()).limit(1)
+        scope = tenant_scope(principal)
+        if scope is not None:
+            stmt = stmt.where(delivery_rounds.c.tenant == scope)
+        with self.db.read() as conn:
+            row = conn.execute(stmt).first()
+            return None if row is None else _round_from_row(conn, row)
 
     def picture(self, principal: Principal, round_id: str, *, hub_id: str | None = None,
                 folder: Path | None = None, name: str | None = None) -> bytes:

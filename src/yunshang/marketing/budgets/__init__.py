@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .domain import AdDay, HoldStatus, Refusal, Tally, paced_allowance, refusal
+from .domain import AdDay, HoldStatus, Pacing, Refusal, Tally, even_spend, paced_allowance, refusal
 from .redis import RedisSpendGuard
 from .service import BudgetGuard, SqlSpendGuard
 
@@ -31,5 +31,5 @@ def spend_guard(settings: Settings, db: Database, redis_url: str | None,
     return SqlSpendGuard(db, clock, **options)
 
 
-__all__ = ["AdDay", "BudgetGuard", "HoldStatus", "RedisSpendGuard", "Refusal",
-           "SqlSpendGuard", "Tally", "paced_allowance", "refusal", "spend_guard"]
+__all__ = ["AdDay", "BudgetGuard", "HoldStatus", "Pacing", "RedisSpendGuard", "Refusal",
+           "SqlSpendGuard", "Tally", "even_spend", "paced_allowance", "refusal", "spend_guard"]

@@ -111,6 +111,29 @@ def paced_allowance(campaign: Campaign, now: datetime, day: AdDay, cost_fen: int
     return min(daily, math.floor(daily * fraction) + burst)
 
 
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """Where a campaign stands in today's budget (the advertising day), in fen."""
+
+    daily_budget: int
+    spent_today: int
+    held_today: int
+    even_now: int  # what an even spread of its part of today would have spent by now
+    allowed_now: int  # what pacing lets it have spent or held by now (even + burst)
+
+
+def even_spend(campaign: Campaign, now: datetime, day: AdDay) -> int:
+    """The daily budget times the elapsed share of the campaign's part of today: 0 before
+    it starts today, the whole daily budget once that part is over."""
+    start, end = day.bounds(now)
+    start, end = max(start, campaign.starts_at), min(end, campaign.ends_at)
+    if now < start or end <= start:
+        return 0
+    if now >= end:
+        return campaign.daily_budget_fen
+    return math.floor(campaign.daily_budget_fen * ((now - start) / (end - start)))
+
+
 def refusal(campaign: Campaign, cost_fen: int, tally: Tally, seen_today: int,
             now: datetime, day: AdDay, burst_fraction: float = BURST_FRACTION
             ) -> Refusal | None:

@@ -35,7 +35,17 @@ from yunshang.kernel.ids import new_id
 
 from ..domain import Campaign
 from . import store
-from .domain import BURST_FRACTION, AdDay, HoldStatus, Tally, chargeable, refusal
+from .domain import (
+    BURST_FRACTION,
+    AdDay,
+    HoldStatus,
+    Pacing,
+    Tally,
+    chargeable,
+    even_spend,
+    paced_allowance,
+    refusal,
+)
 from .store import HoldRow
 from .writer import HoldWriter
 
@@ -150,6 +160,17 @@ class BudgetGuard(ABC):
         with self.db.read() as conn:
             per_day = store.held(conn, campaign_id)
         return sum(per_day.values()), per_day.get(self.day.key(now or self.clock.now()), 0)
+
+    def pacing(self, campaign: Campaign, now: datetime | None = None) -> Pacing:
+        """Today's spend and holds of ``campaign`` beside its even pace and its allowance.
+        Reads figures only: the caller has already been allowed to see the campaign."""
+        now = now or self.clock.now()
+        _, spent = self.spent_fen(campaign.id, now)
+        _, held = self.held_fen(campaign.id, now)
+        return Pacing(daily_budget=campaign.daily_budget_fen, spent_today=spent,
+                      held_today=held, even_now=even_spend(campaign, now, self.day),
+                      allowed_now=paced_allowance(campaign, now, self.day, 0,
+                                                  self.burst_fraction))
 
     # ------------------------------------------------------------------ engine hooks
     def _mutex(self) -> AbstractContextManager[object]:

@@ -13,11 +13,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from yunshang.console import console_refusal, is_console_request, validation_page
 from yunshang.kernel.errors import DomainError, KernelCode
 from yunshang.kernel.outages import outage_of
 from yunshang.kernel.settings import Settings
@@ -269,8 +271,17 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app.include_router(operations_router)
 
+    # Last: the web console's pages (``/`` and the rest) come after every API path.
+    from yunshang.console import install as install_console
+    from yunshang.console import router as console_router
+
+    app.include_router(console_router)
+    install_console(app)
+
     @app.exception_handler(DomainError)
-    async def on_domain_error(request: Request, exc: DomainError) -> ProblemResponse:
+    async def on_domain_error(request: Request, exc: DomainError) -> Response:
+        if is_console_request(request):
+            return console_refusal(request, exc)
         return problem_for(exc, request.url.path, request_id=request_id_of(request.scope))
 
     @app.exception_handler(SQLAlchemyError)
@@ -287,7 +298,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         return problem_for(refusal, request.url.path, request_id=request_id_of(request.scope))
 
     @app.exception_handler(RequestValidationError)
-    async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
+    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+        if is_console_request(request):
+            return validation_page(request, exc)
         raw = exc.errors()
         static, _ = _path_methods(request)
         if static and request.method not in static:

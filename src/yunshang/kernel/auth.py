@@ -332,6 +332,28 @@ class KeyStore:
             self._cache[token] = (now + self.cache_ttl_s, principal)
         return principal
 
+    def active(self, key_id: str) -> Principal:
+        """The principal of a key by its id while it is not revoked, or Unauthenticated
+        (a web console session holds the key's id, never its secret). Cached like
+        :meth:`authenticate`, and dropped with it on any revocation."""
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._check_revocations(now)
+        generation = self._generation
+        entry = f"id:{key_id}"  # tokens start with "ys_": the two never collide
+        hit = self._cache.get(entry)
+        if hit and hit[0] > now:
+            return hit[1]
+        with self.db.read() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+        if row is None or row.revoked_at is not None:
+            raise Unauthenticated("unknown or revoked API key")
+        principal = _principal_of(row)
+        with self._lock:
+            if generation == self._generation:
+                self._cache[entry] = (now + self.cache_ttl_s, principal)
+        return principal
+
 
 def _bump_revocations(conn: Connection) -> None:
     """Moves the revocation version on, in the revoking transaction."""

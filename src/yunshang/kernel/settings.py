@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         default=20_000, ge=1,
         description="Requests a key may send at once before its rate applies.")
+    console_session_hours: float = Field(
+        default=8, gt=0, le=24 * 30,
+        description="How long a web console sign-in lasts before it must be made again.")
     revocation_check_s: float = Field(
         default=1.0, gt=0, le=60,
         description="How often each process checks for revoked API keys (cached keys are "

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import yunshang.commerce.store
+import yunshang.console.store
 import yunshang.devices.appstore.store
 import yunshang.devices.ota.store
 import yunshang.devices.registry.store

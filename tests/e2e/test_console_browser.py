@@ -105,8 +105,8 @@ def test_sign_in_with_a_key_through_the_form_and_sign_out(browser_page: Page,
                                                            console_world: ConsoleWorld) -> None:
     page = browser_page
     # a page of the console sends whoever is not signed in to the form, and back after
-    page.goto("/orders")
-    expect(page).to_have_url(re.compile(r"/sign-in\?next=(/|%2F)orders$"))
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=(/|%2F)$"))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
     # a wrong key is refused next to its field, which is named
@@ -119,7 +119,8 @@ def test_sign_in_with_a_key_through_the_form_and_sign_out(browser_page: Page,
 
     page.get_by_label("API key").fill(console_world.keys["merchant"])
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/orders$"))
+    expect(page).to_have_url(console_world.url + "/")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text(f"Signed in as {TENANT}")
     # the session cookie is out of the page's scripts' reach and never sent cross-site;
     # the key itself is nowhere in the browser
@@ -177,7 +178,7 @@ def test_the_sign_in_form_and_the_nav_work_from_the_keyboard(browser_page: Page,
 
     # every section of the nav is reached by Tab, in order, each with a visible focus
     labels = page.locator(NAV).get_by_role("link").all_inner_texts()
-    assert len(labels) >= 2, labels
+    assert labels, "the nav has no links"
     page.locator("body").click(position={"x": 1, "y": 1})
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     reached: list[str] = []

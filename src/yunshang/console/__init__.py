@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from yunshang.kernel.errors import DomainError
 
-from . import overview, signin
+from . import appstore, catalog, devices, orders, overview, signin
 from .pages import (
     HERE,
     ConsoleUser,
@@ -44,6 +44,10 @@ __all__ = ["ConsoleUser", "CsrfChecked", "NavItem", "SignedIn", "add_nav", "cons
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 router.include_router(overview.router)
+router.include_router(catalog.router)
+router.include_router(orders.router)
+router.include_router(devices.router)
+router.include_router(appstore.router)
 
 
 def is_console_request(request: Request) -> bool:

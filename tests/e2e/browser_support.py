@@ -124,6 +124,7 @@ def seed_world(platform: Platform) -> ConsoleWorld:
     world.keys["platform"] = keys.create(role=Role.ADMIN, tenant=PLATFORM_TENANT).token
     world.keys["buyer"] = keys.create(role=Role.BUYER, tenant=TENANT, subject="alice").token
     world.ids["sale"] = seeded.sale.id
+    world.ids["product"] = seeded.product.id
     world.ids["channel"] = seeded.channels[0].principal.subject or ""
     buyer = keys.authenticate(world.keys["buyer"])
 
@@ -152,6 +153,7 @@ def seed_world(platform: Platform) -> ConsoleWorld:
     world.ids["rollout"] = platform.ota.create_rollout(merchant, release_id=release.id,
                                                        stages=[10, 50, 100]).id
     # apps in the store: one published, one refused (its signature does not verify)
+    world.ids["app"] = "tests.androguard"  # TestActivity.apk's package
     developer = keys.authenticate(world.keys["developer"])
     for apk in ("TestActivity.apk", "Invalid.apk"):
         with platform.appstore.staged_upload() as staged:

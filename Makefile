@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast serve bench lint typecheck client clean
+.PHONY: demo demo-serve test test-fast serve bench lint typecheck client clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@if command -v uv >/dev/null 2>&1; then \
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: $(STAMP)
 	$(BIN)/yunshang demo
+
+# the same day, then the server stays up for the web console (address and keys printed)
+demo-serve: $(STAMP)
+	$(BIN)/yunshang demo --serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -284,11 +284,17 @@ def demo(
     agents: Annotated[int, typer.Option(
         min=0, help="Phones running the real device agent over HTTP; the other activated "
         "phones update through the same OTA service in process.")] = 120,
+    serve: Annotated[bool, typer.Option(
+        help="Keep the server up after the day (until Ctrl-C) and print the web console's "
+        "address and keys to sign in with.")] = False,
+    port: Annotated[int | None, typer.Option(
+        min=1, max=65535, help="The loopback port to serve on (default: a free one).")] = None,
 ) -> None:
     """Play launch day end to end on embedded defaults."""
     from yunshang.launch.demo import run_demo
 
-    ok = run_demo(console, buyers=buyers, units=units, fresh=fresh, agents=agents)
+    ok = run_demo(console, buyers=buyers, units=units, fresh=fresh, agents=agents,
+                  serve=serve, port=port)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -219,4 +219,14 @@ def page_link(request: Request, **params: str | None) -> str:
     return request.url.path + ("?" + urlencode(kept) if kept else "")
 
 
+def money(amount: int | None, currency: str = "CNY") -> str:
+    """Minor units (fen) as the currency's amount: ``123456, "CNY"`` → ``"CNY 1,234.56"``."""
+    if amount is None:
+        return "—"
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(int(amount)), 100)
+    return f"{currency} {sign}{whole:,}.{cents:02d}"
+
+
 templates.env.globals["page_link"] = page_link
+templates.env.filters["money"] = money

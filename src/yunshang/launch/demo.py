@@ -52,7 +52,7 @@ from .devices_day import (
 )
 from .everyday_day import EverydayReport, play_checkouts, play_returns
 from .qr_day import QrReport, play_qr, qr_checks, scan_credits
-from .server import LocalServer, free_port
+from .server import LocalServer, free_port, serve_console
 
 T = TypeVar("T")
 
@@ -137,12 +137,14 @@ async def _rush(checkouts: dict[str, AsyncClient], clock: ManualClock, sale_id: 
 
 
 def run_demo(console: Console, *, buyers: int = 5000, units: int = 1000,
-             fresh: bool = True, seed: int = 7, agents: int = 120) -> bool:
-    """Plays launch day; returns True when every check holds."""
+             fresh: bool = True, seed: int = 7, agents: int = 120, serve: bool = False,
+             port: int | None = None) -> bool:
+    """Plays launch day; returns True when every check holds. With ``serve``, the server
+    stays up afterwards (until Ctrl-C) for exploring the day in the web console."""
     rng = random.Random(seed)
     start = datetime.now(UTC).replace(microsecond=0)
     clock = ManualClock(start)
-    port = free_port()
+    port = port or free_port()
     platform = Platform(_demo_settings(fresh, port), clock)
     platform.migrate()
     platform.start(background=False)
@@ -152,9 +154,17 @@ def run_demo(console: Console, *, buyers: int = 5000, units: int = 1000,
         # story, which drives it over HTTP through yunshang.client.
         with LocalServer(platform, port) as server:
             _play(console, platform, clock, rng, report, server.url)
+            ok = _summarise(console, report)
+            if serve:
+                serve_console(console, platform, server.url, TENANT)
+            else:
+                console.print("Explore the day in the web console: [bold]yunshang demo "
+                              "--serve[/] (make demo-serve) plays it again and keeps the "
+                              "server up, printing the console's address and a key to sign "
+                              "in with.")
     finally:
         platform.stop()
-    return _summarise(console, report)
+    return ok
 
 
 def _key(platform: Platform, role: Role, tenant: str, subject: str | None = None) -> str:

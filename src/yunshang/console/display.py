@@ -1,4 +1,4 @@
-"""How the ops pages write money, times and ids for people (registered as Jinja filters)."""
+"""How the ops pages write prices, times and certificates (registered as Jinja filters)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,15 @@ from datetime import datetime
 
 from yunshang.kernel.money import Money
 
-from .pages import templates
+from .pages import money, templates
 
 #: Rows per page of the console's lists: a page is one indexed read, well under a second.
 PAGE_SIZE = 25
 
 
 def money_text(value: Money | None) -> str:
-    """``3,999.00 CNY`` from fen (minor units); "—" for none."""
-    if value is None:
-        return "—"
-    units, cents = divmod(abs(value.amount), 100)
-    sign = "-" if value.amount < 0 else ""
-    return f"{sign}{units:,}.{cents:02d} {value.currency}"
+    """A :class:`Money` as :func:`~.pages.money` writes amounts (``CNY 3,999.00``)."""
+    return money(value.amount, value.currency) if value is not None else "—"
 
 
 def when_text(value: datetime | None) -> str:
@@ -32,6 +28,6 @@ def fingerprint_text(sha256_hex: str) -> str:
     return ":".join(upper[i:i + 2] for i in range(0, len(upper), 2))
 
 
-templates.env.filters["money"] = money_text
+templates.env.filters["price"] = money_text
 templates.env.filters["when"] = when_text
 templates.env.filters["fingerprint"] = fingerprint_text

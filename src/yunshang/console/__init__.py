@@ -18,7 +18,18 @@ from starlette.staticfiles import StaticFiles
 
 from yunshang.kernel.errors import DomainError
 
-from . import appstore, catalog, devices, orders, overview, signin
+from . import (
+    analytics,
+    appstore,
+    campaigns,
+    catalog,
+    deliveries,
+    devices,
+    orders,
+    overview,
+    qr,
+    signin,
+)
 from .pages import (
     HERE,
     ConsoleUser,
@@ -48,6 +59,10 @@ router.include_router(catalog.router)
 router.include_router(orders.router)
 router.include_router(devices.router)
 router.include_router(appstore.router)
+router.include_router(campaigns.router)
+router.include_router(qr.router)
+router.include_router(deliveries.router)
+router.include_router(analytics.router)
 
 
 def is_console_request(request: Request) -> bool:

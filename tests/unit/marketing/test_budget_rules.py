@@ -83,3 +83,18 @@ def test_a_charge_never_passes_its_hold() -> None:
     assert chargeable(9, 5) == 5
     with pytest.raises(ValueError, match="fen"):
         chargeable(-1, 5)
+
+
+def test_the_even_line_the_console_shows_pacing_against() -> None:
+    from yunshang.marketing.budgets import even_spend
+
+    c = campaign()
+    assert [even_spend(c, MIDNIGHT + DAY * f, SHANGHAI) for f in (0, 0.25, 0.5)] == [
+        0, 25_000, 50_000]
+    # a campaign starting at 18:00 Shanghai spreads the day's budget over the evening
+    evening = campaign(starts_at=MIDNIGHT + timedelta(hours=18))
+    assert even_spend(evening, MIDNIGHT + timedelta(hours=12), SHANGHAI) == 0
+    assert even_spend(evening, MIDNIGHT + timedelta(hours=21), SHANGHAI) == 50_000
+    # ended at noon: the whole daily budget was due by then
+    ended = campaign(ends_at=MIDNIGHT + timedelta(hours=12))
+    assert even_spend(ended, MIDNIGHT + timedelta(hours=13), SHANGHAI) == 100_000

@@ -55,6 +55,8 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, 
 
 TENANT = "meizu"
 OTHER_TENANT = "xiaomi"
+#: units of the open flash sale (large enough that the tests' orders never sell it out)
+SALE_UNITS = 400
 MODEL = "Meizu 22"  # seed_sale's product, so the registry's model
 APKS = Path(yunshang.launch.__file__).parent / "apks"
 
@@ -114,8 +116,8 @@ def seed_world(platform: Platform) -> ConsoleWorld:
     tenant with objects of its own (for the pages that must not show them)."""
     world = ConsoleWorld(platform)
     keys, svc = platform.keys, platform.commerce
-    # a flash sale open now, large enough that the tests' orders never sell it out
-    seeded = seed_sale(platform, quantity=400, limit=5, stock=500, tenant=TENANT)
+    seeded = seed_sale(platform, quantity=SALE_UNITS, limit=5, stock=SALE_UNITS + 100,
+                       tenant=TENANT)
     merchant = seeded.merchant.principal
     world.keys["merchant"] = seeded.merchant.token
     world.keys["admin"] = keys.create(role=Role.ADMIN, tenant=TENANT, label="console admin").token

@@ -44,7 +44,14 @@
       body.appendChild(empty);
     }
     table.appendChild(body);
-    holder.replaceChildren(table);
+    // narrow screens scroll the table, not the page; the keyboard can reach the scroller
+    var wrap = document.createElement("div");
+    wrap.className = "table-wrap";
+    wrap.tabIndex = 0;
+    wrap.setAttribute("role", "region");
+    wrap.setAttribute("aria-label", title + ": the figures");
+    wrap.appendChild(table);
+    holder.replaceChildren(wrap);
   }
 
   function chartConfig(spec) {

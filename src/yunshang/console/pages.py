@@ -228,5 +228,11 @@ def money(amount: int | None, currency: str = "CNY") -> str:
     return f"{currency} {sign}{whole:,}.{cents:02d}"
 
 
+def prose(text: str | None) -> str:
+    """A docstring as a page reads it: reStructuredText's ````literal```` quotes dropped."""
+    return (text or "").replace("``", "")
+
+
 templates.env.globals["page_link"] = page_link
 templates.env.filters["money"] = money
+templates.env.filters["prose"] = prose

@@ -140,7 +140,7 @@ def _wants_html(scope: Scope) -> bool:
     """Whether the client asked for HTML first (a browser), not JSON (the API's clients)."""
     for name, value in scope.get("headers", ()):
         if name == b"accept":
-            return value.split(b",", 1)[0].strip().startswith(b"text/html")
+            return bool(value.split(b",", 1)[0].strip().startswith(b"text/html"))
     return False
 
 

@@ -10,7 +10,9 @@ SVGs are reproducible: a fixed hash salt and no date metadata.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,19 @@ def draw_routes(plan: Plan, hubs: Sequence[Hub], zones: Sequence[NoFlyZone], fol
         finally:
             plt.close(fig)
     return written
+
+
+@lru_cache(maxsize=32)
+def routes_svg(plan: Plan, hubs: tuple[Hub, ...], zones: tuple[NoFlyZone, ...],
+               title: str) -> bytes:
+    """The SVG :func:`draw_routes` writes, as bytes. Memoised: the picture is a pure
+    function of these frozen values, and drawing it takes matplotlib a few hundred
+    milliseconds (a map of the demo's day took 0.5-1 s), so the console's and the API's
+    next view of the same round is not drawn again; a changed plan, hub or zone is another
+    key, so it is drawn anew."""
+    with tempfile.TemporaryDirectory(prefix="yunshang-map-") as tmp:
+        [svg] = draw_routes(plan, hubs, zones, Path(tmp), title=title, formats=("svg",))
+        return svg.read_bytes()
 
 
 def _draw(ax: Any, plan: Plan, hubs: Sequence[Hub], zones: Sequence[NoFlyZone],

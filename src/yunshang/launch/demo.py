@@ -52,7 +52,7 @@ from .devices_day import (
 )
 from .everyday_day import EverydayReport, play_checkouts, play_returns
 from .qr_day import QrReport, play_qr, qr_checks, scan_credits
-from .server import LocalServer, free_port, serve_console
+from .server import ConsoleInvitation, LocalServer, free_port, serve_console
 
 T = TypeVar("T")
 
@@ -138,9 +138,12 @@ async def _rush(checkouts: dict[str, AsyncClient], clock: ManualClock, sale_id: 
 
 def run_demo(console: Console, *, buyers: int = 5000, units: int = 1000,
              fresh: bool = True, seed: int = 7, agents: int = 120, serve: bool = False,
-             port: int | None = None) -> bool:
+             port: int | None = None,
+             wait: Callable[[ConsoleInvitation], None] | None = None) -> bool:
     """Plays launch day; returns True when every check holds. With ``serve``, the server
-    stays up afterwards (until Ctrl-C) for exploring the day in the web console."""
+    stays up afterwards for exploring the day in the web console: until Ctrl-C, or until
+    ``wait`` (given the console's address and keys) returns — ``bench/console.py`` times
+    the console's pages on the day's data that way."""
     rng = random.Random(seed)
     start = datetime.now(UTC).replace(microsecond=0)
     clock = ManualClock(start)
@@ -156,7 +159,7 @@ def run_demo(console: Console, *, buyers: int = 5000, units: int = 1000,
             _play(console, platform, clock, rng, report, server.url)
             ok = _summarise(console, report)
             if serve:
-                serve_console(console, platform, server.url, TENANT)
+                serve_console(console, platform, server.url, TENANT, wait=wait)
             else:
                 console.print("Explore the day in the web console: [bold]yunshang demo "
                               "--serve[/] (make demo-serve) plays it again and keeps the "

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
+from yunshang.delivery import picture
 from yunshang.delivery.domain import Hub, Leg, NoFlyZone, Plan, Point, Route
-from yunshang.delivery.picture import draw_routes, flown_line, project
+from yunshang.delivery.picture import draw_routes, flown_line, project, routes_svg
 
 from .world import AIRPORT, D1, D2, HUB, HUB2, T0, route
 
@@ -40,6 +42,31 @@ def test_the_picture_is_written_as_png_and_svg_of_the_asked_size(tmp_path: Path)
         assert label in svg
     again = draw_routes(plan, hubs, zones, tmp_path / "again", size_px=(1000, 700))
     assert again[1].read_text() == svg  # reproducible
+
+
+def test_a_rounds_map_is_drawn_once_and_again_when_its_zones_change(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A map takes matplotlib hundreds of ms: the next view of the same round is not drawn
+    again (bench/console.py), but a new zone is never left off a remembered picture."""
+    routes_svg.cache_clear()
+    drawn: list[int] = []
+    real = picture.draw_routes
+
+    def counting(*args: object, **kwargs: object) -> list[Path]:
+        drawn.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(picture, "draw_routes", counting)
+    plan, hubs, zones = _world()
+    first = routes_svg(plan, tuple(hubs), tuple(zones), "Drone routes of round r1")
+    # equal values, not the same objects: as each request reads the round anew
+    again = routes_svg(_plan(), (HUB, HUB2), (AIRPORT,), "Drone routes of round r1")
+    assert again == first and len(drawn) == 1
+    assert b"Hongqiao airport" in first and b"Lujiazui ban" not in first
+    ban = NoFlyZone("nfz_2", AIRPORT.tenant, "Lujiazui ban",
+                    tuple(Point(p.lat + 0.05, p.lon + 0.05) for p in AIRPORT.ring))
+    changed = routes_svg(plan, tuple(hubs), (AIRPORT, ban), "Drone routes of round r1")
+    assert b"Lujiazui ban" in changed and len(drawn) == 2
 
 
 def test_an_empty_day_still_draws_a_picture(tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ marked delivered through commerce — a crash between the two is repaired by the
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -60,7 +59,7 @@ from ..domain import (
 )
 from ..errors import DeliveryErrorCode
 from ..geometry import Airspace
-from ..picture import draw_routes
+from ..picture import draw_routes, routes_svg
 from ..simulation import (
     DRONE,
     Courier,
@@ -327,9 +326,7 @@ class DispatchService:
             written = draw_routes(plan, hubs, zones, folder,
                                   name=name or f"delivery-{found.id}", title=title)
             return next(p for p in written if p.suffix == ".svg").read_bytes()
-        with tempfile.TemporaryDirectory(prefix="yunshang-map-") as tmp:
-            [svg] = draw_routes(plan, hubs, zones, Path(tmp), title=title, formats=("svg",))
-            return svg.read_bytes()
+        return routes_svg(plan, tuple(hubs), tuple(zones), title)
 
     # ------------------------------------------------------------------ flights
 

@@ -85,10 +85,12 @@ def chromium() -> str:
     return str(path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
-    """One headless chromium for the session, launched by Playwright through
-    ``executable_path`` (Playwright's own browser download is never used)."""
+    """One headless chromium per test module, launched by Playwright through
+    ``executable_path`` (Playwright's own browser download is never used). Not for the
+    session: Playwright's sync API keeps an event loop running in the main thread until
+    it stops, and the e2e tests after the browser's use ``asyncio.run``."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:  # the dev extra not installed
@@ -102,9 +104,9 @@ def browser(chromium: str) -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleWorld]:
-    """The seeded platform served on a free loopback port for the session's browser tests."""
+    """The seeded platform served on a free loopback port for a module's browser tests."""
     with ConsoleServer(tmp_path_factory.mktemp("console")) as world:
         yield world
 

@@ -195,8 +195,7 @@ def seed_world(platform: Platform) -> ConsoleWorld:
     # 30 days of history (the synthetic generator's) beside today's real events, ingested
     seed_history(platform.db, events=20_000, now=datetime.now(UTC), tenant=TENANT, days=30,
                  seed=14)
-    while platform.ingestor.run_once():
-        pass
+    platform.ingestor.drain()
 
     # another tenant's shop: none of it may show on meizu's pages
     other = seed_sale(platform, quantity=50, tenant=OTHER_TENANT)

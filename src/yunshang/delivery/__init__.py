@@ -20,6 +20,7 @@ from .domain import (
     RoundStatus,
     Route,
     distance_km,
+    offset_km,
 )
 from .errors import DeliveryErrorCode, HubInZone, ZoneInvalid
 from .geometry import Airspace
@@ -63,4 +64,5 @@ __all__ = [
     "draw_routes",
     "flight_timeline",
     "lateness",
+    "offset_km",
 ]

@@ -70,6 +70,14 @@ def distance_km(a: Point, b: Point) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
+def offset_km(origin: Point, east_km: float, north_km: float) -> Point:
+    """The point ``east_km`` east and ``north_km`` north of ``origin`` (a local flat-earth
+    step: fine within a city)."""
+    km_per_degree = math.pi * EARTH_RADIUS_KM / 180.0
+    return Point(lat=origin.lat + north_km / km_per_degree,
+                 lon=origin.lon + east_km / (km_per_degree * math.cos(math.radians(origin.lat))))
+
+
 def check_name(name: str, field: str = "name") -> str:
     clean = name.strip()
     if not clean or "\x00" in clean:

@@ -20,7 +20,6 @@ drawn beside the report (PNG and SVG); buyers track a parcel over HTTP.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import time, timedelta
@@ -39,6 +38,7 @@ from yunshang.delivery import (
     Plan,
     Point,
     draw_routes,
+    offset_km,
 )
 from yunshang.kernel.auth import Principal
 from yunshang.kernel.clock import ManualClock
@@ -62,7 +62,6 @@ ZONES: dict[str, tuple[tuple[str, tuple[float, float], tuple[float, float]], ...
 ROUND_BUDGET_S = 2.0
 #: rounds before the stage gives up waiting (every parcel goes by courier before this)
 MAX_ROUNDS = 20
-_KM_PER_DEGREE = 111.32
 
 
 @dataclass
@@ -91,8 +90,7 @@ class DeliveryReport:
 
 
 def _offset(city: City, east_km: float, north_km: float) -> Point:
-    return Point(lat=city.lat + north_km / _KM_PER_DEGREE,
-                 lon=city.lon + east_km / (_KM_PER_DEGREE * math.cos(math.radians(city.lat))))
+    return offset_km(Point(city.lat, city.lon), east_km, north_km)
 
 
 def _zone_geometry(city: City, centre: tuple[float, float], size: tuple[float, float]

@@ -8,6 +8,7 @@ hand, so the demo can still move time forward for the server.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -61,11 +62,9 @@ class LocalServer:
 
 def wait_for_interrupt() -> None:
     """Blocks until Ctrl-C."""
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the wait ends
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
 
 
 def serve_console(console: Console, platform: Platform, url: str, tenant: str, *,

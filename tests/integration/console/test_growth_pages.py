@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 import re
 from dataclasses import dataclass
 from datetime import time, timedelta
@@ -21,7 +20,7 @@ from tests.conftest import PlatformFactory, sqlite_settings
 from tests.factories import Shop, pay_over_http, seed_shop
 from tests.http_support import TestClient, bearer, open_client
 from tests.integration.console.support import form_token, sign_in
-from yunshang.delivery import Point
+from yunshang.delivery import Point, offset_km
 from yunshang.kernel.auth import Role
 from yunshang.marketing import Pricing
 from yunshang.platform import Platform
@@ -31,10 +30,9 @@ HUB = Point(22.2710, 113.5767)  # Zhuhai
 
 
 def _near(km_east: float, km_north: float) -> dict[str, Any]:
-    lat = HUB.lat + km_north / 111.32
-    lon = HUB.lon + km_east / (111.32 * math.cos(math.radians(HUB.lat)))
-    return {"province": "Guangdong", "city": "Zhuhai", "lat": round(lat, 6),
-            "lon": round(lon, 6)}
+    p = offset_km(HUB, km_east, km_north)
+    return {"province": "Guangdong", "city": "Zhuhai", "lat": round(p.lat, 6),
+            "lon": round(p.lon, 6)}
 
 
 @dataclass

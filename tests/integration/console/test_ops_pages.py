@@ -336,8 +336,7 @@ def test_the_adoption_chart_is_the_analytics_metric(world: tuple[Platform, World
         device = platform.keys.create(role=Role.DEVICE, tenant=w.shop.tenant, subject=imei)
         platform.telemetry.ingest(device.principal, imei, [
             {"kind": "session", "at": now, "duration_ms": 60_000}])
-    while platform.ingestor.run_once():
-        pass
+    platform.ingestor.drain()
     with open_client(platform) as client:
         sign_in(client, w.shop.merchant)
         spec = client.get("/console-data/ota-adoption", params={"days": 7})

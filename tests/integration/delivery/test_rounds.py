@@ -5,7 +5,6 @@ and mark the orders delivered through commerce — each event once, on both stac
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from tests.factories import SEEDED_MODEL, Shop, pay_over_http, register_phones, seed_shop
 from tests.http_support import assert_problem, bearer, open_client
 from yunshang.commerce import OrderStatus
-from yunshang.delivery import NotShippedYet, Point
+from yunshang.delivery import NotShippedYet, Point, offset_km
 from yunshang.kernel.clock import ManualClock, SystemClock
 from yunshang.kernel.errors import Conflict
 from yunshang.kernel.outbox import outbox
@@ -30,10 +29,9 @@ ZONE = [[113.5717, 22.2860], [113.5817, 22.2860], [113.5817, 22.2950], [113.5717
 
 
 def _near(km_east: float, km_north: float) -> dict[str, Any]:
-    lat = HUB.lat + km_north / 111.32
-    lon = HUB.lon + km_east / (111.32 * math.cos(math.radians(HUB.lat)))
-    return {"province": "Guangdong", "city": "Zhuhai", "lat": round(lat, 6),
-            "lon": round(lon, 6)}
+    p = offset_km(HUB, km_east, km_north)
+    return {"province": "Guangdong", "city": "Zhuhai", "lat": round(p.lat, 6),
+            "lon": round(p.lon, 6)}
 
 
 @dataclass

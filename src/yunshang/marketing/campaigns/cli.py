@@ -10,16 +10,13 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from yunshang.cli_support import operator, platform_session
-
-if TYPE_CHECKING:
-    pass
 
 ads_app = typer.Typer(help="Advertising: advertisers, campaigns, creatives.",
                       no_args_is_help=True)
